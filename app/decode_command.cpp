@@ -1,0 +1,112 @@
+#include "decode_command.hpp"
+
+#include "options.hpp"
+#include "output.hpp"
+
+#include "wssniff/record/ndjson.hpp"
+#include "wssniff/session/replay.hpp"
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+namespace wssniff::app {
+
+namespace {
+
+struct decode_options {
+    std::string c2s;
+    std::string s2c;
+    bool no_handshake = false;
+    output_options output;
+};
+
+// Streams a capture file in fixed chunks, so a capture of any size decodes in bounded memory.
+class capture_file {
+public:
+    capture_file(const std::string& path, const char* side) : path_(path) {
+        if (path.empty()) {
+            return; // this direction sent nothing
+        }
+        file_ = std::fopen(path.c_str(), "rb");
+        if (file_ == nullptr) {
+            throw runtime_failure(std::string("cannot open ") + side + " capture '" + path +
+                                  "': " + std::strerror(errno));
+        }
+    }
+    ~capture_file() {
+        if (file_ != nullptr) {
+            std::fclose(file_);
+        }
+    }
+    capture_file(const capture_file&) = delete;
+    capture_file& operator=(const capture_file&) = delete;
+
+    bytes_view next() {
+        if (file_ == nullptr) {
+            return {};
+        }
+        const std::size_t n = std::fread(buffer_.data(), 1, buffer_.size(), file_);
+        if (n == 0 && std::ferror(file_)) {
+            throw runtime_failure("cannot read '" + path_ + "': " + std::strerror(errno));
+        }
+        return {buffer_.data(), n};
+    }
+
+private:
+    std::string path_;
+    std::FILE* file_ = nullptr;
+    std::array<std::uint8_t, 64 * 1024> buffer_{};
+};
+
+int run_decode(const decode_options& options) {
+    if (!options.no_handshake && (options.c2s.empty() || options.s2c.empty())) {
+        // The handshake needs both heads; without --no-handshake one side alone decodes nothing.
+        throw CLI::ValidationError("decode needs both --c2s and --s2c (or --no-handshake)");
+    }
+    auto c2s = std::make_unique<capture_file>(options.c2s, "c2s");
+    auto s2c = std::make_unique<capture_file>(options.s2c, "s2c");
+    output_file out(options.output.output);
+    record::ndjson_sink sink(out.get(), out.interactive());
+
+    session::session_options session_options;
+    apply(options.output, session_options);
+    session_options.handshake = !options.no_handshake;
+    session::session s(sink, session_options);
+    session::replay(s, [&c2s] { return c2s->next(); }, [&s2c] { return s2c->next(); });
+
+    if (!sink.flush() || !out.close()) {
+        throw runtime_failure("cannot write records: " + std::string(std::strerror(errno)));
+    }
+    return 0;
+}
+
+} // namespace
+
+std::function<int()> add_decode_command(CLI::App& app) {
+    auto options = std::make_shared<decode_options>();
+    CLI::App* decode = app.add_subcommand(
+        "decode", "Decode recorded byte streams offline into the same NDJSON records the proxy "
+                  "writes (without ts or addresses)");
+    decode->footer(
+        "Each capture holds the raw bytes one side sent, starting with its HTTP head.\n"
+        "Example:\n"
+        "  wssniff decode --c2s client.bin --s2c server.bin | jq 'select(.type==\"frame\")'");
+    // Files are opened at run time, not checked while parsing: a missing capture is a runtime
+    // failure (exit 1), not a usage error.
+    decode->add_option("--c2s", options->c2s, "Bytes the client sent")->option_text("FILE");
+    decode->add_option("--s2c", options->s2c, "Bytes the server sent")->option_text("FILE");
+    decode->add_flag("--no-handshake", options->no_handshake,
+                     "The captures start at the first frame, not at an HTTP head");
+    add_output_options(*decode, options->output);
+    return [decode, options]() -> int {
+        if (!decode->parsed()) {
+            return -1;
+        }
+        return run_decode(*options);
+    };
+}
+
+} // namespace wssniff::app

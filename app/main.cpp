@@ -1,0 +1,60 @@
+// wssniff: a WebSocket sniffing proxy that writes one JSON record per frame.
+
+#include "decode_command.hpp"
+#include "options.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <csignal>
+#include <cstdio>
+#include <exception>
+
+#ifndef WSSNIFF_VERSION
+#define WSSNIFF_VERSION "unknown"
+#endif
+
+int main(int argc, char** argv) {
+    // Writing to a closed pipe (`wssniff ... | head`) must end in a clear error, not a signal.
+    std::signal(SIGPIPE, SIG_IGN);
+
+    CLI::App app{"wssniff: a WebSocket sniffing proxy. It forwards every byte unchanged and writes "
+                 "one JSON record per frame (NDJSON).",
+                 "wssniff"};
+    app.set_version_flag("--version", "wssniff " WSSNIFF_VERSION);
+    app.require_subcommand(1);
+    app.footer("Records: see schemas/record.schema.json. Examples:\n"
+               "  wssniff decode --c2s client.bin --s2c server.bin\n"
+               "  wssniff decode --c2s client.bin --s2c server.bin --emit messages | jq -c "
+               "'select(.op==\"text\") | .text'\n"
+               "Run 'wssniff COMMAND --help' for a command's options.");
+    const auto decode = wssniff::app::add_decode_command(app);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        if (e.get_exit_code() == 0) {
+            return app.exit(e); // --help, --version
+        }
+        fmt::print(stderr, "wssniff: {}; run 'wssniff --help'\n", e.what());
+        return 2;
+    }
+
+    try {
+        const int status = decode();
+        if (status >= 0) {
+            return status;
+        }
+        fmt::print(stderr, "wssniff: no command given; run 'wssniff --help'\n");
+        return 2;
+    } catch (const CLI::Error& e) {
+        fmt::print(stderr, "wssniff: {}; run 'wssniff --help'\n", e.what());
+        return 2;
+    } catch (const wssniff::app::runtime_failure& e) {
+        fmt::print(stderr, "wssniff: {}\n", e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "wssniff: {}\n", e.what());
+        return 1;
+    }
+}

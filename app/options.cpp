@@ -1,0 +1,48 @@
+#include "options.hpp"
+
+#include <map>
+
+namespace wssniff::app {
+
+void add_output_options(CLI::App& command, output_options& options) {
+    command
+        .add_option("-o,--output", options.output,
+                    "Write NDJSON records to FILE (created mode 0600) instead of stdout")
+        ->option_text("FILE");
+    command
+        .add_option("--emit", options.emit,
+                    "Records per WebSocket unit: one per frame, one per reassembled message, "
+                    "or both")
+        ->check(CLI::IsMember({"frames", "messages", "both"}))
+        ->default_str("frames");
+    const std::map<std::string, record::payload_mode> modes{
+        {"auto", record::payload_mode::automatic}, {"text", record::payload_mode::text},
+        {"hex", record::payload_mode::hex},        {"base64", record::payload_mode::base64},
+        {"none", record::payload_mode::none}};
+    command
+        .add_option("--payload", options.payload,
+                    "Payload field: auto (text for valid UTF-8 text data, else hex), text "
+                    "(invalid UTF-8 becomes U+FFFD), hex, base64, or none")
+        ->transform(CLI::CheckedTransformer(modes, CLI::ignore_case))
+        ->default_str("auto");
+    command
+        .add_option("--max-payload", options.max_payload,
+                    "Keep at most this many payload bytes per record (suffixes KiB, MiB); the "
+                    "record says truncated:true when it holds less than the frame")
+        ->transform(CLI::AsSizeValue(false))
+        ->default_str("1MiB")
+        ->option_text("BYTES");
+    command.add_flag("--no-redact", options.no_redact,
+                     "Keep Authorization, Proxy-Authorization, Cookie and Set-Cookie values in "
+                     "handshake records (redacted by default)");
+}
+
+void apply(const output_options& options, session::session_options& session) {
+    session.payload = options.payload;
+    session.max_payload = options.max_payload;
+    session.emit_frames = options.emit != "messages";
+    session.emit_messages = options.emit != "frames";
+    session.redact = !options.no_redact;
+}
+
+} // namespace wssniff::app

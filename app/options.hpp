@@ -1,0 +1,32 @@
+#pragma once
+// Command-line options shared by the commands that write records (decode, later proxy).
+
+#include "wssniff/record/record.hpp"
+#include "wssniff/session/session.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace wssniff::app {
+
+struct output_options {
+    std::string output; // empty: stdout
+    std::string emit = "frames";
+    record::payload_mode payload = record::payload_mode::automatic;
+    std::uint64_t max_payload = 1024 * 1024;
+    bool no_redact = false;
+};
+
+void add_output_options(CLI::App& command, output_options& options);
+
+// Applies the output options to a session's options.
+void apply(const output_options& options, session::session_options& session);
+
+// Raised for failures at run time (exit 1), with one human line.
+struct runtime_failure : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+} // namespace wssniff::app

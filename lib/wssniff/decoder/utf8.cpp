@@ -1,0 +1,88 @@
+#include "wssniff/decoder/utf8.hpp"
+
+#include <cstring>
+
+namespace wssniff::decoder {
+
+std::size_t utf8_validator::feed(bytes_view in) noexcept {
+    if (failed_) {
+        return in.empty() ? npos : 0;
+    }
+    const std::uint8_t* const first = in.data();
+    const std::uint8_t* p = first;
+    const std::uint8_t* const last = first + in.size();
+    while (p != last) {
+        if (need_ == 0) {
+            // Text is mostly ASCII: skip eight bytes at a time while no high bit is set.
+            while (last - p >= 8) {
+                std::uint64_t word;
+                std::memcpy(&word, p, sizeof word);
+                if ((word & 0x8080808080808080ULL) != 0) {
+                    break;
+                }
+                p += 8;
+            }
+            if (p == last) {
+                break;
+            }
+            const std::uint8_t b = *p;
+            if (b < 0x80) {
+                ++p;
+                continue;
+            }
+            lower_ = 0x80;
+            upper_ = 0xBF;
+            if (b >= 0xC2 && b <= 0xDF) {
+                need_ = 1;
+            } else if (b >= 0xE0 && b <= 0xEF) {
+                need_ = 2;
+                if (b == 0xE0) {
+                    lower_ = 0xA0; // overlong below U+0800
+                } else if (b == 0xED) {
+                    upper_ = 0x9F; // UTF-16 surrogates U+D800..U+DFFF
+                }
+            } else if (b >= 0xF0 && b <= 0xF4) {
+                need_ = 3;
+                if (b == 0xF0) {
+                    lower_ = 0x90; // overlong below U+10000
+                } else if (b == 0xF4) {
+                    upper_ = 0x8F; // beyond U+10FFFF
+                }
+            } else {
+                failed_ = true; // C0, C1, F5..FF and stray continuation bytes
+                return static_cast<std::size_t>(p - first);
+            }
+            ++p;
+            continue;
+        }
+        const std::uint8_t b = *p;
+        if (b < lower_ || b > upper_) {
+            failed_ = true;
+            return static_cast<std::size_t>(p - first);
+        }
+        lower_ = 0x80;
+        upper_ = 0xBF;
+        --need_;
+        ++p;
+    }
+    return npos;
+}
+
+bool is_valid_utf8(bytes_view in) noexcept {
+    utf8_validator v;
+    return v.feed(in) == utf8_validator::npos && v.complete();
+}
+
+std::size_t utf8_boundary(bytes_view text, std::size_t max) noexcept {
+    if (text.size() <= max) {
+        return text.size();
+    }
+    std::size_t n = max;
+    // Back up over continuation bytes to the lead byte of the cut character.
+    while (n > 0 && (text[n] & 0xC0) == 0x80) {
+        --n;
+    }
+    return n;
+}
+
+} // namespace wssniff::decoder

@@ -1,0 +1,348 @@
+#include "wssniff/record/ndjson.hpp"
+
+#include "wssniff/decoder/opcode.hpp"
+
+#include <fmt/format.h>
+
+#include <ctime>
+
+namespace wssniff::record {
+
+namespace {
+
+constexpr char hex_digits[] = "0123456789abcdef";
+
+// Bytes that can be copied into a JSON string as they are: printable ASCII but '"' and '\'.
+struct plain_table {
+    bool plain[256] = {};
+    constexpr plain_table() {
+        for (int c = 0x20; c < 0x80; ++c) {
+            plain[c] = c != '"' && c != '\\';
+        }
+    }
+};
+constexpr plain_table plain_bytes;
+
+// Length of the valid UTF-8 sequence starting at p (lead byte >= 0x80), or 0 if invalid.
+std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) noexcept {
+    const unsigned char b = p[0];
+    std::size_t n;
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF) {
+        n = 2;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+        n = 3;
+        if (b == 0xE0) lo = 0xA0;
+        if (b == 0xED) hi = 0x9F;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+        n = 4;
+        if (b == 0xF0) lo = 0x90;
+        if (b == 0xF4) hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (static_cast<std::size_t>(end - p) < n) {
+        return 0;
+    }
+    if (p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+    for (std::size_t i = 2; i < n; ++i) {
+        if (p[i] < 0x80 || p[i] > 0xBF) {
+            return 0;
+        }
+    }
+    return n;
+}
+
+class json_line {
+public:
+    explicit json_line(std::string& out) : out_(out) { out_.push_back('{'); }
+
+    json_line& key(std::string_view k) {
+        if (!first_) {
+            out_.push_back(',');
+        }
+        first_ = false;
+        out_.push_back('"');
+        out_.append(k);
+        out_.append("\":");
+        return *this;
+    }
+    void str(std::string_view k, std::string_view v) {
+        key(k);
+        raw_string(v);
+    }
+    void raw_string(std::string_view v) {
+        out_.push_back('"');
+        append_json_string_contents(out_, v);
+        out_.push_back('"');
+    }
+    void num(std::string_view k, std::uint64_t v) {
+        key(k);
+        const fmt::format_int f(v);
+        out_.append(f.data(), f.size());
+    }
+    void boolean(std::string_view k, bool v) {
+        key(k);
+        out_.append(v ? "true" : "false");
+    }
+    void null(std::string_view k) {
+        key(k);
+        out_.append("null");
+    }
+    void hex(std::string_view k, std::string_view bytes) {
+        key(k);
+        out_.push_back('"');
+        const std::size_t at = out_.size();
+        out_.resize(at + bytes.size() * 2);
+        char* o = &out_[at];
+        for (const char c : bytes) {
+            const auto b = static_cast<unsigned char>(c);
+            *o++ = hex_digits[b >> 4];
+            *o++ = hex_digits[b & 0xF];
+        }
+        out_.push_back('"');
+    }
+    void base64(std::string_view k, std::string_view bytes) {
+        static constexpr char alphabet[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        key(k);
+        out_.push_back('"');
+        const std::size_t at = out_.size();
+        out_.resize(at + (bytes.size() + 2) / 3 * 4);
+        char* o = &out_[at];
+        const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+        std::size_t n = bytes.size();
+        for (; n >= 3; n -= 3, p += 3) {
+            const std::uint32_t v = (std::uint32_t{p[0]} << 16) | (std::uint32_t{p[1]} << 8) | p[2];
+            *o++ = alphabet[v >> 18];
+            *o++ = alphabet[(v >> 12) & 63];
+            *o++ = alphabet[(v >> 6) & 63];
+            *o++ = alphabet[v & 63];
+        }
+        if (n > 0) {
+            const std::uint32_t v = (std::uint32_t{p[0]} << 16) | (n == 2 ? std::uint32_t{p[1]} << 8 : 0);
+            *o++ = alphabet[v >> 18];
+            *o++ = alphabet[(v >> 12) & 63];
+            *o++ = n == 2 ? alphabet[(v >> 6) & 63] : '=';
+            *o++ = '=';
+        }
+        out_.push_back('"');
+    }
+    void headers(std::string_view k, const header_list& list) {
+        key(k);
+        out_.push_back('[');
+        bool first = true;
+        for (const auto& [name, value] : list) {
+            if (!first) {
+                out_.push_back(',');
+            }
+            first = false;
+            out_.push_back('[');
+            raw_string(name);
+            out_.push_back(',');
+            raw_string(value);
+            out_.push_back(']');
+        }
+        out_.push_back(']');
+    }
+    void payload_field(const payload& p) {
+        switch (p.encoding) {
+        case payload_encoding::none: return;
+        case payload_encoding::text: str("text", p.bytes); break;
+        case payload_encoding::hex: hex("hex", p.bytes); break;
+        case payload_encoding::base64: base64("base64", p.bytes); break;
+        }
+        if (p.truncated) {
+            boolean("truncated", true);
+        }
+    }
+    void finish() { out_.append("}\n"); }
+    std::string& out() noexcept { return out_; }
+
+private:
+    std::string& out_;
+    bool first_ = true;
+};
+
+void write_body(json_line& j, const handshake& h) {
+    if (h.client) j.str("client", *h.client);
+    if (h.upstream) j.str("upstream", *h.upstream);
+    j.str("method", h.method);
+    j.str("target", h.target);
+    j.num("status", static_cast<std::uint64_t>(h.status));
+    j.headers("request_headers", h.request_headers);
+    j.headers("response_headers", h.response_headers);
+    if (h.subprotocol) j.str("subprotocol", *h.subprotocol); else j.null("subprotocol");
+    if (h.extensions) j.str("extensions", *h.extensions); else j.null("extensions");
+    if (h.deflate) {
+        std::string& out = j.key("deflate").out();
+        json_line d(out);
+        d.boolean("server_no_context_takeover", h.deflate->server_no_context_takeover);
+        d.boolean("client_no_context_takeover", h.deflate->client_no_context_takeover);
+        d.num("server_max_window_bits", h.deflate->server_max_window_bits);
+        d.num("client_max_window_bits", h.deflate->client_max_window_bits);
+        out.push_back('}');
+    } else {
+        j.null("deflate");
+    }
+}
+
+void write_body(json_line& j, const frame& f) {
+    j.str("dir", to_string(f.dir));
+    j.num("seq", f.seq);
+    j.num("offset", f.offset);
+    j.boolean("fin", f.fin);
+    j.boolean("rsv1", f.rsv1);
+    j.boolean("rsv2", f.rsv2);
+    j.boolean("rsv3", f.rsv3);
+    j.num("opcode", f.opcode);
+    j.str("op", decoder::op_name(f.opcode));
+    j.boolean("masked", f.masked);
+    if (f.masked) {
+        j.hex("mask", std::string_view{reinterpret_cast<const char*>(f.mask.data()), 4});
+    }
+    j.num("len", f.len);
+    if (f.compressed) {
+        j.boolean("compressed", true);
+        j.num("data_len", f.data_len);
+    }
+    j.payload_field(f.data);
+    if (f.close_code) {
+        j.num("close_code", *f.close_code);
+        j.str("close_reason", f.close_reason ? *f.close_reason : std::string_view{});
+    }
+}
+
+void write_body(json_line& j, const message& m) {
+    j.str("dir", to_string(m.dir));
+    j.num("seq", m.seq);
+    j.str("op", decoder::op_name(m.opcode));
+    j.num("frames", m.frames);
+    j.num("len", m.len);
+    j.boolean("compressed", m.compressed);
+    j.payload_field(m.data);
+}
+
+void write_body(json_line& j, const error& e) {
+    j.str("code", to_string(e.code));
+    j.str("message", e.message);
+    j.boolean("fatal", e.fatal);
+    if (e.dir) j.str("dir", to_string(*e.dir));
+    if (e.offset) j.num("offset", *e.offset);
+}
+
+void write_body(json_line& j, const close& c) {
+    j.str("reason", to_string(c.reason));
+    j.num("bytes_c2s", c.bytes_c2s);
+    j.num("bytes_s2c", c.bytes_s2c);
+    j.num("frames_c2s", c.frames_c2s);
+    j.num("frames_s2c", c.frames_s2c);
+}
+
+constexpr std::string_view type_name(const decltype(record::body)& body) noexcept {
+    constexpr std::string_view names[] = {"handshake", "frame", "message", "error", "close"};
+    return names[body.index()];
+}
+
+} // namespace
+
+void append_json_string_contents(std::string& out, std::string_view bytes) {
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+    const auto* const end = p + bytes.size();
+    while (p < end) {
+        // Copy the longest run that needs nothing, in one append.
+        const unsigned char* run = p;
+        while (run < end && plain_bytes.plain[*run]) {
+            ++run;
+        }
+        out.append(reinterpret_cast<const char*>(p), static_cast<std::size_t>(run - p));
+        p = run;
+        if (p == end) {
+            break;
+        }
+        const unsigned char b = *p;
+        if (b >= 0x80) {
+            const std::size_t n = utf8_sequence(p, end);
+            if (n == 0) {
+                out.append("\xEF\xBF\xBD"); // U+FFFD REPLACEMENT CHARACTER
+                ++p;
+            } else {
+                out.append(reinterpret_cast<const char*>(p), n);
+                p += n;
+            }
+            continue;
+        }
+        switch (b) {
+        case '"': out.append("\\\""); break;
+        case '\\': out.append("\\\\"); break;
+        case '\n': out.append("\\n"); break;
+        case '\r': out.append("\\r"); break;
+        case '\t': out.append("\\t"); break;
+        case '\b': out.append("\\b"); break;
+        case '\f': out.append("\\f"); break;
+        default: {
+            const char escaped[] = {'\\', 'u', '0', '0', hex_digits[b >> 4], hex_digits[b & 0xF]};
+            out.append(escaped, sizeof escaped);
+        }
+        }
+        ++p;
+    }
+}
+
+void append_timestamp(std::string& out, timestamp ts) {
+    using namespace std::chrono;
+    const auto us = duration_cast<microseconds>(ts.time_since_epoch()).count();
+    auto secs = static_cast<std::time_t>(us / 1000000);
+    auto micros = us % 1000000;
+    if (micros < 0) {
+        micros += 1000000;
+        --secs;
+    }
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    fmt::format_to(std::back_inserter(out), "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                   micros);
+}
+
+void append_ndjson(std::string& out, const record& r) {
+    json_line j(out);
+    j.str("type", type_name(r.body));
+    j.num("conn", r.conn);
+    if (r.ts) {
+        j.key("ts");
+        out.push_back('"');
+        append_timestamp(out, *r.ts);
+        out.push_back('"');
+    }
+    std::visit([&j](const auto& body) { write_body(j, body); }, r.body);
+    j.finish();
+}
+
+ndjson_sink::ndjson_sink(std::FILE* out, bool flush_each_record)
+    : out_(out), flush_each_record_(flush_each_record) {}
+
+ndjson_sink::~ndjson_sink() { flush(); }
+
+void ndjson_sink::write(record&& r) {
+    line_.clear();
+    append_ndjson(line_, r);
+    if (std::fwrite(line_.data(), 1, line_.size(), out_) != line_.size()) {
+        ok_ = false;
+    }
+    if (flush_each_record_) {
+        flush();
+    }
+}
+
+bool ndjson_sink::flush() {
+    if (std::fflush(out_) != 0) {
+        ok_ = false;
+    }
+    return ok_;
+}
+
+} // namespace wssniff::record

@@ -1,0 +1,89 @@
+#pragma once
+// One connection's sniffing state: the two byte streams in, records out. Sans-I/O: the proxy,
+// the offline decoder, the fuzzers and the tests all feed it the same way, and the same bytes
+// per direction, split anywhere, give the same records.
+//
+// Each direction first carries HTTP/1.1 heads (request, then response). When a WebSocket
+// upgrade gets its 101, both directions switch to frames. Client bytes that follow an upgrade
+// request before the response is known are held (bounded) and decoded once the response says
+// which extensions apply.
+
+#include "wssniff/base/bytes.hpp"
+#include "wssniff/record/record.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace wssniff::session {
+
+struct session_options {
+    std::uint64_t conn = 1;
+    record::payload_mode payload = record::payload_mode::automatic;
+    // Payload bytes kept per frame or message record; the rest is counted, not kept.
+    std::uint64_t max_payload = 1024 * 1024;
+    bool emit_frames = true;
+    bool emit_messages = false;
+    // Streams start with HTTP heads; false: they start at the first frame.
+    bool handshake = true;
+    // Replace the values of credential headers in handshake records.
+    bool redact = true;
+    std::optional<std::string> client;   // addresses for the handshake record (live only)
+    std::optional<std::string> upstream;
+    std::size_t max_head = 64 * 1024;
+    // Client bytes held while waiting for the server's response to an upgrade request.
+    std::size_t max_pending = 256 * 1024;
+};
+
+class session {
+public:
+    session(record::sink& sink, session_options options);
+    ~session();
+    session(const session&) = delete;
+    session& operator=(const session&) = delete;
+
+    // Bytes that one side sent, as forwarded. `ts` stamps the records they complete.
+    void feed(direction dir, bytes_view in, std::optional<record::timestamp> ts = {});
+
+    // Like feed(), but stops right after the head that ends this direction's HTTP phase and
+    // returns how many bytes it took. Lets the offline decoder order the two directions the
+    // same way whatever its chunk size.
+    std::size_t feed_head(direction dir, bytes_view in);
+
+    // Whether `dir` still carries HTTP heads or bodies (no upgrade yet).
+    bool in_http(direction dir) const noexcept;
+
+    // That side finished sending (FIN): anything it left unfinished is reported.
+    void end(direction dir, std::optional<record::timestamp> ts = {});
+
+    // The connection pair is torn down: ends both directions and writes the close record.
+    // Nothing is recorded after it.
+    void close(record::close_reason reason, std::optional<record::timestamp> ts = {});
+
+    bool upgraded() const noexcept;
+    std::uint64_t bytes(direction dir) const noexcept;
+
+private:
+    class stream;
+    friend class stream;
+
+    stream& of(direction dir) const noexcept;
+    void emit(decltype(record::record::body) body);
+    void decode_error(direction dir, error_code code, std::uint64_t offset, bool fatal = false);
+    void http_error(direction dir, error_code code, std::string detail);
+    record::payload make_payload(std::string&& bytes, std::uint64_t total, bool valid_text,
+                                 bool stream_ended) const;
+    void on_request(stream& c2s);
+    void on_response(stream& s2c);
+
+    record::sink& sink_;
+    session_options options_;
+    std::optional<record::timestamp> now_;
+    std::unique_ptr<stream> c2s_;
+    std::unique_ptr<stream> s2c_;
+    bool closed_ = false;
+};
+
+} // namespace wssniff::session
