@@ -1,1 +1,132 @@
+#include "support/records.hpp"
+
+#include "wssniff/record/ndjson.hpp"
+
 #include <catch2/catch.hpp>
+
+#include <string>
+
+using namespace wssniff;
+
+namespace {
+
+std::string json_string(std::string_view bytes) {
+    std::string out = "\"";
+    record::append_json_string_contents(out, bytes);
+    return out + "\"";
+}
+
+std::string line_of(record::record r) {
+    std::string out;
+    record::append_ndjson(out, r);
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("ndjson: strings are escaped as JSON requires", "[ndjson]") {
+    CHECK(json_string("plain") == "\"plain\"");
+    CHECK(json_string("q\"b\\") == "\"q\\\"b\\\\\"");
+    CHECK(json_string("\n\r\t\b\f") == "\"\\n\\r\\t\\b\\f\"");
+    CHECK(json_string(std::string("\x00\x01\x1f", 3)) == "\"\\u0000\\u0001\\u001f\"");
+    CHECK(json_string("\x7f") == "\"\x7f\"");
+    CHECK(json_string("caf\xC3\xA9 \xF0\x9D\x84\x9E") == "\"caf\xC3\xA9 \xF0\x9D\x84\x9E\"");
+}
+
+TEST_CASE("ndjson: invalid UTF-8 becomes U+FFFD and the line stays valid", "[ndjson]") {
+    const std::string fffd = "\xEF\xBF\xBD";
+    CHECK(json_string("a\xFF" "b") == "\"a" + fffd + "b\"");
+    CHECK(json_string("\xC3") == "\"" + fffd + "\"");             // cut short
+    CHECK(json_string("\xED\xA0\x80") == "\"" + fffd + fffd + fffd + "\""); // surrogate
+    CHECK(json_string("\xC0\xAF") == "\"" + fffd + fffd + "\"");   // overlong
+    // Every byte value, in every position, parses back.
+    std::string all;
+    for (int i = 0; i < 256; ++i) {
+        all.push_back(static_cast<char>(i));
+    }
+    const auto parsed = nlohmann::json::parse(json_string(all));
+    CHECK(parsed.is_string());
+}
+
+TEST_CASE("ndjson: every record type is one line of JSON", "[ndjson]") {
+    record::handshake h;
+    h.client = "127.0.0.1:5000";
+    h.method = "GET";
+    h.target = "/\"quoted\"";
+    h.status = 101;
+    h.request_headers = {{"Host", "a"}, {"X-Bin", "\xFF"}};
+    h.deflate = record::deflate_record{true, false, 15, 10};
+    record::frame f;
+    f.masked = true;
+    f.mask = {0xde, 0xad, 0xbe, 0xef};
+    f.opcode = 8;
+    f.len = 2;
+    f.data = {record::payload_encoding::hex, std::string("\x03\xe8", 2), false};
+    f.close_code = 1000;
+    f.close_reason = "";
+    record::message m;
+    m.opcode = 2;
+    m.frames = 1;
+    m.data = {record::payload_encoding::base64, "abcd", true};
+    record::error e;
+    e.code = error_code::invalid_utf8;
+    e.message = "text message is not valid UTF-8";
+    e.dir = direction::s2c;
+    e.offset = 9;
+    record::close c;
+    c.reason = record::close_reason::client_reset;
+
+    const std::string hs = line_of({3, std::nullopt, h});
+    CHECK(hs.back() == '\n');
+    CHECK(std::count(hs.begin(), hs.end(), '\n') == 1);
+    const auto hj = nlohmann::json::parse(hs);
+    CHECK(hj["type"] == "handshake");
+    CHECK(hj["conn"] == 3);
+    CHECK_FALSE(hj.contains("ts"));
+    CHECK(hj["target"] == "/\"quoted\"");
+    CHECK(hj["request_headers"][1][1] == "\xEF\xBF\xBD");
+    CHECK(hj["deflate"]["client_max_window_bits"] == 10);
+    CHECK(hj["subprotocol"].is_null());
+
+    const auto fj = nlohmann::json::parse(line_of({1, std::nullopt, f}));
+    CHECK(fj["mask"] == "deadbeef");
+    CHECK(fj["op"] == "close");
+    CHECK(fj["hex"] == "03e8");
+    CHECK(fj["close_code"] == 1000);
+    CHECK(fj["close_reason"] == "");
+    CHECK_FALSE(fj.contains("truncated"));
+    CHECK_FALSE(fj.contains("compressed"));
+
+    const auto mj = nlohmann::json::parse(line_of({1, std::nullopt, m}));
+    CHECK(mj["base64"] == "YWJjZA==");
+    CHECK(mj["truncated"] == true);
+    CHECK(mj["op"] == "binary");
+
+    const auto ej = nlohmann::json::parse(line_of({1, std::nullopt, e}));
+    CHECK(ej["code"] == "invalid_utf8");
+    CHECK(ej["offset"] == 9);
+    CHECK(ej["dir"] == "s2c");
+
+    const auto cj = nlohmann::json::parse(line_of({1, std::nullopt, c}));
+    CHECK(cj["reason"] == "client_reset");
+}
+
+TEST_CASE("ndjson: timestamps are RFC 3339 UTC with microseconds", "[ndjson]") {
+    std::string out;
+    const auto ts = std::chrono::system_clock::time_point{} + std::chrono::microseconds(1);
+    record::append_timestamp(out, ts);
+    CHECK(out == "1970-01-01T00:00:00.000001Z");
+}
+
+TEST_CASE("ndjson: base64 padding", "[ndjson]") {
+    auto b64 = [](std::string bytes) {
+        record::message m;
+        m.data = {record::payload_encoding::base64, std::move(bytes), false};
+        return nlohmann::json::parse(line_of({1, std::nullopt, m}))["base64"].get<std::string>();
+    };
+    CHECK(b64("") == "");
+    CHECK(b64("f") == "Zg==");
+    CHECK(b64("fo") == "Zm8=");
+    CHECK(b64("foo") == "Zm9v");
+    CHECK(b64("foob") == "Zm9vYg==");
+}

@@ -1,5 +1,6 @@
 #include "wssniff/decoder/utf8.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace wssniff::decoder {
@@ -74,15 +75,22 @@ bool is_valid_utf8(bytes_view in) noexcept {
 }
 
 std::size_t utf8_boundary(bytes_view text, std::size_t max) noexcept {
-    if (text.size() <= max) {
-        return text.size();
+    const std::size_t n = std::min(text.size(), max);
+    // Find the lead byte of the last character (at most three continuation bytes back) and
+    // keep it only if all of its bytes fit.
+    std::size_t lead = n;
+    while (lead > 0 && n - lead < 4) {
+        --lead;
+        if ((text[lead] & 0xC0) != 0x80) {
+            break;
+        }
     }
-    std::size_t n = max;
-    // Back up over continuation bytes to the lead byte of the cut character.
-    while (n > 0 && (text[n] & 0xC0) == 0x80) {
-        --n;
+    if (lead == n) {
+        return n; // empty
     }
-    return n;
+    const std::uint8_t b = text[lead];
+    const std::size_t length = b < 0x80 ? 1 : b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
+    return lead + length <= n ? n : lead;
 }
 
 } // namespace wssniff::decoder

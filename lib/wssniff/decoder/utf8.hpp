@@ -33,8 +33,8 @@ private:
 // Whole-buffer check: valid and complete.
 bool is_valid_utf8(bytes_view in) noexcept;
 
-// Length of the longest prefix of valid UTF-8 `in` that ends on a code point boundary; used to
-// cut a text payload to --max-payload without splitting a character.
-std::size_t utf8_boundary(bytes_view valid_utf8, std::size_t max) noexcept;
+// The longest length n <= max at which `text`, a prefix of valid UTF-8, ends on a character
+// boundary; used to cut a text payload to --max-payload without splitting a character.
+std::size_t utf8_boundary(bytes_view text, std::size_t max) noexcept;
 
 } // namespace wssniff::decoder

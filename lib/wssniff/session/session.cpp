@@ -354,7 +354,7 @@ record::payload session::make_payload(std::string&& bytes, std::uint64_t total, 
     case payload_mode::none: return p;
     }
     p.truncated = total > bytes.size() || stream_ended;
-    if (p.encoding == payload_encoding::text && total > bytes.size() && valid_text) {
+    if (p.encoding == payload_encoding::text && valid_text && total > bytes.size()) {
         // Cut where a character starts, so the kept text is valid on its own.
         bytes.resize(decoder::utf8_boundary(bytes_view{bytes}, bytes.size()));
     }
