@@ -28,20 +28,27 @@ void replay(session& s, const chunk_source& c2s_source, const chunk_source& s2c_
             record::close_reason reason) {
     cursor c2s{c2s_source, {}};
     cursor s2c{s2c_source, {}};
-    // HTTP phases, alternating: a refused upgrade sends the client back to HTTP.
-    for (bool progressed = true; progressed;) {
-        progressed = false;
-        for (cursor* c : {&c2s, &s2c}) {
-            const direction dir = c == &c2s ? direction::c2s : direction::s2c;
-            while (s.in_http(dir) && c->fill()) {
-                const std::size_t n = s.feed_head(dir, c->rest);
-                if (n == 0) {
-                    break;
-                }
-                c->rest = c->rest.subview(n);
-                progressed = true;
-            }
+    // HTTP phases, one head at a time: a response is read only once its request has been, so
+    // each is matched with the right request (a refused upgrade sends the client back to HTTP).
+    auto step = [&s](cursor& c, direction dir) {
+        if (!s.in_http(dir) || !c.fill()) {
+            return false;
         }
+        const std::size_t n = s.feed_head(dir, c.rest);
+        c.rest = c.rest.subview(n);
+        return n > 0;
+    };
+    // Strictly alternating by heads (request, its response, next request, ...) unless one
+    // side has nothing more to give: the order of head events then depends only on the bytes.
+    for (;;) {
+        const bool response_due = s.awaiting_response();
+        if (response_due ? step(s2c, direction::s2c) : step(c2s, direction::c2s)) {
+            continue;
+        }
+        if (response_due ? step(c2s, direction::c2s) : step(s2c, direction::s2c)) {
+            continue;
+        }
+        break;
     }
     for (cursor* c : {&c2s, &s2c}) {
         const direction dir = c == &c2s ? direction::c2s : direction::s2c;

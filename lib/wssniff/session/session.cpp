@@ -88,10 +88,10 @@ public:
         phase_ = n == 0 ? phase::http : phase::body;
     }
 
-    std::size_t consume(bytes_view in, bool stop_after_http) {
+    std::size_t consume(bytes_view in, bool stop_after_head) {
         std::size_t pos = 0;
         while (pos < in.size()) {
-            if (stop_after_http && phase_ != phase::http && phase_ != phase::body) {
+            if (stop_after_head && phase_ != phase::http && phase_ != phase::body) {
                 return pos;
             }
             switch (phase_) {
@@ -105,6 +105,9 @@ public:
                         owner_.on_request(*this);
                     } else {
                         owner_.on_response(*this);
+                    }
+                    if (stop_after_head) {
+                        return pos;
                     }
                 }
                 break;
@@ -145,6 +148,7 @@ public:
 
     // The upgrade succeeded: from here on this direction carries frames.
     void start_frames(decoder::decoder_options options) {
+        deflate_ = options.rsv1_allowed;
         decoder_.emplace(*this, options);
         phase_ = phase::frames;
         std::string held;
@@ -190,6 +194,9 @@ public:
             message_frames_ = 0;
             message_utf8_.reset();
             message_utf8_reported_ = false;
+            // RSV1 on the first frame under permessage-deflate: the payload is compressed and
+            // its text cannot be judged until it is inflated.
+            message_compressed_ = h.rsv1 && deflate_;
         }
     }
 
@@ -205,7 +212,7 @@ public:
         if (h.message_opcode == 0) {
             return;
         }
-        if (h.message_opcode == 1) {
+        if (h.message_opcode == 1 && !message_compressed_) {
             frame_utf8_.feed(data);
             if (!message_utf8_reported_) {
                 const std::size_t bad = message_utf8_.feed(data);
@@ -225,7 +232,7 @@ public:
     }
 
     void on_frame_end(const decoder::frame_header& h, const decoder::frame_end& end) override {
-        const bool text = h.message_opcode == 1;
+        const bool text = h.message_opcode == 1 && !message_compressed_;
         const bool message_complete = h.message_ends && !end.stream_ended;
         if (text && message_complete && !message_utf8_reported_ && !message_utf8_.complete()) {
             message_utf8_reported_ = true;
@@ -300,6 +307,8 @@ private:
     std::uint64_t message_seq_ = 0;
     decoder::utf8_validator message_utf8_;
     bool message_utf8_reported_ = false;
+    bool deflate_ = false;
+    bool message_compressed_ = false;
 };
 
 session::session(record::sink& sink, session_options options)
@@ -515,6 +524,8 @@ bool session::in_http(direction dir) const noexcept {
     const auto p = of(dir).current();
     return p == stream::phase::http || p == stream::phase::body;
 }
+
+bool session::awaiting_response() const noexcept { return !c2s_->requests.empty(); }
 
 bool session::upgraded() const noexcept {
     return s2c_->current() == stream::phase::frames;

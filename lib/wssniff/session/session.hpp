@@ -47,13 +47,16 @@ public:
     // Bytes that one side sent, as forwarded. `ts` stamps the records they complete.
     void feed(direction dir, bytes_view in, std::optional<record::timestamp> ts = {});
 
-    // Like feed(), but stops right after the head that ends this direction's HTTP phase and
-    // returns how many bytes it took. Lets the offline decoder order the two directions the
-    // same way whatever its chunk size.
+    // Like feed() while `dir` carries HTTP, but stops right after each complete head, and at
+    // the end of the HTTP phase; returns how many bytes it took. Lets the offline decoder
+    // interleave the two directions the same way whatever its chunk size.
     std::size_t feed_head(direction dir, bytes_view in);
 
     // Whether `dir` still carries HTTP heads or bodies (no upgrade yet).
     bool in_http(direction dir) const noexcept;
+
+    // Whether a request head has been seen whose response has not.
+    bool awaiting_response() const noexcept;
 
     // That side finished sending (FIN): anything it left unfinished is reported.
     void end(direction dir, std::optional<record::timestamp> ts = {});
