@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
                  "one JSON record per frame (NDJSON).",
                  "wssniff"};
     app.set_version_flag("--version", "wssniff " WSSNIFF_VERSION);
-    app.require_subcommand(1);
+    app.require_subcommand(0, 1);
     app.footer("Records: see schemas/record.schema.json. Examples:\n"
                "  wssniff decode --c2s client.bin --s2c server.bin\n"
                "  wssniff decode --c2s client.bin --s2c server.bin --emit messages | jq -c "

@@ -15,15 +15,11 @@ void add_output_options(CLI::App& command, output_options& options) {
                     "or both")
         ->check(CLI::IsMember({"frames", "messages", "both"}))
         ->default_str("frames");
-    const std::map<std::string, record::payload_mode> modes{
-        {"auto", record::payload_mode::automatic}, {"text", record::payload_mode::text},
-        {"hex", record::payload_mode::hex},        {"base64", record::payload_mode::base64},
-        {"none", record::payload_mode::none}};
     command
         .add_option("--payload", options.payload,
                     "Payload field: auto (text for valid UTF-8 text data, else hex), text "
                     "(invalid UTF-8 becomes U+FFFD), hex, base64, or none")
-        ->transform(CLI::CheckedTransformer(modes, CLI::ignore_case))
+        ->check(CLI::IsMember({"auto", "text", "hex", "base64", "none"}))
         ->default_str("auto");
     command
         .add_option("--max-payload", options.max_payload,
@@ -38,7 +34,11 @@ void add_output_options(CLI::App& command, output_options& options) {
 }
 
 void apply(const output_options& options, session::session_options& session) {
-    session.payload = options.payload;
+    const std::map<std::string, record::payload_mode> modes{
+        {"auto", record::payload_mode::automatic}, {"text", record::payload_mode::text},
+        {"hex", record::payload_mode::hex},        {"base64", record::payload_mode::base64},
+        {"none", record::payload_mode::none}};
+    session.payload = modes.at(options.payload);
     session.max_payload = options.max_payload;
     session.emit_frames = options.emit != "messages";
     session.emit_messages = options.emit != "frames";

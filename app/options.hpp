@@ -14,7 +14,7 @@ namespace wssniff::app {
 struct output_options {
     std::string output; // empty: stdout
     std::string emit = "frames";
-    record::payload_mode payload = record::payload_mode::automatic;
+    std::string payload = "auto";
     std::uint64_t max_payload = 1024 * 1024;
     bool no_redact = false;
 };

@@ -5,23 +5,23 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdexcept>
 
 namespace wssniff::test {
 
 namespace {
 
+// One write() per line on an O_APPEND descriptor: suites running in parallel append to the
+// same file without interleaving inside a line.
 void dump(const std::string& line) {
-    static std::mutex mutex;
-    static std::FILE* out = [] {
+    static const int fd = [] {
         const char* path = std::getenv("WSSNIFF_RECORDS_OUT");
-        return path != nullptr ? std::fopen(path, "a") : nullptr;
+        return path != nullptr ? ::open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
     }();
-    if (out != nullptr) {
-        const std::lock_guard<std::mutex> lock(mutex);
-        std::fwrite(line.data(), 1, line.size(), out);
-        std::fflush(out);
+    if (fd >= 0 && ::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+        throw std::runtime_error("cannot append to WSSNIFF_RECORDS_OUT");
     }
 }
 

@@ -47,7 +47,11 @@ namespace wssniff {
     XX(invalid_extension_params, "Sec-WebSocket-Extensions parameters are invalid", 1010)        \
     XX(pending_overflow, "client sent more bytes before the server's response than are kept", 0) \
     XX(unsupported_body, "HTTP message body cannot be delimited, so later heads are not parsed", \
-       0)
+       0)                                                                                        \
+    /* The proxy */                                                                            \
+    XX(upstream_unreachable, "cannot connect to the upstream", 0)                               \
+    /* The capture itself (not the traffic) */                                                 \
+    XX(records_dropped, "records were dropped because the output fell behind", 0)
 
 enum class error_code : std::uint8_t {
 #define XX(id, message, close_code) id,

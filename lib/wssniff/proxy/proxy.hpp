@@ -1,0 +1,86 @@
+#pragma once
+// The sniffing reverse proxy: accepts WebSocket clients, connects each to the upstream, relays
+// both directions byte for byte, and tees every chunk, read-only, into the connection's
+// session, whose records go to a sink.
+//
+// One thread runs the relay (run() or start()); records leave through the sink, which may hand
+// them to a thread of its own (record::queued_sink).
+
+#include "wssniff/record/record.hpp"
+#include "wssniff/session/session.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace wssniff::proxy {
+
+// ws://HOST:PORT[/path]
+struct upstream_url {
+    std::string host;
+    std::uint16_t port = 80;
+    std::string path = "/";
+
+    // The Host header value: host, plus :port unless it is the default.
+    std::string authority() const;
+
+    // Parses a ws:// URL; returns nullopt with `problem` set when it is not one.
+    static std::optional<upstream_url> parse(const std::string& url, std::string& problem);
+};
+
+struct proxy_options {
+    std::string listen_host = "127.0.0.1";
+    std::uint16_t listen_port = 8080; // 0: pick a free port
+    upstream_url upstream;
+    bool rewrite_host = true; // --host-header upstream (default) | keep
+    // Per-connection session settings; `conn`, `client` and `upstream` are filled in per
+    // connection.
+    session::session_options session;
+    std::chrono::milliseconds connect_timeout{5000};
+    // From accept until the 101 arrives; 0 disables. Connections that never upgrade end then.
+    std::chrono::milliseconds handshake_timeout{30000};
+    // No byte either way for this long ends the connection; 0 disables.
+    std::chrono::milliseconds idle_timeout{0};
+    // Bytes read per direction before the read waits for the write (one buffer each way, as
+    // nginx does: a slow reader throttles its producer and memory stays flat).
+    std::size_t buffer_size = 64 * 1024;
+};
+
+class proxy {
+public:
+    proxy(proxy_options options, record::sink& sink);
+    ~proxy();
+    proxy(const proxy&) = delete;
+    proxy& operator=(const proxy&) = delete;
+
+    // Binds and listens. Throws std::system_error (cannot bind).
+    void listen();
+    // The bound address, once listening.
+    std::uint16_t port() const;
+    std::string address() const; // "HOST:PORT"
+    bool loopback() const;
+
+    // SIGINT and SIGTERM stop the proxy as stop() does (for the command line).
+    void stop_on_signals();
+
+    // Runs the relay on this thread until stop().
+    void run();
+    // Listens (if not yet) and runs the relay on a background thread.
+    void start();
+    // Stops accepting, ends every open connection (close records with reason `shutdown`) and
+    // returns when the relay has finished. Safe from any thread, and more than once.
+    void stop();
+
+    // Connections accepted so far, and open now.
+    std::uint64_t accepted() const;
+    std::size_t open_connections() const;
+
+    struct impl; // the relay's state; opaque outside proxy.cpp
+
+private:
+    std::unique_ptr<impl> impl_;
+};
+
+} // namespace wssniff::proxy

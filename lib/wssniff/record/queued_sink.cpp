@@ -1,0 +1,92 @@
+#include "wssniff/record/queued_sink.hpp"
+
+#include <string>
+
+namespace wssniff::record {
+
+queued_sink::queued_sink(sink& out, std::size_t capacity, when_full policy,
+                         std::function<void()> flush)
+    : out_(out), capacity_(capacity == 0 ? 1 : capacity), policy_(policy),
+      flush_(std::move(flush)), writer_([this] { run(); }) {}
+
+queued_sink::~queued_sink() { close(); }
+
+void queued_sink::write(record&& r) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (closing_) {
+        return;
+    }
+    if (queue_.size() >= capacity_) {
+        if (policy_ == when_full::drop) {
+            ++dropped_;
+            ++unreported_[r.conn];
+            return;
+        }
+        not_full_.wait(lock, [this] { return queue_.size() < capacity_ || closing_; });
+    }
+    queue_.push_back(std::move(r));
+    lock.unlock();
+    not_empty_.notify_one();
+}
+
+std::uint64_t queued_sink::dropped() const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return dropped_;
+}
+
+void queued_sink::close() {
+    {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        if (!writer_.joinable()) {
+            return;
+        }
+        closing_ = true;
+    }
+    not_empty_.notify_one();
+    not_full_.notify_all();
+    writer_.join();
+}
+
+void queued_sink::run() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+        if (queue_.empty()) {
+            if (!unreported_.empty()) {
+                // Caught up after dropping: say what is missing, in the stream itself.
+                std::map<std::uint64_t, std::uint64_t> missing;
+                missing.swap(unreported_);
+                lock.unlock();
+                for (const auto& [conn, count] : missing) {
+                    error e;
+                    e.code = error_code::records_dropped;
+                    e.message = std::string(describe(error_code::records_dropped)) + ": " +
+                                std::to_string(count) + " of this connection's records";
+                    out_.write(record{conn, std::chrono::system_clock::now(), std::move(e)});
+                }
+                lock.lock();
+                continue;
+            }
+            if (flush_) {
+                lock.unlock();
+                flush_();
+                lock.lock();
+            }
+            if (closing_ && queue_.empty()) {
+                return;
+            }
+            not_empty_.wait(lock, [this] { return !queue_.empty() || closing_; });
+            continue;
+        }
+        // Take everything queued in one go; the relay waits on the lock only briefly.
+        std::deque<record> batch;
+        batch.swap(queue_);
+        lock.unlock();
+        not_full_.notify_all();
+        for (record& r : batch) {
+            out_.write(std::move(r));
+        }
+        lock.lock();
+    }
+}
+
+} // namespace wssniff::record

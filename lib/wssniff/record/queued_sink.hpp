@@ -1,0 +1,60 @@
+#pragma once
+// Moves records off the relay threads: a bounded queue in front of another sink, drained by a
+// thread of its own. Lossless by default: when the queue is full, write() waits, so the relay
+// stops reading from its sockets (backpressure) instead of memory growing. In drop mode write()
+// never waits; dropped records are counted per connection and reported in an `error` record of
+// that connection once the output catches up.
+
+#include "wssniff/record/record.hpp"
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace wssniff::record {
+
+class queued_sink final : public sink {
+public:
+    enum class when_full : std::uint8_t { wait, drop };
+
+    // `flush` runs on the writer thread whenever the queue runs empty (a pipe reader sees
+    // records promptly without a flush per record under load).
+    queued_sink(sink& out, std::size_t capacity, when_full policy,
+                std::function<void()> flush = {});
+    ~queued_sink() override;
+    queued_sink(const queued_sink&) = delete;
+    queued_sink& operator=(const queued_sink&) = delete;
+
+    void write(record&& r) override;
+
+    // Waits until every queued record has been written, then stops the writer thread.
+    void close();
+
+    std::uint64_t dropped() const;
+
+private:
+    void run();
+
+    sink& out_;
+    std::size_t capacity_;
+    when_full policy_;
+    std::function<void()> flush_;
+
+    mutable std::mutex mutex_;
+    std::condition_variable not_empty_;
+    std::condition_variable not_full_;
+    std::deque<record> queue_;
+    std::uint64_t dropped_ = 0;
+    // Dropped and not yet reported, per connection: each connection's records say what they
+    // are missing.
+    std::map<std::uint64_t, std::uint64_t> unreported_;
+    bool closing_ = false;
+    std::thread writer_;
+};
+
+} // namespace wssniff::record
