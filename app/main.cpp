@@ -2,6 +2,7 @@
 
 #include "decode_command.hpp"
 #include "options.hpp"
+#include "proxy_command.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -24,10 +25,12 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "wssniff " WSSNIFF_VERSION);
     app.require_subcommand(0, 1);
     app.footer("Records: see schemas/record.schema.json. Examples:\n"
+               "  wssniff proxy --upstream ws://127.0.0.1:9000 --listen 127.0.0.1:8080\n"
                "  wssniff decode --c2s client.bin --s2c server.bin\n"
                "  wssniff decode --c2s client.bin --s2c server.bin --emit messages | jq -c "
                "'select(.op==\"text\") | .text'\n"
                "Run 'wssniff COMMAND --help' for a command's options.");
+    const auto proxy = wssniff::app::add_proxy_command(app);
     const auto decode = wssniff::app::add_decode_command(app);
 
     try {
@@ -41,9 +44,11 @@ int main(int argc, char** argv) {
     }
 
     try {
-        const int status = decode();
-        if (status >= 0) {
-            return status;
+        for (const auto& command : {proxy, decode}) {
+            const int status = command();
+            if (status >= 0) {
+                return status;
+            }
         }
         fmt::print(stderr, "wssniff: no command given; run 'wssniff --help'\n");
         return 2;

@@ -1,0 +1,157 @@
+#include "proxy_command.hpp"
+
+#include "options.hpp"
+#include "output.hpp"
+
+#include "wssniff/proxy/proxy.hpp"
+#include "wssniff/record/ndjson.hpp"
+#include "wssniff/record/queued_sink.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <memory>
+#include <system_error>
+
+namespace wssniff::app {
+
+namespace {
+
+struct proxy_command_options {
+    std::string upstream;
+    std::string listen = "127.0.0.1:8080";
+    std::string host_header = "upstream";
+    bool drop_when_behind = false;
+    double connect_timeout = 5;
+    double handshake_timeout = 30;
+    double idle_timeout = 0;
+    std::size_t queue = 8192;
+    output_options output;
+};
+
+std::chrono::milliseconds seconds(double s) {
+    return std::chrono::milliseconds(static_cast<long long>(std::llround(s * 1000)));
+}
+
+// HOST:PORT, [V6]:PORT, or :PORT (loopback).
+void parse_listen(const std::string& text, proxy::proxy_options& options) {
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string::npos) {
+        throw CLI::ValidationError("--listen", "expected HOST:PORT, got '" + text + "'");
+    }
+    std::string host = text.substr(0, colon);
+    const std::string port = text.substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+    }
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoul(port) > 65535) {
+        throw CLI::ValidationError("--listen", "the port must be a number from 0 to 65535");
+    }
+    options.listen_host = host.empty() ? "127.0.0.1" : host;
+    options.listen_port = static_cast<std::uint16_t>(std::stoul(port));
+}
+
+int run_proxy(const proxy_command_options& o) {
+    proxy::proxy_options options;
+    std::string problem;
+    const auto upstream = proxy::upstream_url::parse(o.upstream, problem);
+    if (!upstream) {
+        throw CLI::ValidationError("--upstream", problem);
+    }
+    options.upstream = *upstream;
+    parse_listen(o.listen, options);
+    options.rewrite_host = o.host_header == "upstream";
+    options.connect_timeout = seconds(o.connect_timeout);
+    options.handshake_timeout = seconds(o.handshake_timeout);
+    options.idle_timeout = seconds(o.idle_timeout);
+    apply(o.output, options.session);
+
+    output_file out(o.output.output);
+    record::ndjson_sink ndjson(out.get(), false);
+    // A pipe (jq) sees each record as soon as the writer catches up; a file is flushed on exit.
+    std::function<void()> flush;
+    if (out.interactive()) {
+        flush = [&ndjson] { ndjson.flush(); };
+    }
+    record::queued_sink queue(ndjson, o.queue,
+                              o.drop_when_behind ? record::queued_sink::when_full::drop
+                                                 : record::queued_sink::when_full::wait,
+                              flush);
+    proxy::proxy relay(options, queue);
+    try {
+        relay.listen();
+    } catch (const std::system_error& e) {
+        throw runtime_failure(fmt::format("cannot listen on {}: {}", o.listen, e.code().message()));
+    }
+    fmt::print(stderr, "listening on {}\n", relay.address());
+    if (!relay.loopback()) {
+        fmt::print(stderr,
+                   "wssniff: warning: listening on a non-loopback address; anyone who can reach "
+                   "it can route traffic through this sniffer\n");
+    }
+    relay.stop_on_signals();
+    relay.run();
+    queue.close();
+    if (!ndjson.flush() || !out.close()) {
+        throw runtime_failure("cannot write records: output failed");
+    }
+    return 0;
+}
+
+} // namespace
+
+std::function<int()> add_proxy_command(CLI::App& app) {
+    auto o = std::make_shared<proxy_command_options>();
+    CLI::App* cmd = app.add_subcommand(
+        "proxy", "Run the sniffing proxy: forward WebSocket traffic to an upstream unchanged and "
+                 "write one record per frame");
+    cmd->footer("Point the WebSocket client at the listening address instead of the server.\n"
+                "Examples:\n"
+                "  wssniff proxy --upstream ws://127.0.0.1:9000 --listen 127.0.0.1:8080\n"
+                "  wssniff proxy --upstream ws://127.0.0.1:9000 | jq -c 'select(.op==\"text\")'\n"
+                "SIGINT/SIGTERM: stop accepting, write close records (reason shutdown), flush, "
+                "exit 0.");
+    cmd->add_option("-u,--upstream", o->upstream, "The WebSocket server: ws://HOST:PORT[/path]")
+        ->required()
+        ->option_text("URL");
+    cmd->add_option("-l,--listen", o->listen,
+                    "Address to accept clients on; port 0 picks a free one (printed on stderr)")
+        ->default_str("127.0.0.1:8080")
+        ->option_text("HOST:PORT");
+    cmd->add_option("--host-header", o->host_header,
+                    "Host header of requests: rewritten to the upstream's (upstream) or left as "
+                    "the client sent it (keep)")
+        ->check(CLI::IsMember({"upstream", "keep"}))
+        ->default_str("upstream");
+    cmd->add_flag("--drop-when-behind", o->drop_when_behind,
+                  "Never slow the traffic for the output: drop records when the writer falls "
+                  "behind and report how many (default: pause reading until it catches up)");
+    cmd->add_option("--connect-timeout", o->connect_timeout, "Seconds to connect to the upstream")
+        ->check(CLI::PositiveNumber)
+        ->default_str("5")
+        ->option_text("SECONDS");
+    cmd->add_option("--handshake-timeout", o->handshake_timeout,
+                    "Seconds from accept until the upgrade completes; 0: no limit")
+        ->check(CLI::NonNegativeNumber)
+        ->default_str("30")
+        ->option_text("SECONDS");
+    cmd->add_option("--idle-timeout", o->idle_timeout,
+                    "Seconds without a byte either way before a connection is closed; 0: never")
+        ->check(CLI::NonNegativeNumber)
+        ->default_str("0")
+        ->option_text("SECONDS");
+    cmd->add_option("--queue", o->queue, "Records held for the writer before backpressure or drops")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
+        ->default_str("8192")
+        ->option_text("RECORDS");
+    add_output_options(*cmd, o->output);
+    return [cmd, o]() -> int {
+        if (!cmd->parsed()) {
+            return -1;
+        }
+        return run_proxy(*o);
+    };
+}
+
+} // namespace wssniff::app

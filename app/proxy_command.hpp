@@ -1,0 +1,13 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace wssniff::app {
+
+// Registers `wssniff proxy`; the returned function runs it after parsing and gives the exit
+// status (-1 when the command was not chosen).
+std::function<int()> add_proxy_command(CLI::App& app);
+
+} // namespace wssniff::app
