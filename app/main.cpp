@@ -1,6 +1,7 @@
 // wssniff: a WebSocket sniffing proxy that writes one JSON record per frame.
 
 #include "decode_command.hpp"
+#include "demo_command.hpp"
 #include "options.hpp"
 #include "proxy_command.hpp"
 
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "wssniff " WSSNIFF_VERSION);
     app.require_subcommand(0, 1);
     app.footer("Records: see schemas/record.schema.json. Examples:\n"
+               "  wssniff demo\n"
                "  wssniff proxy --upstream ws://127.0.0.1:9000 --listen 127.0.0.1:8080\n"
                "  wssniff decode --c2s client.bin --s2c server.bin\n"
                "  wssniff decode --c2s client.bin --s2c server.bin --emit messages | jq -c "
@@ -32,6 +34,7 @@ int main(int argc, char** argv) {
                "Run 'wssniff COMMAND --help' for a command's options.");
     const auto proxy = wssniff::app::add_proxy_command(app);
     const auto decode = wssniff::app::add_decode_command(app);
+    const auto demo = wssniff::app::add_demo_command(app);
 
     try {
         app.parse(argc, argv);
@@ -44,7 +47,7 @@ int main(int argc, char** argv) {
     }
 
     try {
-        for (const auto& command : {proxy, decode}) {
+        for (const auto& command : {proxy, decode, demo}) {
             const int status = command();
             if (status >= 0) {
                 return status;

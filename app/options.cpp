@@ -28,6 +28,13 @@ void add_output_options(CLI::App& command, output_options& options) {
         ->transform(CLI::AsSizeValue(false))
         ->default_str("1MiB")
         ->option_text("BYTES");
+    command
+        .add_option("--max-message", options.max_message,
+                    "Stop inflating a permessage-deflate direction when one message inflates "
+                    "past this many bytes (a decompression bomb); an error record says so")
+        ->transform(CLI::AsSizeValue(false))
+        ->default_str("64MiB")
+        ->option_text("BYTES");
     command.add_flag("--no-redact", options.no_redact,
                      "Keep Authorization, Proxy-Authorization, Cookie and Set-Cookie values in "
                      "handshake records (redacted by default)");
@@ -40,6 +47,7 @@ void apply(const output_options& options, session::session_options& session) {
         {"none", record::payload_mode::none}};
     session.payload = modes.at(options.payload);
     session.max_payload = options.max_payload;
+    session.max_message = options.max_message;
     session.emit_frames = options.emit != "messages";
     session.emit_messages = options.emit != "frames";
     session.redact = !options.no_redact;

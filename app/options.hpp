@@ -16,6 +16,7 @@ struct output_options {
     std::string emit = "frames";
     std::string payload = "auto";
     std::uint64_t max_payload = 1024 * 1024;
+    std::uint64_t max_message = 64ULL * 1024 * 1024;
     bool no_redact = false;
 };
 

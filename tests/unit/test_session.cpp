@@ -130,7 +130,8 @@ TEST_CASE("session: the handshake record carries subprotocol and deflate", "[ses
     const std::string s2c = switching("Sec-WebSocket-Protocol: chat\r\n"
                                       "Sec-WebSocket-Extensions: permessage-deflate; "
                                       "client_max_window_bits=12; server_no_context_takeover\r\n") +
-                            frame(0xC1, "\x01\x02"); // RSV1 is legal now
+                            // RFC 7692 §7.2.3.1: "Hello", compressed; RSV1 is legal now.
+                            frame(0xC1, unhex("f248cdc9c90700"));
     const auto out = decode_connection(c2s, s2c);
     const auto h = of_type(out, "handshake").at(0);
     CHECK(h["subprotocol"] == "chat");
@@ -138,6 +139,11 @@ TEST_CASE("session: the handshake record carries subprotocol and deflate", "[ses
     CHECK(h["deflate"]["server_no_context_takeover"] == true);
     CHECK(h["deflate"]["server_max_window_bits"] == 15);
     CHECK(error_codes(out).empty());
+    const auto f = of_type(out, "frame").at(0);
+    CHECK(f["compressed"] == true);
+    CHECK(f["text"] == "Hello");
+    CHECK(f["len"] == 7);
+    CHECK(f["data_len"] == 5);
 }
 
 TEST_CASE("session: invalid deflate parameters are an error record", "[session]") {

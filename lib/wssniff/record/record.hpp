@@ -123,10 +123,12 @@ struct close {
 
 using timestamp = std::chrono::system_clock::time_point;
 
+using record_body = std::variant<handshake, frame, message, error, close>;
+
 struct record {
     std::uint64_t conn = 1;
     std::optional<timestamp> ts; // when the record's last byte was seen; live capture only
-    std::variant<handshake, frame, message, error, close> body;
+    record_body body;
 };
 
 // Where records go: the NDJSON writer, an in-process capture, a test's vector.

@@ -1,5 +1,7 @@
 #include "wssniff/session/session.hpp"
 
+#include "wssniff/session/frame_recorder.hpp"
+
 #include "wssniff/decoder/frame_decoder.hpp"
 #include "wssniff/decoder/opcode.hpp"
 #include "wssniff/decoder/utf8.hpp"
@@ -64,7 +66,7 @@ struct pending_request {
 
 } // namespace
 
-class session::stream final : public decoder::frame_handler {
+class session::stream {
 public:
     enum class phase : std::uint8_t { http, body, awaiting_response, frames, passthrough };
 
@@ -77,7 +79,6 @@ public:
     direction dir() const noexcept { return dir_; }
     phase current() const noexcept { return phase_; }
     std::uint64_t bytes = 0;
-    std::uint64_t frames = 0;
     std::deque<pending_request> requests; // c2s: requests awaiting their responses
 
     handshake::head_parser& parser() noexcept { return parser_; }
@@ -147,9 +148,9 @@ public:
     }
 
     // The upgrade succeeded: from here on this direction carries frames.
-    void start_frames(decoder::decoder_options options) {
-        deflate_ = options.rsv1_allowed;
-        decoder_.emplace(*this, options);
+    void start_frames(decoder::decoder_options options, std::optional<deflate_direction> deflate) {
+        recorder_.emplace(owner_, dir_, owner_.options_, deflate);
+        decoder_.emplace(*recorder_, options);
         phase_ = phase::frames;
         std::string held;
         held.swap(pending_);
@@ -182,110 +183,7 @@ public:
         }
     }
 
-    // frame_handler
-    void on_frame_header(const decoder::frame_header& h) override {
-        frame_data_.clear();
-        frame_data_len_ = 0;
-        frame_utf8_.reset();
-        if (h.message_begins) {
-            // A message still in progress here was abandoned (expected_continuation).
-            message_data_.clear();
-            message_len_ = 0;
-            message_frames_ = 0;
-            message_utf8_.reset();
-            message_utf8_reported_ = false;
-            // RSV1 on the first frame under permessage-deflate: the payload is compressed and
-            // its text cannot be judged until it is inflated.
-            message_compressed_ = h.rsv1 && deflate_;
-        }
-    }
-
-    void on_frame_payload(const decoder::frame_header& h, bytes_view data) override {
-        const std::uint64_t max = owner_.options_.max_payload;
-        const std::uint64_t before = frame_data_len_;
-        if (frame_data_.size() < max) {
-            const auto keep = static_cast<std::size_t>(
-                std::min<std::uint64_t>(data.size(), max - frame_data_.size()));
-            frame_data_.append(data.chars().substr(0, keep));
-        }
-        frame_data_len_ += data.size();
-        if (h.message_opcode == 0) {
-            return;
-        }
-        if (h.message_opcode == 1 && !message_compressed_) {
-            frame_utf8_.feed(data);
-            if (!message_utf8_reported_) {
-                const std::size_t bad = message_utf8_.feed(data);
-                if (bad != decoder::utf8_validator::npos) {
-                    message_utf8_reported_ = true;
-                    owner_.decode_error(dir_, error_code::invalid_utf8,
-                                        h.offset + h.header_size + before + bad);
-                }
-            }
-        }
-        message_len_ += data.size();
-        if (owner_.options_.emit_messages && message_data_.size() < max) {
-            const auto keep = static_cast<std::size_t>(
-                std::min<std::uint64_t>(data.size(), max - message_data_.size()));
-            message_data_.append(data.chars().substr(0, keep));
-        }
-    }
-
-    void on_frame_end(const decoder::frame_header& h, const decoder::frame_end& end) override {
-        const bool text = h.message_opcode == 1 && !message_compressed_;
-        const bool message_complete = h.message_ends && !end.stream_ended;
-        if (text && message_complete && !message_utf8_reported_ && !message_utf8_.complete()) {
-            message_utf8_reported_ = true;
-            owner_.decode_error(dir_, error_code::invalid_utf8,
-                                h.offset + h.header_size + h.payload_length);
-        }
-        ++frames;
-        if (owner_.options_.emit_frames) {
-            record::frame f;
-            f.dir = dir_;
-            f.seq = frames - 1;
-            f.offset = h.offset;
-            f.fin = h.fin;
-            f.rsv1 = h.rsv1;
-            f.rsv2 = h.rsv2;
-            f.rsv3 = h.rsv3;
-            f.opcode = h.opcode;
-            f.masked = h.masked;
-            f.mask = h.mask;
-            f.len = h.payload_length;
-            const bool valid_text = text && frame_utf8_.complete();
-            f.data = owner_.make_payload(std::move(frame_data_), frame_data_len_, valid_text,
-                                         end.stream_ended);
-            if (end.close_code) {
-                f.close_code = end.close_code;
-                f.close_reason = std::string(end.close_reason.chars());
-            }
-            owner_.emit(std::move(f));
-            frame_data_ = std::string{};
-        }
-        if (h.message_opcode != 0) {
-            ++message_frames_;
-        }
-        if (message_complete) {
-            if (owner_.options_.emit_messages) {
-                record::message m;
-                m.dir = dir_;
-                m.seq = message_seq_;
-                m.opcode = h.message_opcode;
-                m.frames = message_frames_;
-                m.len = message_len_;
-                m.data = owner_.make_payload(std::move(message_data_), message_len_,
-                                             text && message_utf8_.complete(), false);
-                owner_.emit(std::move(m));
-                message_data_ = std::string{};
-            }
-            ++message_seq_;
-        }
-    }
-
-    void on_error(const decoder::decode_error& e) override {
-        owner_.decode_error(dir_, e.code, e.offset, e.fatal);
-    }
+    std::uint64_t frames() const noexcept { return recorder_ ? recorder_->frames() : 0; }
 
 private:
     session& owner_;
@@ -295,20 +193,9 @@ private:
     std::uint64_t body_remaining_ = 0;
     std::string pending_;
     bool ended_ = false;
+    // Declared before the decoder, which holds a reference to it.
+    std::optional<frame_recorder> recorder_;
     std::optional<decoder::frame_decoder> decoder_;
-
-    std::string frame_data_;
-    std::uint64_t frame_data_len_ = 0;
-    decoder::utf8_validator frame_utf8_;
-
-    std::string message_data_;
-    std::uint64_t message_len_ = 0;
-    std::uint64_t message_frames_ = 0;
-    std::uint64_t message_seq_ = 0;
-    decoder::utf8_validator message_utf8_;
-    bool message_utf8_reported_ = false;
-    bool deflate_ = false;
-    bool message_compressed_ = false;
 };
 
 session::session(record::sink& sink, session_options options)
@@ -316,59 +203,36 @@ session::session(record::sink& sink, session_options options)
       c2s_(std::make_unique<stream>(*this, direction::c2s)),
       s2c_(std::make_unique<stream>(*this, direction::s2c)) {
     if (!options_.handshake) {
-        c2s_->start_frames(decoder::decoder_options{direction::c2s});
-        s2c_->start_frames(decoder::decoder_options{direction::s2c});
+        c2s_->start_frames(decoder::decoder_options{direction::c2s}, std::nullopt);
+        s2c_->start_frames(decoder::decoder_options{direction::s2c}, std::nullopt);
     }
 }
 
 session::~session() = default;
 
-void session::emit(decltype(record::record::body) body) {
+void session::emit(record::record_body body) {
     sink_.write(record::record{options_.conn, now_, std::move(body)});
 }
 
-void session::decode_error(direction dir, error_code code, std::uint64_t offset, bool fatal) {
-    record::error e;
-    e.code = code;
-    e.message = std::string(describe(code));
-    e.fatal = fatal;
-    e.dir = dir;
-    e.offset = offset;
-    emit(std::move(e));
-}
+void session::emit_record(record::record_body&& body) { emit(std::move(body)); }
 
-void session::http_error(direction dir, error_code code, std::string detail) {
+void session::emit_error(direction dir, error_code code, std::optional<std::uint64_t> offset,
+                         bool fatal, const std::string& detail) {
     record::error e;
     e.code = code;
     e.message = std::string(describe(code));
     if (!detail.empty()) {
         e.message += ": " + detail;
     }
-    // A head that cannot be parsed ends this direction's decoding; its bytes still flow.
-    e.fatal = code != error_code::invalid_extension_params;
+    e.fatal = fatal;
     e.dir = dir;
+    e.offset = offset;
     emit(std::move(e));
 }
 
-record::payload session::make_payload(std::string&& bytes, std::uint64_t total, bool valid_text,
-                                      bool stream_ended) const {
-    record::payload p;
-    switch (options_.payload) {
-    case payload_mode::automatic:
-        p.encoding = valid_text ? payload_encoding::text : payload_encoding::hex;
-        break;
-    case payload_mode::text: p.encoding = payload_encoding::text; break;
-    case payload_mode::hex: p.encoding = payload_encoding::hex; break;
-    case payload_mode::base64: p.encoding = payload_encoding::base64; break;
-    case payload_mode::none: return p;
-    }
-    p.truncated = total > bytes.size() || stream_ended;
-    if (p.encoding == payload_encoding::text && valid_text && total > bytes.size()) {
-        // Cut where a character starts, so the kept text is valid on its own.
-        bytes.resize(decoder::utf8_boundary(bytes_view{bytes}, bytes.size()));
-    }
-    p.bytes = std::move(bytes);
-    return p;
+// A head that cannot be parsed ends this direction's decoding; its bytes still flow.
+void session::http_error(direction dir, error_code code, const std::string& detail) {
+    emit_error(dir, code, std::nullopt, code != error_code::invalid_extension_params, detail);
 }
 
 void session::on_request(stream& c2s) {
@@ -461,10 +325,16 @@ void session::on_response(stream& s2c) {
         decoder::decoder_options options;
         options.rsv1_allowed = extensions.deflate_accepted;
         options.rsv_defined_by_extension = extensions.unknown_extension;
+        std::optional<deflate_direction> server_deflate;
+        std::optional<deflate_direction> client_deflate;
+        if (extensions.deflate) {
+            server_deflate = deflate_direction{extensions.deflate->server_no_context_takeover};
+            client_deflate = deflate_direction{extensions.deflate->client_no_context_takeover};
+        }
         options.dir = direction::s2c;
-        s2c.start_frames(options);
+        s2c.start_frames(options, server_deflate);
         options.dir = direction::c2s;
-        c2s_->start_frames(options);
+        c2s_->start_frames(options, client_deflate);
         return;
     }
 
@@ -552,8 +422,8 @@ void session::close(record::close_reason reason, std::optional<record::timestamp
     c.reason = reason;
     c.bytes_c2s = c2s_->bytes;
     c.bytes_s2c = s2c_->bytes;
-    c.frames_c2s = c2s_->frames;
-    c.frames_s2c = s2c_->frames;
+    c.frames_c2s = c2s_->frames();
+    c.frames_s2c = s2c_->frames();
     emit(std::move(c));
     closed_ = true;
 }

@@ -35,9 +35,22 @@ struct session_options {
     std::size_t max_head = 64 * 1024;
     // Client bytes held while waiting for the server's response to an upgrade request.
     std::size_t max_pending = 256 * 1024;
+    // Inflated bytes one permessage-deflate message may produce (--max-message).
+    std::uint64_t max_message = 64ULL * 1024 * 1024;
 };
 
-class session {
+// How a direction's frame recorder hands records to its session.
+class record_emitter {
+public:
+    virtual void emit_record(record::record_body&& body) = 0;
+    virtual void emit_error(direction dir, error_code code, std::optional<std::uint64_t> offset,
+                            bool fatal, const std::string& detail) = 0;
+
+protected:
+    ~record_emitter() = default;
+};
+
+class session final : public record_emitter {
 public:
     session(record::sink& sink, session_options options);
     ~session();
@@ -68,16 +81,18 @@ public:
     bool upgraded() const noexcept;
     std::uint64_t bytes(direction dir) const noexcept;
 
+    // record_emitter: how the frame recorders of both directions hand over their records.
+    void emit_record(record::record_body&& body) override;
+    void emit_error(direction dir, error_code code, std::optional<std::uint64_t> offset,
+                    bool fatal, const std::string& detail) override;
+
 private:
     class stream;
     friend class stream;
 
     stream& of(direction dir) const noexcept;
-    void emit(decltype(record::record::body) body);
-    void decode_error(direction dir, error_code code, std::uint64_t offset, bool fatal = false);
-    void http_error(direction dir, error_code code, std::string detail);
-    record::payload make_payload(std::string&& bytes, std::uint64_t total, bool valid_text,
-                                 bool stream_ended) const;
+    void emit(record::record_body body);
+    void http_error(direction dir, error_code code, const std::string& detail);
     void on_request(stream& c2s);
     void on_response(stream& s2c);
 

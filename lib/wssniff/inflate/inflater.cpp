@@ -1,0 +1,80 @@
+#include "wssniff/inflate/inflater.hpp"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace wssniff::inflate {
+
+struct inflater::stream {
+    z_stream z{};
+};
+
+inflater::inflater(bool no_context_takeover, inflate_limits limits)
+    : z_(std::make_unique<stream>()), no_context_takeover_(no_context_takeover), limits_(limits) {
+    // Always the largest window: a window at least as large as the compressor's inflates any
+    // stream it produced, whatever max_window_bits said, and zlib rejects raw windows of 8 bits.
+    if (inflateInit2(&z_->z, -15) != Z_OK) {
+        throw std::runtime_error("zlib inflateInit2 failed");
+    }
+}
+
+inflater::~inflater() { inflateEnd(&z_->z); }
+
+inflater::status inflater::run(bytes_view in, output_handler& out) {
+    z_stream& z = z_->z;
+    z.next_in = const_cast<Bytef*>(in.data()); // zlib's API is not const-correct; it only reads
+    z.avail_in = static_cast<uInt>(in.size());
+    do {
+        z.next_out = buffer_.data();
+        z.avail_out = static_cast<uInt>(buffer_.size());
+        const int rc = ::inflate(&z, Z_SYNC_FLUSH);
+        const std::size_t produced = buffer_.size() - z.avail_out;
+        if (rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END) {
+            problem_ = z.msg != nullptr ? z.msg : "inflate error " + std::to_string(rc);
+            return status::corrupt;
+        }
+        if (produced > 0) {
+            if (message_out_ + produced > limits_.max_message) {
+                problem_ = "message inflates past " + std::to_string(limits_.max_message) + " bytes";
+                return status::limit_exceeded;
+            }
+            message_out_ += produced;
+            out.on_inflated(bytes_view{buffer_.data(), produced});
+        }
+        if (rc == Z_STREAM_END) {
+            // A final block (BFINAL) ends the DEFLATE stream; a sender may start the next
+            // message with a fresh one (RFC 7692 §7.2.3.3).
+            inflateReset(&z);
+        }
+        if (rc == Z_BUF_ERROR && produced == 0) {
+            break; // needs more input
+        }
+    } while (z.avail_in > 0 || z.avail_out == 0);
+    return status::ok;
+}
+
+inflater::status inflater::feed(bytes_view compressed, output_handler& out) {
+    // Feed in bounded slices: avail_in is 32 bits.
+    constexpr std::size_t slice = 1U << 30;
+    for (std::size_t at = 0; at < compressed.size(); at += slice) {
+        const status s = run(compressed.subview(at, std::min(slice, compressed.size() - at)), out);
+        if (s != status::ok) {
+            return s;
+        }
+    }
+    return status::ok;
+}
+
+inflater::status inflater::end_message(output_handler& out) {
+    static constexpr std::uint8_t tail[] = {0x00, 0x00, 0xff, 0xff};
+    const status s = run(bytes_view{tail, sizeof tail}, out);
+    message_out_ = 0;
+    if (no_context_takeover_) {
+        inflateReset(&z_->z);
+    }
+    return s;
+}
+
+} // namespace wssniff::inflate

@@ -1,0 +1,186 @@
+#include "wssniff/session/frame_recorder.hpp"
+
+namespace wssniff::session {
+
+using record::payload_encoding;
+using record::payload_mode;
+
+record::payload make_payload(const session_options& options, std::string&& bytes,
+                             std::uint64_t total, bool valid_text, bool stream_ended) {
+    record::payload p;
+    switch (options.payload) {
+    case payload_mode::automatic:
+        p.encoding = valid_text ? payload_encoding::text : payload_encoding::hex;
+        break;
+    case payload_mode::text: p.encoding = payload_encoding::text; break;
+    case payload_mode::hex: p.encoding = payload_encoding::hex; break;
+    case payload_mode::base64: p.encoding = payload_encoding::base64; break;
+    case payload_mode::none: return p;
+    }
+    p.truncated = total > bytes.size() || stream_ended;
+    if (p.encoding == payload_encoding::text && valid_text && total > bytes.size()) {
+        // Cut where a character starts, so the kept text is valid on its own.
+        bytes.resize(decoder::utf8_boundary(bytes_view{bytes}, bytes.size()));
+    }
+    p.bytes = std::move(bytes);
+    return p;
+}
+
+frame_recorder::frame_recorder(record_emitter& out, direction dir, const session_options& options,
+                               std::optional<deflate_direction> deflate)
+    : out_(out), dir_(dir), options_(options) {
+    if (deflate) {
+        inflater_.emplace(deflate->no_context_takeover,
+                          inflate::inflate_limits{options.max_message});
+    }
+}
+
+void frame_recorder::on_frame_header(const decoder::frame_header& h) {
+    frame_data_.clear();
+    frame_data_len_ = 0;
+    frame_utf8_.reset();
+    if (h.message_begins) {
+        // A message still in progress here was abandoned (expected_continuation).
+        message_data_.clear();
+        message_len_ = 0;
+        message_frames_ = 0;
+        message_utf8_.reset();
+        message_utf8_reported_ = false;
+        message_compressed_ = h.rsv1 && h.opcode != 0 && inflater_.has_value();
+        message_judged_ = h.message_opcode == 1;
+    }
+    // Every frame of a compressed message carries compressed data (RSV1 only on the first).
+    frame_inflated_ = h.message_opcode != 0 && message_compressed_ && inflater_.has_value();
+}
+
+void frame_recorder::on_frame_payload(const decoder::frame_header& h, bytes_view data) {
+    if (frame_inflated_) {
+        if (!inflater_) {
+            return; // inflation stopped inside this frame; the rest is not shown
+        }
+        header_ = &h;
+        const auto status = inflater_->feed(data, *this);
+        if (status != inflate::inflater::status::ok) {
+            inflate_stopped(status, h);
+        }
+        return;
+    }
+    take(h, data, h.offset + h.header_size + frame_data_len_);
+}
+
+void frame_recorder::on_inflated(bytes_view data) { take(*header_, data, std::nullopt); }
+
+void frame_recorder::inflate_stopped(inflate::inflater::status status,
+                                     const decoder::frame_header& h) {
+    const error_code code = status == inflate::inflater::status::limit_exceeded
+                                ? error_code::inflate_limit
+                                : error_code::inflate_failed;
+    out_.emit_error(dir_, code, h.offset, false, inflater_->problem());
+    inflater_.reset();
+    message_judged_ = false; // what was inflated so far is not the whole message
+}
+
+void frame_recorder::take(const decoder::frame_header& h, bytes_view data,
+                          std::optional<std::uint64_t> wire_at) {
+    const std::uint64_t max = options_.max_payload;
+    if (frame_data_.size() < max) {
+        const auto keep = static_cast<std::size_t>(
+            std::min<std::uint64_t>(data.size(), max - frame_data_.size()));
+        frame_data_.append(data.chars().substr(0, keep));
+    }
+    frame_data_len_ += data.size();
+    if (h.message_opcode == 0) {
+        return;
+    }
+    if (message_judged_) {
+        frame_utf8_.feed(data);
+        if (!message_utf8_reported_) {
+            const std::size_t bad = message_utf8_.feed(data);
+            if (bad != decoder::utf8_validator::npos) {
+                message_utf8_reported_ = true;
+                // Inflated bytes have no place on the wire: the frame's offset stands for them.
+                out_.emit_error(dir_, error_code::invalid_utf8,
+                                wire_at ? *wire_at + bad : h.offset, false, {});
+            }
+        }
+    }
+    message_len_ += data.size();
+    if (options_.emit_messages && message_data_.size() < max) {
+        const auto keep = static_cast<std::size_t>(
+            std::min<std::uint64_t>(data.size(), max - message_data_.size()));
+        message_data_.append(data.chars().substr(0, keep));
+    }
+}
+
+void frame_recorder::on_frame_end(const decoder::frame_header& h, const decoder::frame_end& end) {
+    const bool message_complete = h.message_ends && !end.stream_ended;
+    if (frame_inflated_ && message_complete && inflater_) {
+        header_ = &h;
+        const auto status = inflater_->end_message(*this);
+        if (status != inflate::inflater::status::ok) {
+            inflate_stopped(status, h);
+        }
+    }
+    const bool text = h.message_opcode == 1 && message_judged_;
+    if (text && message_complete && !message_utf8_reported_ && !message_utf8_.complete()) {
+        message_utf8_reported_ = true;
+        out_.emit_error(dir_, error_code::invalid_utf8,
+                        frame_inflated_ ? h.offset : h.offset + h.header_size + h.payload_length,
+                        false, {});
+    }
+    ++frames_;
+    if (options_.emit_frames) {
+        record::frame f;
+        f.dir = dir_;
+        f.seq = frames_ - 1;
+        f.offset = h.offset;
+        f.fin = h.fin;
+        f.rsv1 = h.rsv1;
+        f.rsv2 = h.rsv2;
+        f.rsv3 = h.rsv3;
+        f.opcode = h.opcode;
+        f.masked = h.masked;
+        f.mask = h.mask;
+        f.len = h.payload_length;
+        f.compressed = frame_inflated_;
+        f.data_len = frame_data_len_;
+        if (end.close_code) {
+            f.close_code = end.close_code;
+            // The decoder keeps the 125 bytes a valid close frame can have; a longer one (already
+            // an error) shows its reason as far as the record keeps payload.
+            f.close_reason = h.payload_length > 125 && frame_data_.size() > 2
+                                 ? frame_data_.substr(2)
+                                 : std::string(end.close_reason.chars());
+        }
+        const bool valid_text = text && frame_utf8_.complete();
+        f.data = make_payload(options_, std::move(frame_data_), frame_data_len_, valid_text,
+                              end.stream_ended);
+        out_.emit_record(std::move(f));
+        frame_data_ = std::string{};
+    }
+    if (h.message_opcode != 0) {
+        ++message_frames_;
+    }
+    if (message_complete) {
+        if (options_.emit_messages) {
+            record::message m;
+            m.dir = dir_;
+            m.seq = message_seq_;
+            m.opcode = h.message_opcode;
+            m.frames = message_frames_;
+            m.len = message_len_;
+            m.compressed = message_compressed_;
+            m.data = make_payload(options_, std::move(message_data_), message_len_,
+                                  text && message_utf8_.complete(), false);
+            out_.emit_record(std::move(m));
+            message_data_ = std::string{};
+        }
+        ++message_seq_;
+    }
+}
+
+void frame_recorder::on_error(const decoder::decode_error& e) {
+    out_.emit_error(dir_, e.code, e.offset, e.fatal, {});
+}
+
+} // namespace wssniff::session

@@ -1,0 +1,71 @@
+#pragma once
+// One direction's frames, turned into records: frame and message records with their payload
+// fields, UTF-8 judgement of text messages, and permessage-deflate inflation (RFC 7692) when
+// it was negotiated. Fed by the frame decoder; knows nothing of HTTP.
+
+#include "wssniff/decoder/frame_decoder.hpp"
+#include "wssniff/decoder/utf8.hpp"
+#include "wssniff/inflate/inflater.hpp"
+#include "wssniff/record/record.hpp"
+#include "wssniff/session/session.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace wssniff::session {
+
+// permessage-deflate as it applies to one direction's sender.
+struct deflate_direction {
+    bool no_context_takeover = false;
+};
+
+// The payload field of a record: encoding chosen by mode, cut to what was kept.
+record::payload make_payload(const session_options& options, std::string&& bytes,
+                             std::uint64_t total, bool valid_text, bool stream_ended);
+
+class frame_recorder final : public decoder::frame_handler, private inflate::output_handler {
+public:
+    frame_recorder(record_emitter& out, direction dir, const session_options& options,
+                   std::optional<deflate_direction> deflate);
+
+    std::uint64_t frames() const noexcept { return frames_; }
+
+    void on_frame_header(const decoder::frame_header& h) override;
+    void on_frame_payload(const decoder::frame_header& h, bytes_view data) override;
+    void on_frame_end(const decoder::frame_header& h, const decoder::frame_end& end) override;
+    void on_error(const decoder::decode_error& e) override;
+
+private:
+    // Data bytes of the current frame (inflated when compressed); `wire_at` is the stream
+    // offset of the first of them when they are the bytes on the wire.
+    void take(const decoder::frame_header& h, bytes_view data,
+              std::optional<std::uint64_t> wire_at);
+    void on_inflated(bytes_view data) override;
+    void inflate_stopped(inflate::inflater::status status, const decoder::frame_header& h);
+
+    record_emitter& out_;
+    direction dir_;
+    const session_options& options_;
+    std::optional<inflate::inflater> inflater_; // reset to nullopt once inflation has failed
+    std::uint64_t frames_ = 0;
+
+    // The frame in progress.
+    const decoder::frame_header* header_ = nullptr;
+    std::string frame_data_;
+    std::uint64_t frame_data_len_ = 0;
+    decoder::utf8_validator frame_utf8_;
+    bool frame_inflated_ = false;
+
+    // The data message in progress.
+    std::string message_data_;
+    std::uint64_t message_len_ = 0;
+    std::uint64_t message_frames_ = 0;
+    std::uint64_t message_seq_ = 0;
+    decoder::utf8_validator message_utf8_;
+    bool message_utf8_reported_ = false;
+    bool message_compressed_ = false; // RSV1 on its first frame under permessage-deflate
+    bool message_judged_ = false;     // its text can be judged (uncompressed, or inflating)
+};
+
+} // namespace wssniff::session
