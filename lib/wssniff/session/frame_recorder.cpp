@@ -29,7 +29,8 @@ record::payload make_payload(const session_options& options, std::string&& bytes
 frame_recorder::frame_recorder(record_emitter& out, direction dir, const session_options& options,
                                std::optional<deflate_direction> deflate)
     : out_(out), dir_(dir), options_(options) {
-    if (deflate) {
+    deflate_negotiated_ = deflate.has_value();
+    if (deflate && deflate->inflate) {
         inflater_.emplace(deflate->no_context_takeover,
                           inflate::inflate_limits{options.max_message});
     }
@@ -46,11 +47,12 @@ void frame_recorder::on_frame_header(const decoder::frame_header& h) {
         message_frames_ = 0;
         message_utf8_.reset();
         message_utf8_reported_ = false;
-        message_compressed_ = h.rsv1 && h.opcode != 0 && inflater_.has_value();
-        message_judged_ = h.message_opcode == 1;
+        message_compressed_ = h.rsv1 && h.opcode != 0 && deflate_negotiated_;
+        message_inflated_ = message_compressed_ && inflater_.has_value();
+        message_judged_ = h.message_opcode == 1 && (!message_compressed_ || message_inflated_);
     }
     // Every frame of a compressed message carries compressed data (RSV1 only on the first).
-    frame_inflated_ = h.message_opcode != 0 && message_compressed_ && inflater_.has_value();
+    frame_inflated_ = h.message_opcode != 0 && message_inflated_ && inflater_.has_value();
 }
 
 void frame_recorder::on_frame_payload(const decoder::frame_header& h, bytes_view data) {
@@ -77,7 +79,9 @@ void frame_recorder::inflate_stopped(inflate::inflater::status status,
                                 : error_code::inflate_failed;
     out_.emit_error(dir_, code, h.offset, false, inflater_->problem());
     inflater_.reset();
-    message_judged_ = false; // what was inflated so far is not the whole message
+    // What was inflated so far is not the whole message.
+    message_judged_ = false;
+    message_inflated_ = false;
 }
 
 void frame_recorder::take(const decoder::frame_header& h, bytes_view data,
@@ -169,7 +173,7 @@ void frame_recorder::on_frame_end(const decoder::frame_header& h, const decoder:
             m.opcode = h.message_opcode;
             m.frames = message_frames_;
             m.len = message_len_;
-            m.compressed = message_compressed_;
+            m.compressed = message_inflated_;
             m.data = make_payload(options_, std::move(message_data_), message_len_,
                                   text && message_utf8_.complete(), false);
             out_.emit_record(std::move(m));

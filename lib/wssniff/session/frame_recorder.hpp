@@ -17,6 +17,9 @@ namespace wssniff::session {
 
 // permessage-deflate as it applies to one direction's sender.
 struct deflate_direction {
+    // Negotiated with parameters that make sense: inflate. Otherwise RSV1 still marks
+    // compressed messages, but they are shown as sent.
+    bool inflate = true;
     bool no_context_takeover = false;
 };
 
@@ -47,6 +50,7 @@ private:
     record_emitter& out_;
     direction dir_;
     const session_options& options_;
+    bool deflate_negotiated_ = false;           // RSV1 marks a compressed message
     std::optional<inflate::inflater> inflater_; // reset to nullopt once inflation has failed
     std::uint64_t frames_ = 0;
 
@@ -65,6 +69,7 @@ private:
     decoder::utf8_validator message_utf8_;
     bool message_utf8_reported_ = false;
     bool message_compressed_ = false; // RSV1 on its first frame under permessage-deflate
+    bool message_inflated_ = false;   // compressed, and inflated from its first byte on
     bool message_judged_ = false;     // its text can be judged (uncompressed, or inflating)
 };
 

@@ -328,8 +328,10 @@ void session::on_response(stream& s2c) {
         std::optional<deflate_direction> server_deflate;
         std::optional<deflate_direction> client_deflate;
         if (extensions.deflate) {
-            server_deflate = deflate_direction{extensions.deflate->server_no_context_takeover};
-            client_deflate = deflate_direction{extensions.deflate->client_no_context_takeover};
+            server_deflate = deflate_direction{true, extensions.deflate->server_no_context_takeover};
+            client_deflate = deflate_direction{true, extensions.deflate->client_no_context_takeover};
+        } else if (extensions.deflate_accepted) {
+            server_deflate = client_deflate = deflate_direction{false, false};
         }
         options.dir = direction::s2c;
         s2c.start_frames(options, server_deflate);
