@@ -49,9 +49,12 @@ namespace wssniff {
     XX(unsupported_body, "HTTP message body cannot be delimited, so later heads are not parsed", \
        0)                                                                                        \
     /* RFC 7692: the payload of this direction is no longer inflated after these */            \
-    XX(inflate_failed, "permessage-deflate data does not inflate; payloads are shown as sent",  \
+    XX(inflate_failed,                                                                           \
+       "permessage-deflate data does not inflate; later payloads of this direction are shown as sent", \
        1007)                                                                                     \
-    XX(inflate_limit, "a message inflates past the limit; payloads are shown as sent", 1009)     \
+    XX(inflate_limit,                                                                            \
+       "a message inflates past --max-message; later payloads of this direction are shown as sent", \
+       1009)     \
     /* The proxy */                                                                            \
     XX(upstream_unreachable, "cannot connect to the upstream", 0)                               \
     /* The capture itself (not the traffic) */                                                 \

@@ -31,10 +31,10 @@ inflater::status inflater::run(bytes_view in, output_handler& out) {
         z.avail_out = static_cast<uInt>(buffer_.size());
         const int rc = ::inflate(&z, Z_SYNC_FLUSH);
         const std::size_t produced = buffer_.size() - z.avail_out;
-        if (rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END) {
-            problem_ = z.msg != nullptr ? z.msg : "inflate error " + std::to_string(rc);
-            return status::corrupt;
-        }
+        // Bytes zlib produced before it hit an error are delivered first: whether they come in
+        // the same call as the error depends on how the input was split, and the records must
+        // not.
+        const bool failed = rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END;
         if (produced > 0) {
             if (message_out_ + produced > limits_.max_message) {
                 problem_ = "message inflates past " + std::to_string(limits_.max_message) + " bytes";
@@ -42,6 +42,10 @@ inflater::status inflater::run(bytes_view in, output_handler& out) {
             }
             message_out_ += produced;
             out.on_inflated(bytes_view{buffer_.data(), produced});
+        }
+        if (failed) {
+            problem_ = z.msg != nullptr ? z.msg : "inflate error " + std::to_string(rc);
+            return status::corrupt;
         }
         if (rc == Z_STREAM_END) {
             // A final block (BFINAL) ends the DEFLATE stream; a sender may start the next
