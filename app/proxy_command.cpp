@@ -9,7 +9,12 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <pthread.h>
+#include <thread>
 #include <memory>
 #include <system_error>
 
@@ -53,6 +58,15 @@ void parse_listen(const std::string& text, proxy::proxy_options& options) {
 }
 
 int run_proxy(const proxy_command_options& o) {
+    // SIGINT and SIGTERM are taken by a thread of their own (below), not by the relay thread:
+    // in lossless mode the relay may be waiting for the output, and must still hear them.
+    // Blocked here, before any thread exists, so every thread inherits the mask.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
     proxy::proxy_options options;
     std::string problem;
     const auto upstream = proxy::upstream_url::parse(o.upstream, problem);
@@ -90,9 +104,28 @@ int run_proxy(const proxy_command_options& o) {
                    "wssniff: warning: listening on a non-loopback address; anyone who can reach "
                    "it can route traffic through this sniffer\n");
     }
-    relay.stop_on_signals();
+    std::atomic<bool> relay_done{false};
+    std::thread signal_waiter([&] {
+        int signal = 0;
+        sigwait(&stop_signals, &signal);
+        if (relay_done) {
+            return; // woken only to end
+        }
+        queue.stop_waiting(); // records that no longer fit are counted, not waited for
+        relay.stop();
+    });
     relay.run();
-    queue.close();
+    relay_done = true;
+    pthread_kill(signal_waiter.native_handle(), SIGTERM);
+    signal_waiter.join();
+
+    // Whatever is queued gets written, unless nobody reads the output.
+    if (!queue.close(std::chrono::seconds(5))) {
+        fmt::print(stderr, "wssniff: the output is not being read; exiting without the last "
+                           "records\n");
+        std::fflush(stderr);
+        std::_Exit(1);
+    }
     if (!ndjson.flush() || !out.close()) {
         throw runtime_failure("cannot write records: output failed");
     }

@@ -69,13 +69,21 @@ void host_rewriter::rewrite_head(std::string& out) {
         }
         const std::string_view text(held_.data() + line, end - line);
         if (line != 0 && starts_with_host(text)) {
+            // Only the value changes: the name as sent, the spaces around the value, the
+            // line ending all stay.
+            std::size_t value_begin = line + 5;
+            while (value_begin < end && (held_[value_begin] == ' ' || held_[value_begin] == '\t')) {
+                ++value_begin;
+            }
             std::size_t value_end = end;
-            if (value_end > line && held_[value_end - 1] == '\r') {
+            if (value_end > value_begin && held_[value_end - 1] == '\r') {
                 --value_end;
             }
-            std::string replaced = held_.substr(0, line);
-            replaced.append("Host: ").append(authority_).append(held_, value_end, std::string::npos);
-            held_.swap(replaced);
+            while (value_end > value_begin &&
+                   (held_[value_end - 1] == ' ' || held_[value_end - 1] == '\t')) {
+                --value_end;
+            }
+            held_.replace(value_begin, value_end - value_begin, authority_);
             break;
         }
         line = end + 1;

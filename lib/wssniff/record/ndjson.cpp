@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
 #include <ctime>
 
 namespace wssniff::record {
@@ -12,16 +13,18 @@ namespace {
 
 constexpr char hex_digits[] = "0123456789abcdef";
 
-// Bytes that can be copied into a JSON string as they are: printable ASCII but '"' and '\'.
+// Bytes that can be copied into a JSON string as they are: printable ASCII but '"' and '\',
+// and, when the text is known to be valid UTF-8, every byte of a multi-byte character.
 struct plain_table {
     bool plain[256] = {};
-    constexpr plain_table() {
-        for (int c = 0x20; c < 0x80; ++c) {
-            plain[c] = c != '"' && c != '\\';
+    constexpr explicit plain_table(bool high_bytes_plain) {
+        for (int c = 0x20; c < 0x100; ++c) {
+            plain[c] = c != '"' && c != '\\' && (c < 0x80 || high_bytes_plain);
         }
     }
 };
-constexpr plain_table plain_bytes;
+constexpr plain_table plain_ascii{false};
+constexpr plain_table plain_utf8{true};
 
 // Length of the valid UTF-8 sequence starting at p (lead byte >= 0x80), or 0 if invalid.
 std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) noexcept {
@@ -151,7 +154,16 @@ public:
     void payload_field(const payload& p) {
         switch (p.encoding) {
         case payload_encoding::none: return;
-        case payload_encoding::text: str("text", p.bytes); break;
+        case payload_encoding::text:
+            key("text");
+            out_.push_back('"');
+            if (p.valid_utf8) {
+                append_valid_json_string_contents(out_, p.bytes);
+            } else {
+                append_json_string_contents(out_, p.bytes);
+            }
+            out_.push_back('"');
+            break;
         case payload_encoding::hex: hex("hex", p.bytes); break;
         case payload_encoding::base64: base64("base64", p.bytes); break;
         }
@@ -247,65 +259,144 @@ constexpr std::string_view type_name(const decltype(record::body)& body) noexcep
     return names[body.index()];
 }
 
-} // namespace
 
-void append_json_string_contents(std::string& out, std::string_view bytes) {
+// Escapes into a small stack buffer and appends it in blocks (as nlohmann's serializer does);
+// long runs that need nothing are appended straight from the input.
+template <bool Valid>
+void escape_into(std::string& out, std::string_view bytes) {
+    const plain_table& table = Valid ? plain_utf8 : plain_ascii;
+    char buf[512];
+    std::size_t n = 0;
+    const auto flush = [&] {
+        out.append(buf, n);
+        n = 0;
+    };
     const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
     const auto* const end = p + bytes.size();
     while (p < end) {
-        // Copy the longest run that needs nothing, in one append.
         const unsigned char* run = p;
-        while (run < end && plain_bytes.plain[*run]) {
+        while (run < end && table.plain[*run]) {
             ++run;
         }
-        out.append(reinterpret_cast<const char*>(p), static_cast<std::size_t>(run - p));
+        const auto length = static_cast<std::size_t>(run - p);
+        if (length >= 64) {
+            flush();
+            out.append(reinterpret_cast<const char*>(p), length);
+        } else if (length > 0) {
+            if (n + length > sizeof buf) {
+                flush();
+            }
+            std::memcpy(buf + n, p, length);
+            n += length;
+        }
         p = run;
         if (p == end) {
             break;
         }
+        if (n + 6 > sizeof buf) {
+            flush();
+        }
         const unsigned char b = *p;
-        if (b >= 0x80) {
-            const std::size_t n = utf8_sequence(p, end);
-            if (n == 0) {
-                out.append("\xEF\xBF\xBD"); // U+FFFD REPLACEMENT CHARACTER
+        if (!Valid && b >= 0x80) {
+            const std::size_t seq = utf8_sequence(p, end);
+            if (seq == 0) {
+                std::memcpy(buf + n, "\xEF\xBF\xBD", 3); // U+FFFD REPLACEMENT CHARACTER
+                n += 3;
                 ++p;
             } else {
-                out.append(reinterpret_cast<const char*>(p), n);
-                p += n;
+                std::memcpy(buf + n, p, seq);
+                n += seq;
+                p += seq;
             }
             continue;
         }
+        char* o = buf + n;
+        *o++ = '\\';
         switch (b) {
-        case '"': out.append("\\\""); break;
-        case '\\': out.append("\\\\"); break;
-        case '\n': out.append("\\n"); break;
-        case '\r': out.append("\\r"); break;
-        case '\t': out.append("\\t"); break;
-        case '\b': out.append("\\b"); break;
-        case '\f': out.append("\\f"); break;
-        default: {
-            const char escaped[] = {'\\', 'u', '0', '0', hex_digits[b >> 4], hex_digits[b & 0xF]};
-            out.append(escaped, sizeof escaped);
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex_digits[b >> 4];
+            *o++ = hex_digits[b & 0xF];
         }
-        }
+        n = static_cast<std::size_t>(o - buf);
         ++p;
     }
+    flush();
 }
+
+} // namespace
+
+void append_json_string_contents(std::string& out, std::string_view bytes) {
+    escape_into<false>(out, bytes);
+}
+
+void append_valid_json_string_contents(std::string& out, std::string_view utf8) {
+    escape_into<true>(out, utf8);
+}
+
+namespace {
+
+// gmtime_r and the date digits change once a second: keep the last second's prefix.
+struct second_prefix {
+    long long second = -1;
+    char text[20]; // "2026-11-26T19:05:53."
+};
+
+void two_digits(char* o, int v) {
+    o[0] = static_cast<char>('0' + v / 10);
+    o[1] = static_cast<char>('0' + v % 10);
+}
+
+} // namespace
 
 void append_timestamp(std::string& out, timestamp ts) {
     using namespace std::chrono;
     const auto us = duration_cast<microseconds>(ts.time_since_epoch()).count();
-    auto secs = static_cast<std::time_t>(us / 1000000);
-    auto micros = us % 1000000;
+    long long secs = us / 1000000;
+    long long micros = us % 1000000;
     if (micros < 0) {
         micros += 1000000;
         --secs;
     }
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    fmt::format_to(std::back_inserter(out), "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                   micros);
+    thread_local second_prefix cache;
+    if (cache.second != secs) {
+        const auto t = static_cast<std::time_t>(secs);
+        std::tm tm{};
+        gmtime_r(&t, &tm);
+        const int year = tm.tm_year + 1900;
+        two_digits(cache.text, year / 100);
+        two_digits(cache.text + 2, year % 100);
+        cache.text[4] = '-';
+        two_digits(cache.text + 5, tm.tm_mon + 1);
+        cache.text[7] = '-';
+        two_digits(cache.text + 8, tm.tm_mday);
+        cache.text[10] = 'T';
+        two_digits(cache.text + 11, tm.tm_hour);
+        cache.text[13] = ':';
+        two_digits(cache.text + 14, tm.tm_min);
+        cache.text[16] = ':';
+        two_digits(cache.text + 17, tm.tm_sec);
+        cache.text[19] = '.';
+        cache.second = secs;
+    }
+    char text[27];
+    std::memcpy(text, cache.text, sizeof cache.text);
+    auto m = static_cast<int>(micros);
+    for (int i = 25; i >= 20; --i) {
+        text[i] = static_cast<char>('0' + m % 10);
+        m /= 10;
+    }
+    text[26] = 'Z';
+    out.append(text, sizeof text);
 }
 
 void append_ndjson(std::string& out, const record& r) {

@@ -17,6 +17,8 @@ void append_ndjson(std::string& out, const record& r);
 // JSON string contents for arbitrary bytes: escapes what JSON requires and replaces each byte
 // that is not part of valid UTF-8 with U+FFFD, so the output is valid UTF-8 whatever came in.
 void append_json_string_contents(std::string& out, std::string_view bytes);
+// The same for bytes known to be valid UTF-8: only escaping, no checks.
+void append_valid_json_string_contents(std::string& out, std::string_view utf8);
 
 // RFC 3339 UTC with microseconds: 2026-11-26T19:05:53.123456Z.
 void append_timestamp(std::string& out, timestamp ts);

@@ -22,7 +22,14 @@ void queued_sink::write(record&& r) {
             ++unreported_[r.conn];
             return;
         }
-        not_full_.wait(lock, [this] { return queue_.size() < capacity_ || closing_; });
+        not_full_.wait(lock, [this] {
+            return queue_.size() < capacity_ || closing_ || policy_ == when_full::drop;
+        });
+        if (queue_.size() >= capacity_) {
+            ++dropped_;
+            ++unreported_[r.conn];
+            return;
+        }
     }
     queue_.push_back(std::move(r));
     lock.unlock();
@@ -32,6 +39,14 @@ void queued_sink::write(record&& r) {
 std::uint64_t queued_sink::dropped() const {
     const std::lock_guard<std::mutex> lock(mutex_);
     return dropped_;
+}
+
+void queued_sink::stop_waiting() {
+    {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        policy_ = when_full::drop;
+    }
+    not_full_.notify_all();
 }
 
 void queued_sink::close() {
@@ -45,6 +60,23 @@ void queued_sink::close() {
     not_empty_.notify_one();
     not_full_.notify_all();
     writer_.join();
+}
+
+bool queued_sink::close(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!writer_.joinable()) {
+        return true;
+    }
+    closing_ = true;
+    not_empty_.notify_one();
+    not_full_.notify_all();
+    if (!drained_cv_.wait_for(lock, timeout, [this] { return drained_; })) {
+        writer_.detach();
+        return false;
+    }
+    lock.unlock();
+    writer_.join();
+    return true;
 }
 
 void queued_sink::run() {
@@ -71,7 +103,9 @@ void queued_sink::run() {
                 flush_();
                 lock.lock();
             }
-            if (closing_ && queue_.empty()) {
+            if (closing_ && queue_.empty() && unreported_.empty()) {
+                drained_ = true;
+                drained_cv_.notify_all();
                 return;
             }
             not_empty_.wait(lock, [this] { return !queue_.empty() || closing_; });

@@ -7,6 +7,7 @@
 
 #include "wssniff/record/record.hpp"
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -32,8 +33,15 @@ public:
 
     void write(record&& r) override;
 
+    // From now on write() never waits: records that do not fit are dropped and counted. For
+    // shutting down while the output is stuck (nobody reads the pipe).
+    void stop_waiting();
+
     // Waits until every queued record has been written, then stops the writer thread.
     void close();
+    // The same, but gives up after `timeout` (the output is stuck): returns false, leaving
+    // the writer thread detached with what it could not write.
+    bool close(std::chrono::milliseconds timeout);
 
     std::uint64_t dropped() const;
 
@@ -54,6 +62,8 @@ private:
     // are missing.
     std::map<std::uint64_t, std::uint64_t> unreported_;
     bool closing_ = false;
+    bool drained_ = false;
+    std::condition_variable drained_cv_;
     std::thread writer_;
 };
 

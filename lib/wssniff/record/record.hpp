@@ -27,6 +27,7 @@ struct payload {
     payload_encoding encoding = payload_encoding::none;
     std::string bytes;      // raw bytes; the writer encodes them (and repairs invalid UTF-8)
     bool truncated = false; // holds only the first --max-payload bytes
+    bool valid_utf8 = false; // already validated: the writer need not check it again
 };
 
 struct deflate_record {

@@ -22,6 +22,7 @@ record::payload make_payload(const session_options& options, std::string&& bytes
         // Cut where a character starts, so the kept text is valid on its own.
         bytes.resize(decoder::utf8_boundary(bytes_view{bytes}, bytes.size()));
     }
+    p.valid_utf8 = valid_text;
     p.bytes = std::move(bytes);
     return p;
 }
@@ -86,7 +87,9 @@ void frame_recorder::inflate_stopped(inflate::inflater::status status,
 
 void frame_recorder::take(const decoder::frame_header& h, bytes_view data,
                           std::optional<std::uint64_t> wire_at) {
-    const std::uint64_t max = options_.max_payload;
+    // With no payload field to write, nothing is kept.
+    const std::uint64_t max =
+        options_.payload == record::payload_mode::none ? 0 : options_.max_payload;
     if (frame_data_.size() < max) {
         const auto keep = static_cast<std::size_t>(
             std::min<std::uint64_t>(data.size(), max - frame_data_.size()));
@@ -97,7 +100,10 @@ void frame_recorder::take(const decoder::frame_header& h, bytes_view data,
         return;
     }
     if (message_judged_) {
-        frame_utf8_.feed(data);
+        // A frame that is a whole message is judged by the message's validator alone.
+        if (!(h.message_begins && h.message_ends)) {
+            frame_utf8_.feed(data);
+        }
         if (!message_utf8_reported_) {
             const std::size_t bad = message_utf8_.feed(data);
             if (bad != decoder::utf8_validator::npos) {
@@ -156,7 +162,10 @@ void frame_recorder::on_frame_end(const decoder::frame_header& h, const decoder:
                                  ? frame_data_.substr(2)
                                  : std::string(end.close_reason.chars());
         }
-        const bool valid_text = text && frame_utf8_.complete();
+        const bool valid_text =
+            text && (h.message_begins && h.message_ends
+                         ? !message_utf8_reported_ && message_utf8_.complete()
+                         : frame_utf8_.complete());
         f.data = make_payload(options_, std::move(frame_data_), frame_data_len_, valid_text,
                               end.stream_ended);
         out_.emit_record(std::move(f));

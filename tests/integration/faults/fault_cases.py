@@ -1,0 +1,1052 @@
+#!/usr/bin/python3
+"""Byte-exact and fault tests of `wssniff proxy` with raw socket peers.
+
+    fault_cases.py WSSNIFF RECORDS_DIR CASE [--budget SECONDS]
+
+Each case runs its own upstream and its own proxy (records in RECORDS_DIR/faults-CASE*.ndjson,
+which the schema suite validates afterwards), prints what it measured, and exits 0 when every
+check held, 1 at the first one that did not (with what was expected and what came).
+"""
+
+import argparse
+import contextlib
+import os
+import random
+import re
+import resource
+import selectors
+import signal
+import socket
+import statistics
+import sys
+import threading
+import time
+
+# The harness sits beside this file; no __pycache__ in the source tree.
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import (LOOPBACK, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG,  # noqa: E402
+                     OP_TEXT, CheckFailed, EchoUpstream, Proxy, RssMonitor, Side, Upstream,
+                     accept_for, brief, check, check_errors, check_fields, check_frames,
+                     check_same_bytes, close_payload, connect, frame, frame_header, log,
+                     mask_key, of_type, one_close, parse_frame, parse_ndjson, rewrite_host,
+                     sha256, unused_port, upgrade_request, upgrade_response, websocket_key,
+                     without_ts)
+
+CASES = {}
+
+# The proxy's resident memory must stay under this whatever the traffic: it keeps one buffer
+# per direction and a bounded record queue.
+RSS_LIMIT_KB = 64 * 1024
+
+
+def case(function):
+    CASES[function.__name__] = function
+    return function
+
+
+class Context:
+    def __init__(self, wssniff, records_dir, name):
+        self.wssniff = wssniff
+        self.records_dir = records_dir
+        self.name = name
+        self.stack = contextlib.ExitStack()
+
+    def output(self, suffix=""):
+        path = os.path.join(self.records_dir, f"faults-{self.name}{suffix}.ndjson")
+        if os.path.exists(path):
+            os.unlink(path)
+        return path
+
+    def proxy(self, upstream_port, output, args=()):
+        proxy = Proxy(self.wssniff, upstream_port, output, args)
+        self.stack.callback(proxy.stop)
+        return proxy
+
+    def track(self, thing):
+        self.stack.callback(thing.close)
+        return thing
+
+    def upstream(self):
+        return self.track(Upstream())
+
+
+def upgrade(ctx, proxy, upstream, n, *, keep_host=False, name=""):
+    """One client upgraded through the proxy; returns (client, server, bytes of the request
+    as forwarded, bytes of the response)."""
+    client = ctx.track(connect(proxy.port, f"client{name}"))
+    key = websocket_key(n)
+    request = upgrade_request(f"{LOOPBACK}:{proxy.port}", key)
+    client.send(request)
+    server = ctx.track(upstream.accept(f"upstream{name}"))
+    forwarded = request if keep_host else rewrite_host(request, upstream.authority)
+    server.expect(forwarded, what="the upgrade request")
+    response = upgrade_response(key)
+    server.send(response)
+    client.expect(response, what="the 101 response")
+    return client, server, forwarded, response
+
+
+def in_background(function, *args):
+    """Runs function(*args) on a thread; join() re-raises its exception."""
+    outcome = {}
+
+    def run():
+        try:
+            function(*args)
+        except BaseException as e:
+            outcome["error"] = e
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def join(timeout=30):
+        thread.join(timeout)
+        check(not thread.is_alive(), f"{function.__name__} did not finish within {timeout} s")
+        if "error" in outcome:
+            raise outcome["error"]
+
+    return join
+
+
+def header_list(head):
+    """[[name, value], ...] in wire order, as handshake records give them."""
+    fields = []
+    for line in head.split(b"\r\n")[1:]:
+        if not line:
+            break
+        name, _, value = line.partition(b":")
+        fields.append([name.decode(), value.strip(b" \t").decode()])
+    return fields
+
+
+def check_close(records, conn, reason, *, bytes_c2s=None, bytes_s2c=None, frames_c2s=None,
+                frames_s2c=None):
+    close = one_close(records, conn)
+    expected = {"reason": reason}
+    for field, value in (("bytes_c2s", bytes_c2s), ("bytes_s2c", bytes_s2c),
+                         ("frames_c2s", frames_c2s), ("frames_s2c", frames_s2c)):
+        if value is not None:
+            expected[field] = value
+    check_fields(close, expected, f"conn {conn} close record")
+    return close
+
+
+def check_only_conns(records, conns):
+    seen = {r.get("conn") for r in records}
+    check(seen <= set(conns), f"records of connections {sorted(seen - set(conns))} that the "
+                              f"test never opened")
+
+
+# --- 1 and 2: byte-exact exchanges ----------------------------------------------------------
+
+def send_step(peer, raw, one_byte):
+    """One write, or one byte per write. Of a long frame only the header and the first payload
+    bytes go out a byte at a time (70 K one-byte segments would take the kernel tens of
+    seconds); the header is what must arrive in pieces."""
+    if one_byte and len(raw) > 1024:
+        peer.send(raw[:32], one_byte=True)
+        peer.send(raw[32:])
+    else:
+        peer.send(raw, one_byte)
+
+
+def scripted_exchange(ctx, upstream, output, *, keep_host=False, one_byte=False):
+    """Heads pipelined with frames, valid and invalid frames both ways, then the close
+    handshake with the server closing first. Every step waits until the other side has
+    received all of it, so the records' order does not depend on timing."""
+    proxy = ctx.proxy(upstream.port, output, ["--host-header", "keep"] if keep_host else [])
+    client = ctx.track(connect(proxy.port, "client"))
+    c2s, s2c = Side("c2s"), Side("s2c")
+    key = websocket_key(1)
+    # The client names the proxy by a name of another length than the upstream's authority,
+    # and spells the field its own way: the rewrite must change the value alone.
+    request = upgrade_request("wssniff.example.test:8080", key, target="/chat?room=7",
+                              extra=[("Origin", "http://example.test"),
+                                     ("Sec-WebSocket-Protocol", "chat, superchat"),
+                                     ("User-Agent", "wssniff-faults/1")])
+    request = request.replace(b"\r\nHost: ", b"\r\nhost:  ", 1)
+    forwarded_request = request if keep_host else rewrite_host(request, upstream.authority)
+    payload_size = 70 * 1024  # 64-bit length
+
+    # The head and two frames in one write: wssniff holds the frames back from decoding until
+    # the response says the upgrade happened.
+    step = [c2s.frame(OP_TEXT, b"hello"),
+            c2s.frame(OP_BINARY, bytes(range(256)) + b"\x00" * 44)]
+    client.send(request + b"".join(step), one_byte)
+    server = ctx.track(upstream.accept())
+    server.expect(forwarded_request + b"".join(step),
+                  what="the upgrade request and the frames pipelined with it")
+
+    response = upgrade_response(key, extra=[("Sec-WebSocket-Protocol", "chat")])
+    step = [s2c.frame(OP_TEXT, "welcome \u2713".encode()),
+            s2c.frame(OP_PING, b"are you there")]
+    server.send(response + b"".join(step), one_byte)
+    client.expect(response + b"".join(step),
+                  what="the 101 response and the frames pipelined with it")
+
+    rng = random.Random(1)
+    step = [c2s.frame(OP_PONG, b"are you there"),
+            # RFC 6455 §5.2: opcodes 3-7 are reserved
+            c2s.frame(0x3, b"reserved", errors=[("reserved_opcode", 0)]),
+            # 0xFF never appears in UTF-8; header 2 + mask 4, then "ab"
+            c2s.frame(OP_TEXT, b"ab\xffcd", errors=[("invalid_utf8", 6 + 2)]),
+            c2s.frame(OP_BINARY, rng.randbytes(payload_size)),
+            c2s.frame(OP_TEXT, b"frag", fin=False),
+            c2s.frame(OP_CONTINUATION, b"ment \xe2\x9c\x93", text=True)]
+    for raw in step:
+        send_step(client, raw, one_byte)
+    server.expect(b"".join(step), timeout=10, what="the client's second batch of frames")
+
+    step = [s2c.frame(0xB, b"x", errors=[("reserved_opcode", 0)]),
+            s2c.frame(OP_TEXT, b"\xfe!", errors=[("invalid_utf8", 2)]),
+            s2c.frame(OP_BINARY, rng.randbytes(payload_size))]
+    for raw in step:
+        send_step(server, raw, one_byte)
+    client.expect(b"".join(step), timeout=10, what="the server's second batch of frames")
+
+    step = c2s.frame(OP_CLOSE, close_payload(1000, b"bye"))
+    client.send(step, one_byte)
+    server.expect(step, what="the client's close frame")
+    step = s2c.frame(OP_CLOSE, close_payload(1000, b"bye"))
+    server.send(step, one_byte)
+    server.shutdown_write()
+    client.expect(step, what="the server's close frame")
+    client.expect_eof(what="EOF after the server's close")
+    client.close()
+    server.expect_eof(what="EOF after the client's close")
+    server.close()
+    proxy.wait_idle()
+    proxy.check_clean_exit()
+
+    check_same_bytes(client.received, server.sent, "client received vs upstream sent")
+    check_same_bytes(server.received, forwarded_request + client.sent[len(request):],
+                     "upstream received vs client sent" +
+                     ("" if keep_host else " (Host rewritten)"))
+    if keep_host:
+        check_same_bytes(server.received, client.sent, "upstream received vs client sent")
+    log(f"bytes c2s {len(server.received)} sha256 {sha256(server.received)[:16]}, "
+        f"s2c {len(client.received)} sha256 {sha256(client.received)[:16]}: identical")
+
+    records = proxy.records()
+    check_only_conns(records, [1])
+    handshakes = of_type(records, "handshake", 1)
+    check(len(handshakes) == 1, f"{len(handshakes)} handshake records, expected 1")
+    check_fields(handshakes[0], {
+        "method": "GET", "target": "/chat?room=7", "status": 101,
+        "client": f"{LOOPBACK}:{client.sock_port}",
+        "upstream": upstream.authority, "subprotocol": "chat",
+        "request_headers": header_list(forwarded_request),
+        "response_headers": header_list(response)}, "handshake record")
+    check(records[0] is handshakes[0], f"the first record is not the handshake: {brief(records[0])}")
+    check_frames(records, 1, c2s)
+    check_frames(records, 1, s2c)
+    check_errors(records, 1, c2s.errors + s2c.errors)
+    check_close(records, 1, "server_closed", bytes_c2s=len(server.received),
+                bytes_s2c=len(client.received), frames_c2s=len(c2s.frames),
+                frames_s2c=len(s2c.frames))
+    return records, client
+
+
+@case
+def byte_exact_pipelined(ctx):
+    records, client = scripted_exchange(ctx, ctx.upstream(), ctx.output())
+    host = [v for n, v in of_type(records, "handshake")[0]["request_headers"] if n == "Host"]
+    log(f"{len(records)} records; Host as forwarded: {host}")
+
+
+@case
+def byte_exact_pipelined_keep(ctx):
+    records, client = scripted_exchange(ctx, ctx.upstream(), ctx.output(), keep_host=True)
+    log(f"{len(records)} records")
+
+
+def comparable(records):
+    """Records without what differs between two runs: timestamps and the client's port."""
+    out = []
+    for r in records:
+        r = without_ts(r)
+        if r.get("type") == "handshake":
+            r["client"] = "<client>"
+        out.append(r)
+    return out
+
+
+@case
+def one_byte_writes(ctx):
+    # One upstream for both runs, so Host and `upstream` are the same in both.
+    upstream = ctx.upstream()
+    started = time.monotonic()
+    bulk, _ = scripted_exchange(ctx, upstream, ctx.output("-bulk"))
+    bulk_took = time.monotonic() - started
+    started = time.monotonic()
+    trickled, _ = scripted_exchange(ctx, upstream, ctx.output(), one_byte=True)
+    log(f"bulk run {bulk_took:.2f} s, one-byte run {time.monotonic() - started:.2f} s")
+    a, b = comparable(bulk), comparable(trickled)
+    for i, (x, y) in enumerate(zip(a, b)):
+        check(x == y, f"record {i} differs:\n  bulk:     {x}\n  one-byte: {y}")
+    check(len(a) == len(b), f"bulk run wrote {len(a)} records, one-byte run {len(b)}")
+    log(f"{len(a)} records identical (ts and client port aside)")
+
+
+# --- 3: half-close --------------------------------------------------------------------------
+
+@case
+def half_close_client(ctx):
+    upstream = ctx.upstream()
+    proxy = ctx.proxy(upstream.port, ctx.output())
+    client, server, request, response = upgrade(ctx, proxy, upstream, 1)
+    c2s, s2c = Side("c2s"), Side("s2c")
+    sent = c2s.frame(OP_TEXT, b"last words") + c2s.frame(OP_CLOSE, close_payload(1000, b"done"))
+    client.send(sent)
+    client.shutdown_write()
+    server.expect(sent, what="the client's frames before its half-close")
+    started = time.monotonic()
+    server.expect_eof(timeout=2, what="EOF passed on from the client's half-close")
+    log(f"upstream saw the client's FIN after {time.monotonic() - started:.3f} s")
+
+    rng = random.Random(3)
+    reply = (s2c.frame(OP_TEXT, b"still here") +
+             s2c.frame(OP_BINARY, rng.randbytes(300 * 1024)) +
+             s2c.frame(OP_CLOSE, close_payload(1000, b"done too")))
+    join = in_background(server.send, reply)
+    client.expect(reply, timeout=10, what="the server's frames after the client's half-close")
+    join()
+    server.close()
+    client.expect_eof(what="EOF after the server closed")
+    client.close()
+    proxy.wait_idle()
+    proxy.check_clean_exit()
+
+    check_same_bytes(client.received, server.sent, "client received vs upstream sent")
+    check_same_bytes(server.received, request + client.sent[len(request):],
+                     "upstream received vs client sent")
+    records = proxy.records()
+    check_only_conns(records, [1])
+    check_frames(records, 1, c2s)
+    check_frames(records, 1, s2c)
+    check_errors(records, 1, [])
+    check_close(records, 1, "client_closed", bytes_c2s=len(server.received),
+                bytes_s2c=len(client.received), frames_c2s=2, frames_s2c=3)
+
+
+@case
+def half_close_server(ctx):
+    upstream = ctx.upstream()
+    proxy = ctx.proxy(upstream.port, ctx.output())
+    client, server, request, response = upgrade(ctx, proxy, upstream, 1)
+    c2s, s2c = Side("c2s"), Side("s2c")
+    sent = s2c.frame(OP_TEXT, b"going away") + s2c.frame(OP_CLOSE, close_payload(1001, b"bye"))
+    server.send(sent)
+    server.shutdown_write()
+    client.expect(sent, what="the server's frames before its half-close")
+    started = time.monotonic()
+    client.expect_eof(timeout=2, what="EOF passed on from the server's half-close")
+    log(f"client saw the server's FIN after {time.monotonic() - started:.3f} s")
+
+    rng = random.Random(4)
+    reply = (c2s.frame(OP_TEXT, b"still here") +
+             c2s.frame(OP_BINARY, rng.randbytes(300 * 1024)) +
+             c2s.frame(OP_CLOSE, close_payload(1001, b"bye too")))
+    join = in_background(client.send, reply)
+    server.expect(reply, timeout=10, what="the client's frames after the server's half-close")
+    join()
+    client.close()
+    server.expect_eof(what="EOF after the client closed")
+    server.close()
+    proxy.wait_idle()
+    proxy.check_clean_exit()
+
+    check_same_bytes(client.received, server.sent, "client received vs upstream sent")
+    check_same_bytes(server.received, request + client.sent[len(request):],
+                     "upstream received vs client sent")
+    records = proxy.records()
+    check_only_conns(records, [1])
+    check_frames(records, 1, c2s)
+    check_frames(records, 1, s2c)
+    check_errors(records, 1, [])
+    check_close(records, 1, "server_closed", bytes_c2s=len(server.received),
+                bytes_s2c=len(client.received), frames_c2s=3, frames_s2c=2)
+
+
+# --- 4: reset in the middle of a frame ------------------------------------------------------
+
+def reset_mid_frame(ctx, resetting):
+    upstream = ctx.upstream()
+    proxy = ctx.proxy(upstream.port, ctx.output())
+    client, server, request, response = upgrade(ctx, proxy, upstream, 1)
+    sides = {"c2s": Side("c2s"), "s2c": Side("s2c")}
+    direction = "c2s" if resetting == "client" else "s2c"
+    side = sides[direction]
+    sender, receiver = (client, server) if resetting == "client" else (server, client)
+    rng = random.Random(5)
+    partial = (side.frame(OP_TEXT, b"complete") +
+               side.frame(OP_BINARY, rng.randbytes(1000), cut=500))
+    sender.send(partial)
+    # Only once the half frame has been forwarded is it certain to be in the records.
+    receiver.expect(partial, what="the complete frame and the first half of the next")
+    sender.reset()
+    how, took = receiver.wait_closed(timeout=2)
+    log(f"the {'upstream' if resetting == 'client' else 'client'} saw {how} {took:.3f} s after "
+        f"the {resetting}'s RST")
+    receiver.close()
+    proxy.wait_idle()
+    proxy.check_clean_exit()
+
+    check_same_bytes(server.received, request + client.sent[len(request):],
+                     "upstream received vs client sent")
+    check_same_bytes(client.received, server.sent, "client received vs upstream sent")
+    records = proxy.records()
+    check_only_conns(records, [1])
+    check_frames(records, 1, sides["c2s"])
+    check_frames(records, 1, sides["s2c"])
+    check_errors(records, 1, side.errors)
+    check_close(records, 1, f"{resetting}_reset", bytes_c2s=len(server.received),
+                bytes_s2c=len(client.received), frames_c2s=len(sides["c2s"].frames),
+                frames_s2c=len(sides["s2c"].frames))
+
+
+@case
+def reset_client_mid_frame(ctx):
+    reset_mid_frame(ctx, "client")
+
+
+@case
+def reset_server_mid_frame(ctx):
+    reset_mid_frame(ctx, "server")
+
+
+# --- 5, 6: the upstream is not there, or leaves at once -------------------------------------
+
+@case
+def upstream_down(ctx):
+    # Bound but not listening: connecting to it is refused, and nothing else can take it.
+    holder, port = unused_port()
+    ctx.track(holder)
+    proxy = ctx.proxy(port, ctx.output())
+    client = ctx.track(connect(proxy.port, "client"))
+    client.send(upgrade_request(f"{LOOPBACK}:{proxy.port}", websocket_key(1)))
+    started = time.monotonic()
+    head = client.read_head(timeout=10)
+    log(f"response after {time.monotonic() - started:.3f} s: {head.splitlines()[0]!r}")
+    check(head.startswith(b"HTTP/1.1 502 Bad Gateway\r\n"),
+          f"expected an HTTP/1.1 502 Bad Gateway response, got {head[:200]!r}")
+    length = re.search(rb"\r\ncontent-length:[ \t]*(\d+)\r\n", head, re.IGNORECASE)
+    check(length, f"the 502 response has no Content-Length: {head!r}")
+    how, _ = client.wait_closed(timeout=5)
+    body = bytes(client.pending)
+    check(how == "eof", f"the connection was reset after the 502 head ({len(body)} body bytes "
+                        f"read): the client may lose the response")
+    check(len(body) == int(length.group(1)),
+          f"the 502 body has {len(body)} bytes, Content-Length says {int(length.group(1))}: "
+          f"{body[:200]!r}")
+    client.close()
+    proxy.wait_idle()
+    proxy.check_clean_exit()
+
+    records = proxy.records()
+    check_only_conns(records, [1])
+    errors = of_type(records, "error", 1)
+    check([e.get("code") for e in errors] == ["upstream_unreachable"],
+          f"error records {[brief(e) for e in errors]}, expected one upstream_unreachable")
+    check(errors[0].get("fatal") is True, f"upstream_unreachable is not fatal: {brief(errors[0])}")
+    check(not of_type(records, "frame"), "frame records although no upstream was reached")
+    check_close(records, 1, "upstream_unreachable")
+
+
+@case
+def upstream_closes_after_101(ctx):
+    upstream = ctx.upstream()
+    proxy = ctx.proxy(upstream.port, ctx.output())
+    client = ctx.track(connect(proxy.port, "client"))
+    key = websocket_key(1)
+    request = upgrade_request(f"{LOOPBACK}:{proxy.port}", key)
+    client.send(request)
+    server = ctx.track(upstream.accept())
+    forwarded = rewrite_host(request, upstream.authority)
+    server.expect(forwarded, what="the upgrade request")
+    response = upgrade_response(key)
+    server.send(response)
+    server.close()
+    client.expect(response, what="the 101 response")
+    started = time.monotonic()
+    client.expect_eof(timeout=2, what="EOF after the upstream closed")
+    log(f"client saw EOF {time.monotonic() - started:.3f} s after the 101")
+    client.close()
+    proxy.wait_idle()
+    proxy.check_clean_exit()
+
+    records = proxy.records()
+    check_only_conns(records, [1])
+    handshakes = of_type(records, "handshake", 1)
+    check(len(handshakes) == 1 and handshakes[0].get("status") == 101,
+          f"expected one handshake record with status 101: {[brief(h) for h in handshakes]}")
+    check_errors(records, 1, [])
+    check_close(records, 1, "server_closed", bytes_c2s=len(forwarded),
+                bytes_s2c=len(response), frames_c2s=0, frames_s2c=0)
+
+
+# --- 7: a client that stops reading ---------------------------------------------------------
+
+class Pinger:
+    """Round trips of small text messages through one connection, timed, until stopped; the
+    upstream's echo runs on the same thread."""
+
+    def __init__(self, client, server):
+        self.client, self.server = client, server
+        self.round_trips = []  # (when, seconds)
+        self.stopped = threading.Event()
+        self.join = in_background(self._run)
+
+    def _run(self):
+        n = 0
+        while not self.stopped.is_set():
+            payload = f"ping {n}".encode()
+            started = time.monotonic()
+            self.client.send(frame(OP_TEXT, payload, mask=mask_key(n)))
+            got = self.server.recv_frame(timeout=5)
+            check(got["payload"] == payload and got["opcode"] == OP_TEXT,
+                  f"upstream got {got} for ping {n}")
+            self.server.send(frame(OP_TEXT, payload))
+            echoed = self.client.recv_frame(timeout=5)
+            check(echoed["payload"] == payload, f"client got {echoed} for ping {n}")
+            self.round_trips.append((started, time.monotonic() - started))
+            n += 1
+            self.stopped.wait(0.02)
+
+    def stop(self):
+        self.stopped.set()
+        self.join()
+
+    def between(self, start, end):
+        return [t for when, t in self.round_trips if start <= when < end]
+
+
+def wait_stalled(progress, quiet=1.0, timeout=15, what="transfer"):
+    """Waits until progress() has not moved for `quiet` seconds; returns its value."""
+    deadline = time.monotonic() + timeout
+    last, since = progress(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = progress()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return now
+    raise CheckFailed(f"{what} never stalled within {timeout} s (at {last} bytes): no "
+                      f"backpressure")
+
+
+def describe_rtts(rtts):
+    if not rtts:
+        return "none"
+    return (f"{len(rtts)} round trips, median {statistics.median(rtts) * 1000:.1f} ms, "
+            f"max {max(rtts) * 1000:.1f} ms")
+
+
+@case
+def slow_consumer(ctx):
+    upstream = ctx.upstream()
+    # Payloads are not what this is about; hex of 200 MB would dwarf the traffic.
+    proxy = ctx.proxy(upstream.port, ctx.output(), ["--payload", "none"])
+    rss = RssMonitor(proxy)
+    ctx.stack.callback(rss.stop)
+    reader, blaster, request_a, response_a = upgrade(ctx, proxy, upstream, 1, name=" A")
+    client_b, server_b, _, _ = upgrade(ctx, proxy, upstream, 2, name=" B")
+    reader.start_phase(keep=False)
+    blaster.start_phase(keep=False)
+
+    frame_size, frames = 64 * 1024, 3200  # 200 MiB
+    block = random.Random(7).randbytes(1 << 20)
+
+    def blast():
+        header = frame_header(OP_BINARY, frame_size)
+        for i in range(frames):
+            start = (i * 40503) % (len(block) - frame_size)
+            blaster.send(header + block[start:start + frame_size], timeout=60)
+        blaster.shutdown_write()
+
+    pinger = Pinger(client_b, server_b)
+    ctx.stack.callback(pinger.stopped.set)
+    started = time.monotonic()
+    join_blast = in_background(blast)
+    stalled_at = wait_stalled(lambda: blaster.sent_count, what="the upstream's sending")
+    stall_began = time.monotonic()
+    time.sleep(1.5)
+    check(blaster.sent_count == stalled_at,
+          f"the upstream went on sending ({blaster.sent_count - stalled_at} bytes) while the "
+          f"client read nothing")
+    stall_ended = time.monotonic()
+    total = frames * (frame_size + len(frame_header(OP_BINARY, frame_size)))
+    log(f"upstream blocked after sending {stalled_at / 2**20:.1f} MiB of {total / 2**20:.0f} MiB "
+        f"({stall_began - started:.2f} s); proxy RSS peak so far {rss.peak_kb / 1024:.1f} MiB")
+    check(stalled_at < total // 2, f"the upstream sent {stalled_at} of {total} bytes before "
+                                   f"blocking: the proxy buffers far too much")
+
+    deadline = time.monotonic() + 45
+    while True:
+        try:
+            chunk = reader.read_some(deadline)
+        except socket.timeout:
+            raise CheckFailed(f"client A read only {reader.received_count} of {total} bytes "
+                              f"within 45 s")
+        if not chunk:
+            break
+    drained = time.monotonic()
+    join_blast(10)
+    pinger.stop()
+    rss.stop()
+    log(f"client A read {reader.received_count / 2**20:.1f} MiB in {drained - stall_ended:.2f} s "
+        f"after it resumed")
+    check(reader.received_count == total == blaster.sent_count,
+          f"client A received {reader.received_count} bytes, upstream sent "
+          f"{blaster.sent_count}, expected {total}")
+    check(reader.received_hash.hexdigest() == blaster.sent_hash.hexdigest(),
+          "client A's bytes differ from what the upstream sent (SHA-256)")
+    stalled_rtts = pinger.between(stall_began, stall_ended)
+    all_rtts = [t for _, t in pinger.round_trips]
+    log(f"connection B while A was stalled: {describe_rtts(stalled_rtts)}; "
+        f"over the whole run: {describe_rtts(all_rtts)}")
+    log(f"proxy RSS peak {rss.peak_kb / 1024:.1f} MiB over {rss.samples} samples")
+    check(rss.peak_kb < RSS_LIMIT_KB, f"proxy RSS reached {rss.peak_kb} kB, limit "
+                                      f"{RSS_LIMIT_KB} kB")
+    check(len(stalled_rtts) >= 20, f"connection B made only {len(stalled_rtts)} round trips in "
+                                   f"the {stall_ended - stall_began:.1f} s A was stalled")
+    # Generous bounds: the machine may be busy; a connection stuck behind A would take
+    # seconds.
+    check(statistics.median(stalled_rtts) < 0.05,
+          f"connection B's round trips took {statistics.median(stalled_rtts) * 1000:.0f} ms "
+          f"(median) while A was stalled")
+    check(max(stalled_rtts) < 0.5, f"connection B's round trips took up to "
+                                   f"{max(stalled_rtts) * 1000:.0f} ms while A was stalled")
+    check(max(all_rtts) < 1.0, f"connection B's round trips took up to "
+                               f"{max(all_rtts) * 1000:.0f} ms while A was draining")
+
+    reader.close()
+    blaster.expect_eof(what="EOF after client A closed")
+    blaster.close()
+    pings = len(pinger.round_trips)
+    client_b.close()
+    server_b.expect_eof(what="EOF after client B closed")
+    server_b.close()
+    proxy.wait_idle()
+    proxy.check_clean_exit()
+
+    records = proxy.records()
+    check_only_conns(records, [1, 2])
+    frames_a = of_type(records, "frame", 1, "s2c")
+    check([f.get("seq") for f in frames_a] == list(range(frames)),
+          f"conn 1 has {len(frames_a)} s2c frame records, expected seq 0..{frames - 1}")
+    check(all(f.get("len") == frame_size and f.get("op") == "binary" for f in frames_a),
+          "conn 1 frame records with the wrong length or opcode")
+    check_errors(records, 1, [])
+    check_errors(records, 2, [])
+    check_close(records, 1, "server_closed", bytes_c2s=len(request_a),
+                bytes_s2c=len(response_a) + total, frames_c2s=0, frames_s2c=frames)
+    check_close(records, 2, "client_closed", frames_c2s=pings, frames_s2c=pings)
+
+
+# --- 8: SIGTERM with connections open -------------------------------------------------------
+
+@case
+def sigterm_open_connections(ctx):
+    echo = ctx.track(EchoUpstream())
+    proxy = ctx.proxy(echo.port, ctx.output())
+    clients = []
+    for n in range(1, 4):
+        client = ctx.track(connect(proxy.port, f"client {n}"))
+        key = websocket_key(n)
+        client.send(upgrade_request(f"{LOOPBACK}:{proxy.port}", key))
+        head = client.read_head()
+        check(head.startswith(b"HTTP/1.1 101 ") and accept_for(key) in head,
+              f"client {n}: not a 101 for its key: {head!r}")
+        message = f"hello from {n}".encode()
+        client.send(frame(OP_TEXT, message, mask=mask_key(n)))
+        echoed = client.recv_frame()
+        check(echoed["payload"] == message, f"client {n}: echo {echoed}, expected {message!r}")
+        clients.append(client)
+
+    code, took = proxy.terminate(timeout=5)
+    log(f"proxy exit {code} {took:.3f} s after SIGTERM with 3 connections open")
+    check(code is not None, "the proxy did not exit within 5 s of SIGTERM")
+    check(code == 0, f"the proxy exited {code} on SIGTERM; stderr: {proxy.stderr_text()!r}")
+    for n, client in enumerate(clients, 1):
+        how, after = client.wait_closed(timeout=2)
+        check(not client.pending, f"client {n}: unexpected bytes at shutdown: "
+                                  f"{bytes(client.pending)!r}")
+        log(f"client {n}: {how}")
+
+    records = proxy.records()
+    check_only_conns(records, [1, 2, 3])
+    closes = of_type(records, "close")
+    check(sorted(c.get("conn") for c in closes) == [1, 2, 3],
+          f"close records for connections {[c.get('conn') for c in closes]}, expected 1, 2, 3")
+    for n in (1, 2, 3):
+        check_close(records, n, "shutdown", frames_c2s=1, frames_s2c=1)
+        check(len(of_type(records, "handshake", n)) == 1, f"conn {n}: no handshake record")
+
+
+# --- 9: many connections at once ------------------------------------------------------------
+
+def raise_open_files(needed):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    check(soft == resource.RLIM_INFINITY or soft >= needed,
+          f"RLIMIT_NOFILE is {soft} and cannot be raised to {needed}")
+
+
+class EchoClient:
+    """One client of concurrent_500: upgrade, ten messages each echoed, the close handshake,
+    then the server's FIN."""
+
+    messages = 10
+
+    def __init__(self, index, peer, proxy_port):
+        self.index = index
+        self.peer = peer
+        self.key = websocket_key(1000 + index)
+        self.outbox = bytearray(upgrade_request(f"{LOOPBACK}:{proxy_port}", self.key))
+        self.inbox = bytearray()
+        self.phase = "upgrading"
+        self.sent_messages = 0
+
+    def message(self, j):
+        return f"connection {self.index} message {j} ".encode() + b"x" * (37 * j)
+
+    def queue(self, opcode, payload):
+        self.outbox += frame(opcode, payload, mask=mask_key(self.index * 100 + self.sent_messages))
+        self.sent_messages += 1
+
+    def on_bytes(self):
+        if self.phase == "upgrading":
+            end = self.inbox.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.inbox[:end + 4])
+            del self.inbox[:end + 4]
+            check(head.startswith(b"HTTP/1.1 101 ") and accept_for(self.key) in head,
+                  f"client {self.index}: not a 101 for its key: {head[:200]!r}")
+            self.phase = "messaging"
+            self.queue(OP_TEXT, self.message(0))
+        while self.phase in ("messaging", "closing"):
+            parsed, size = parse_frame(self.inbox)
+            if parsed is None:
+                return
+            del self.inbox[:size]
+            if self.phase == "closing":
+                check(parsed["opcode"] == OP_CLOSE and parsed["payload"] == close_payload(1000),
+                      f"client {self.index}: expected the close echo, got {parsed}")
+                self.phase = "awaiting_eof"
+                continue
+            j = self.sent_messages - 1
+            check(parsed["opcode"] == OP_TEXT and not parsed["masked"] and
+                  parsed["payload"] == self.message(j),
+                  f"client {self.index}: echo of message {j} is {parsed}")
+            if self.sent_messages < self.messages:
+                self.queue(OP_TEXT, self.message(self.sent_messages))
+            else:
+                self.queue(OP_CLOSE, close_payload(1000))
+                self.phase = "closing"
+        check(not self.inbox, f"client {self.index}: bytes after the close frame: "
+                              f"{bytes(self.inbox[:80])!r}")
+
+
+def run_clients(clients, timeout):
+    selector = selectors.DefaultSelector()
+    for c in clients:
+        c.peer.sock.setblocking(False)
+        selector.register(c.peer.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, c)
+    open_count = len(clients)
+    deadline = time.monotonic() + timeout
+    while open_count:
+        check(time.monotonic() < deadline,
+              f"{open_count} of {len(clients)} connections unfinished after {timeout} s; "
+              f"phases: {sorted({c.phase for c in clients if c.phase != 'done'})}")
+        for key, events in selector.select(timeout=0.5):
+            c = key.data
+            if events & selectors.EVENT_WRITE and c.outbox:
+                n = c.peer.sock.send(c.outbox)
+                c.peer.note_sent(bytes(c.outbox[:n]))
+                del c.outbox[:n]
+            if events & selectors.EVENT_READ:
+                try:
+                    data = c.peer.sock.recv(65536)
+                except BlockingIOError:
+                    data = None
+                except ConnectionResetError:
+                    raise CheckFailed(f"client {c.index}: connection reset in phase {c.phase}")
+                if data == b"":
+                    check(c.phase == "awaiting_eof",
+                          f"client {c.index}: EOF in phase {c.phase}")
+                    selector.unregister(c.peer.sock)
+                    c.peer.sock.close()
+                    c.phase = "done"
+                    open_count -= 1
+                    continue
+                if data:
+                    c.peer.note_received(data)
+                    c.inbox += data
+                    c.on_bytes()
+            selector.modify(c.peer.sock, selectors.EVENT_READ |
+                            (selectors.EVENT_WRITE if c.outbox else 0), c)
+    selector.close()
+
+
+@case
+def concurrent_500(ctx):
+    count = 500
+    # Each pair is a client socket and an upstream socket here, and two in the proxy, which
+    # inherits the limit.
+    raise_open_files(2 * count + 256)
+    echo = ctx.track(EchoUpstream())
+    proxy = ctx.proxy(echo.port, ctx.output())
+    started = time.monotonic()
+    clients = []
+    for i in range(count):
+        clients.append(EchoClient(i, ctx.track(connect(proxy.port, f"client {i}")), proxy.port))
+    connected = time.monotonic()
+    rss = RssMonitor(proxy)
+    ctx.stack.callback(rss.stop)
+    run_clients(clients, timeout=60)
+    finished = time.monotonic()
+    rss.stop()
+    log(f"{count} connections opened in {connected - started:.2f} s, all exchanges done "
+        f"{finished - connected:.2f} s later; proxy RSS peak {rss.peak_kb / 1024:.1f} MiB")
+    proxy.wait_idle(timeout=20)
+    check(not echo.failures, f"upstream: {echo.failures[:5]}")
+    check(len(echo.connections) == count, f"the upstream saw {len(echo.connections)} upgrades, "
+                                          f"expected {count}")
+    by_port = {}
+    for c in clients:
+        state = echo.connections.get(c.key)
+        check(state is not None, f"client {c.index}: its upgrade never reached the upstream")
+        check(state.ended == "closed after the close handshake",
+              f"client {c.index}: upstream side ended by {state.ended}")
+        check_same_bytes(c.peer.received, state.sent,
+                         f"client {c.index}: received vs upstream sent")
+        check_same_bytes(state.received, rewrite_host(bytes(c.peer.sent), echo.authority),
+                         f"client {c.index}: upstream received vs client sent (Host rewritten)")
+        by_port[c.peer.sock_port] = (c, state)
+    proxy.check_clean_exit()
+
+    records = proxy.records()
+    handshakes = of_type(records, "handshake")
+    closes = of_type(records, "close")
+    check(sorted(h.get("conn") for h in handshakes) == list(range(1, count + 1)),
+          f"{len(handshakes)} handshake records; conns are not 1..{count} each once")
+    check(sorted(c.get("conn") for c in closes) == list(range(1, count + 1)),
+          f"{len(closes)} close records; conns are not 1..{count} each once")
+    check_only_conns(records, range(1, count + 1))
+    check(not of_type(records, "error"), f"error records: "
+                                         f"{[brief(e) for e in of_type(records, 'error')[:5]]}")
+    closes_by_conn = {c["conn"]: c for c in closes}
+    for h in handshakes:
+        check(h.get("status") == 101, f"conn {h['conn']}: status {h.get('status')}")
+        port = int(h.get("client", ":0").rpartition(":")[2])
+        check(port in by_port, f"conn {h['conn']}: client {h.get('client')} is none of ours")
+        c, state = by_port.pop(port)
+        check_fields(closes_by_conn[h["conn"]], {
+            "reason": "server_closed", "bytes_c2s": len(state.received),
+            "bytes_s2c": len(state.sent), "frames_c2s": EchoClient.messages + 1,
+            "frames_s2c": EchoClient.messages + 1}, f"conn {h['conn']} close record")
+    frames = of_type(records, "frame")
+    check(len(frames) == count * 2 * (EchoClient.messages + 1),
+          f"{len(frames)} frame records, expected {count * 2 * (EchoClient.messages + 1)}")
+    log(f"{len(records)} records: {count} handshakes, {len(frames)} frames, {count} closes")
+
+
+# --- 10: a consumer of the records that stops reading ---------------------------------------
+
+class Drain:
+    """Reads the proxy's stdout to EOF on a thread."""
+
+    def __init__(self, stream):
+        self.data = bytearray()
+        self.join = in_background(self._run, stream)
+
+    def _run(self, stream):
+        while True:
+            chunk = os.read(stream.fileno(), 1 << 16)
+            if not chunk:
+                return
+            self.data += chunk
+
+
+def output_traffic(ctx, drop):
+    upstream = ctx.upstream()
+    args = ["--queue", "256", "--max-payload", "32"] + (["--drop-when-behind"] if drop else [])
+    proxy = ctx.proxy(upstream.port, None, args)
+    ctx.stack.callback(proxy.stdout.close)
+    rss = RssMonitor(proxy)
+    ctx.stack.callback(rss.stop)
+    client, server, request, response = upgrade(ctx, proxy, upstream, 1)
+    client.start_phase(keep=False)
+    server.start_phase(keep=False)
+
+    payload_size, frames = 16 * 1024, 8000  # 125 MiB
+    rng = random.Random(10)
+    prebuilt = [frame(OP_BINARY, rng.randbytes(payload_size), mask=mask_key(k))
+                for k in range(64)]
+    total = frames * len(prebuilt[0])
+
+    def send_all():
+        for k in range(frames):
+            client.send(prebuilt[k % len(prebuilt)], timeout=60)
+        client.shutdown_write()
+
+    def receive_all():
+        deadline = time.monotonic() + 85
+        while server.read_some(deadline):
+            pass
+
+    started = time.monotonic()
+    join_send = in_background(send_all)
+    join_receive = in_background(receive_all)
+    return (proxy, rss, client, server, request, response, frames, total, started, join_send,
+            join_receive)
+
+
+def parse_records_output(ctx, data):
+    with open(ctx.output(), "wb") as f:
+        f.write(data)
+    return parse_ndjson(bytes(data), "the proxy's stdout")
+
+
+@case
+def stopped_output_consumer(ctx):
+    (proxy, rss, client, server, request, response, frames, total, started, join_send,
+     join_receive) = output_traffic(ctx, drop=False)
+    received_at_stall = wait_stalled(lambda: server.received_count,
+                                     what="forwarding with the records unread")
+    sent_at_stall = wait_stalled(lambda: client.sent_count, quiet=0.5,
+                                 what="the client's sending with the records unread")
+    stalled = time.monotonic()
+    time.sleep(1.0)
+    check(server.received_count == received_at_stall,
+          f"forwarding went on ({server.received_count - received_at_stall} bytes) with the "
+          f"records output full")
+    log(f"with stdout unread: upstream got {received_at_stall / 2**20:.1f} MiB, client blocked "
+        f"after {sent_at_stall / 2**20:.1f} MiB of {total / 2**20:.0f} MiB "
+        f"({stalled - started:.2f} s); RSS peak {rss.peak_kb / 1024:.1f} MiB")
+    check(sent_at_stall < total, "the client sent everything: its sends never blocked")
+
+    drain = Drain(proxy.stdout)
+    join_send(40)
+    join_receive(40)
+    done = time.monotonic()
+    rss.stop()
+    log(f"after draining began, the rest arrived in {done - stalled - 1.0:.2f} s; "
+        f"RSS peak {rss.peak_kb / 1024:.1f} MiB")
+    check(server.received_count == total == client.sent_count,
+          f"upstream received {server.received_count} bytes, client sent {client.sent_count}, "
+          f"expected {total}")
+    check(server.received_hash.hexdigest() == client.sent_hash.hexdigest(),
+          "the upstream's bytes differ from what the client sent (SHA-256)")
+    server.close()
+    client.expect_eof(what="EOF after the upstream closed")
+    client.close()
+    proxy.wait_idle()
+    proxy.check_clean_exit()
+    drain.join(10)
+    check(rss.peak_kb < RSS_LIMIT_KB, f"proxy RSS reached {rss.peak_kb} kB, limit "
+                                      f"{RSS_LIMIT_KB} kB")
+
+    records = parse_records_output(ctx, drain.data)
+    check_only_conns(records, [1])
+    got = of_type(records, "frame", 1, "c2s")
+    check([f.get("seq") for f in got] == list(range(frames)),
+          f"{len(got)} c2s frame records, expected seq 0..{frames - 1} (lossless)")
+    check(all(f.get("truncated") is True and len(f.get("hex", "")) == 64 for f in got),
+          "frame records without their first 32 payload bytes or truncated: true")
+    check_errors(records, 1, [])
+    check_close(records, 1, "client_closed", bytes_c2s=len(request) + total,
+                bytes_s2c=len(response), frames_c2s=frames, frames_s2c=0)
+    log(f"{len(records)} records, none lost")
+
+
+@case
+def stopped_output_consumer_drop(ctx):
+    (proxy, rss, client, server, request, response, frames, total, started, join_send,
+     join_receive) = output_traffic(ctx, drop=True)
+    join_send(40)
+    join_receive(40)
+    forwarded = time.monotonic()
+    log(f"with stdout unread: {total / 2**20:.0f} MiB forwarded in {forwarded - started:.2f} s "
+        f"({total / 2**20 / (forwarded - started):.0f} MiB/s); RSS peak "
+        f"{rss.peak_kb / 1024:.1f} MiB")
+    check(server.received_count == total == client.sent_count,
+          f"upstream received {server.received_count} bytes, client sent {client.sent_count}, "
+          f"expected {total}")
+    check(server.received_hash.hexdigest() == client.sent_hash.hexdigest(),
+          "the upstream's bytes differ from what the client sent (SHA-256)")
+    server.close()
+    client.expect_eof(what="EOF after the upstream closed")
+    client.close()
+    # Torn down while nobody reads the records: the close record cannot block either.
+    proxy.wait_idle()
+    rss.stop()
+    check(rss.peak_kb < RSS_LIMIT_KB, f"proxy RSS reached {rss.peak_kb} kB, limit "
+                                      f"{RSS_LIMIT_KB} kB")
+
+    drain = Drain(proxy.stdout)
+    proxy.check_clean_exit()
+    drain.join(10)
+    records = parse_records_output(ctx, drain.data)
+    check_only_conns(records, [1])
+    dropped_errors = [e for e in of_type(records, "error", 1) if e.get("code") == "records_dropped"]
+    check(dropped_errors, f"no records_dropped error although the output was never read while "
+                          f"{frames} frames passed; {len(records)} records written")
+    dropped = 0
+    for e in dropped_errors:
+        count = re.search(r"(\d+) of this connection's records", e.get("message", ""))
+        check(count, f"records_dropped does not say how many: {brief(e)}")
+        dropped += int(count.group(1))
+    present = [r for r in records if r not in dropped_errors]
+    check_errors([r for r in records if r not in dropped_errors], 1, [])
+    got = of_type(present, "frame", 1)
+    expected_total = 1 + frames + 1  # handshake, frames, close
+    log(f"{len(got)} of {frames} frame records written, {dropped} records reported dropped "
+        f"in {len(dropped_errors)} error record(s)")
+    check(len(got) < frames, "no frame record was dropped")
+    check(len(present) + dropped == expected_total,
+          f"{len(present)} records written + {dropped} reported dropped != {expected_total}")
+    seqs = [f.get("seq") for f in got]
+    check(seqs == sorted(set(seqs)), "frame records out of order or repeated")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("wssniff")
+    parser.add_argument("records_dir")
+    parser.add_argument("case", choices=sorted(CASES))
+    parser.add_argument("--budget", type=float, default=85,
+                        help="seconds before the case gives up (and stops its proxy)")
+    args = parser.parse_args()
+    os.makedirs(args.records_dir, exist_ok=True)
+
+    def out_of_time(signum, frame_):
+        raise CheckFailed(f"the case did not finish within its {args.budget:.0f} s budget")
+
+    signal.signal(signal.SIGALRM, out_of_time)
+    signal.setitimer(signal.ITIMER_REAL, args.budget)
+    ctx = Context(args.wssniff, args.records_dir, args.case)
+    started = time.monotonic()
+    try:
+        with ctx.stack:
+            CASES[args.case](ctx)
+    except CheckFailed as failure:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        print(f"FAIL [{args.case}] after {time.monotonic() - started:.2f} s: {failure}",
+              file=sys.stderr, flush=True)
+        return 1
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    print(f"PASS [{args.case}] in {time.monotonic() - started:.2f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
