@@ -34,6 +34,8 @@ record::record frame_record(payload_kind kind, std::size_t size) {
     f.len = size;
     if (kind != payload_kind::hex) {
         f.data.encoding = record::payload_encoding::text;
+        // As the session hands text over in auto mode: already validated as UTF-8.
+        f.data.valid_utf8 = true;
         f.data.bytes =
             kind == payload_kind::chat ? bench::chat_text(size) : bench::prose_text(size);
     } else {

@@ -275,6 +275,26 @@ void escape_into(std::string& out, std::string_view bytes) {
     const auto* const end = p + bytes.size();
     while (p < end) {
         const unsigned char* run = p;
+        // Eight bytes at a time while none needs attention (a control byte, '"', '\\', or
+        // when the text is unchecked, a byte >= 0x80): SWAR tests for each kind of byte.
+        while (end - run >= 8) {
+            std::uint64_t w;
+            std::memcpy(&w, run, sizeof w);
+            constexpr std::uint64_t ones = 0x0101010101010101ULL;
+            constexpr std::uint64_t highs = 0x8080808080808080ULL;
+            const std::uint64_t quote = w ^ (ones * '"');
+            const std::uint64_t backslash = w ^ (ones * '\\');
+            std::uint64_t attention = ((w - ones * 0x20) & ~w) |               // < 0x20
+                                      ((quote - ones) & ~quote) |              // == '"'
+                                      ((backslash - ones) & ~backslash);       // == '\\'
+            if (!Valid) {
+                attention |= w; // >= 0x80
+            }
+            if ((attention & highs) != 0) {
+                break;
+            }
+            run += 8;
+        }
         while (run < end && table.plain[*run]) {
             ++run;
         }
