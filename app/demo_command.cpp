@@ -12,7 +12,6 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <memory>
 #include <stdexcept>
 #include <system_error>
@@ -62,8 +61,12 @@ int run_demo(const output_options& o) {
     options.listen_host = "127.0.0.1";
     options.listen_port = 0;
     std::string problem;
-    options.upstream = *proxy::upstream_url::parse(fmt::format("ws://127.0.0.1:{}", echo_port),
-                                                   problem);
+    const auto upstream =
+        proxy::upstream_url::parse(fmt::format("ws://127.0.0.1:{}", echo_port), problem);
+    if (!upstream) {
+        throw runtime_failure("cannot point the proxy at the echo server: " + problem);
+    }
+    options.upstream = *upstream;
     apply(o, options.session);
     proxy::proxy relay(options, queue);
     try {
@@ -76,7 +79,6 @@ int run_demo(const output_options& o) {
     fmt::print(stderr, "wssniff demo: client -> proxy {} -> echo server 127.0.0.1:{}\n",
                relay.address(), echo_port);
 
-    if (std::getenv("DEMO_FAULT")) echo.stop();
     std::string failure = demo::play_script(relay.port(), deadline);
     if (failure.empty() && !wait_for_connection_end(relay, deadline)) {
         failure = "timed out waiting for the proxy to see the connection end";

@@ -20,7 +20,8 @@ struct output_options {
     bool no_redact = false;
 };
 
-void add_output_options(CLI::App& command, output_options& options);
+// `forward_only`: the command can run without decoding (--emit none).
+void add_output_options(CLI::App& command, output_options& options, bool forward_only = false);
 
 // Applies the output options to a session's options.
 void apply(const output_options& options, session::session_options& session);

@@ -1,6 +1,7 @@
 #include "echo_server.hpp"
 
-#include "websocketpp.hpp"
+#include <websocketpp/config/asio_no_tls.hpp>
+#include <websocketpp/server.hpp>
 
 #include <stdexcept>
 #include <string>

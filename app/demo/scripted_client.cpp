@@ -1,6 +1,7 @@
 #include "scripted_client.hpp"
 
-#include "websocketpp.hpp"
+#include <websocketpp/client.hpp>
+#include <websocketpp/config/asio_no_tls_client.hpp>
 
 #include <fmt/format.h>
 
