@@ -4,17 +4,26 @@
 
 namespace wssniff::app {
 
-void add_output_options(CLI::App& command, output_options& options) {
+void add_output_options(CLI::App& command, output_options& options, bool forward_only) {
     command
         .add_option("-o,--output", options.output,
                     "Write NDJSON records to FILE (created mode 0600) instead of stdout")
         ->option_text("FILE");
-    command
-        .add_option("--emit", options.emit,
-                    "Records per WebSocket unit: one per frame, one per reassembled message, "
-                    "or both")
-        ->check(CLI::IsMember({"frames", "messages", "both"}))
-        ->default_str("frames");
+    if (forward_only) {
+        command
+            .add_option("--emit", options.emit,
+                        "Records per WebSocket unit: one per frame, one per reassembled message, "
+                        "both, or none (forward only: nothing is decoded or written)")
+            ->check(CLI::IsMember({"frames", "messages", "both", "none"}))
+            ->default_str("frames");
+    } else {
+        command
+            .add_option("--emit", options.emit,
+                        "Records per WebSocket unit: one per frame, one per reassembled message, "
+                        "or both")
+            ->check(CLI::IsMember({"frames", "messages", "both"}))
+            ->default_str("frames");
+    }
     command
         .add_option("--payload", options.payload,
                     "Payload field: auto (text for valid UTF-8 text data, else hex), text "

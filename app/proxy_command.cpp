@@ -76,6 +76,7 @@ int run_proxy(const proxy_command_options& o) {
     options.upstream = *upstream;
     parse_listen(o.listen, options);
     options.rewrite_host = o.host_header == "upstream";
+    options.sniff = o.output.emit != "none";
     options.connect_timeout = seconds(o.connect_timeout);
     options.handshake_timeout = seconds(o.handshake_timeout);
     options.idle_timeout = seconds(o.idle_timeout);
@@ -178,7 +179,7 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
         ->default_str("8192")
         ->option_text("RECORDS");
-    add_output_options(*cmd, o->output);
+    add_output_options(*cmd, o->output, true);
     return [cmd, o]() -> int {
         if (!cmd->parsed()) {
             return -1;

@@ -133,7 +133,8 @@ public:
     connection(proxy::impl& owner, tcp::socket client, std::uint64_t id)
         : owner_(owner), id_(id), client_(std::move(client)), upstream_(owner.io),
           resolver_(owner.io), timer_(owner.io),
-          session_(owner.sink, session_options(owner.options, client_, id)) {
+          session_(owner.sink, session_options(owner.options, client_, id)),
+          sniff_(owner.options.sniff) {
         if (owner.options.rewrite_host) {
             rewriter_.emplace(owner.options.upstream.authority());
         }
@@ -228,7 +229,9 @@ private:
         e.message = std::string(describe(e.code)) + ": " + up.host + ":" +
                     std::to_string(up.port) + ": " + why;
         e.fatal = true;
-        owner_.sink.write(record::record{id_, std::chrono::system_clock::now(), std::move(e)});
+        if (sniff_) {
+            owner_.sink.write(record::record{id_, std::chrono::system_clock::now(), std::move(e)});
+        }
         // The client asked an HTTP question; it gets an HTTP answer.
         const std::string body = "wssniff: cannot reach upstream " + up.host + ":" +
                                  std::to_string(up.port) + ": " + why + "\n";
@@ -289,7 +292,9 @@ private:
                               on_written(d, wec);
                           });
         // The tee: the session sees the chunk after its write has been started, read-only.
-        session_.feed(d, chunk, now);
+        if (sniff_) {
+            session_.feed(d, chunk, now);
+        }
     }
 
     void on_written(direction d, std::error_code ec) {
@@ -318,10 +323,14 @@ private:
             if (!p.rewritten.empty()) {
                 std::error_code ignored;
                 asio::write(destination(from), asio::buffer(p.rewritten), ignored);
-                session_.feed(from, bytes_view{p.rewritten}, now);
+                if (sniff_) {
+                    session_.feed(from, bytes_view{p.rewritten}, now);
+                }
             }
         }
-        session_.end(from, now);
+        if (sniff_) {
+            session_.end(from, now);
+        }
         std::error_code ignored;
         destination(from).shutdown(tcp::socket::shutdown_send, ignored);
         if (pump_of(other(from)).eof) {
@@ -381,7 +390,9 @@ private:
         resolver_.cancel();
         client_.close(ignored);
         upstream_.close(ignored);
-        session_.close(reason, std::chrono::system_clock::now());
+        if (sniff_) {
+            session_.close(reason, std::chrono::system_clock::now());
+        }
         owner_.forget(id_);
     }
 
@@ -392,6 +403,7 @@ private:
     tcp::resolver resolver_;
     asio::steady_timer timer_;
     session::session session_;
+    bool sniff_;
     std::optional<host_rewriter> rewriter_;
     pump pumps_[2];
     std::string bad_gateway_;

@@ -35,6 +35,8 @@ struct proxy_options {
     std::uint16_t listen_port = 8080; // 0: pick a free port
     upstream_url upstream;
     bool rewrite_host = true; // --host-header upstream (default) | keep
+    // false: forward only (--emit none): nothing is decoded, no record is written.
+    bool sniff = true;
     // Per-connection session settings; `conn`, `client` and `upstream` are filled in per
     // connection.
     session::session_options session;
