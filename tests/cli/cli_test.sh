@@ -160,6 +160,70 @@ golden)
         diff -u "$expected" "$work/stdout" | cut -c1-300 | head -n 60 >&2
     fi
     ;;
+demo)
+    # The main job: a whole session in one command, NDJSON on stdout, quickly.
+    start=$(date +%s%N)
+    run demo --emit both
+    elapsed_ms=$((($(date +%s%N) - start) / 1000000))
+    expect_status 0
+    [ "$elapsed_ms" -lt 10000 ] || fail "demo took ${elapsed_ms} ms"
+    /usr/bin/python3 - "$work/stdout" <<'PY' || fail "demo records are not what the script plays"
+import json, sys
+records = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8")]
+frames = [r for r in records if r["type"] == "frame"]
+c2s = [(f["opcode"], f["fin"]) for f in frames if f["dir"] == "c2s"]
+assert records[0]["type"] == "handshake" and records[0]["status"] == 101, records[0]
+assert records[-1]["type"] == "close", records[-1]
+# text, UTF-8 text, binary, three fragments with a ping between, 70 KB, close
+assert c2s == [(1, True), (1, True), (2, True), (1, False), (9, True), (0, False), (0, True),
+               (1, True), (8, True)], c2s
+assert any(f["len"] > 65535 for f in frames), "no frame with a 64-bit length"
+assert any(f["op"] == "pong" for f in frames), "no pong"
+closes = [f for f in frames if f["op"] == "close"]
+assert len(closes) == 2 and all("close_code" in f for f in closes), closes
+messages = [r for r in records if r["type"] == "message" and r["dir"] == "c2s"]
+assert [m["frames"] for m in messages] == [1, 1, 1, 3, 1], messages
+PY
+    ;;
+proxy_bad_upstream)
+    run proxy --upstream http://127.0.0.1:1
+    expect_status 2
+    expect_one_error_line "--upstream"
+    ;;
+proxy_missing_upstream)
+    run proxy --listen 127.0.0.1:0
+    expect_status 2
+    expect_one_error_line "--upstream"
+    ;;
+proxy_bad_listen)
+    run proxy --upstream ws://127.0.0.1:1 --listen nonsense
+    expect_status 2
+    expect_one_error_line "--listen"
+    ;;
+proxy_listen_in_use)
+    # A port that is taken: bind it with a listener of our own first.
+    /usr/bin/python3 -c '
+import socket, subprocess, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+port = s.getsockname()[1]
+r = subprocess.run([sys.argv[1], "proxy", "--upstream", "ws://127.0.0.1:1",
+                    "--listen", "127.0.0.1:%d" % port], capture_output=True, timeout=10)
+sys.stdout.write("%d\n%s" % (r.returncode, r.stderr.decode()))
+' "$wssniff" >"$work/result"
+    status=$(head -n 1 "$work/result")
+    tail -n +2 "$work/result" >"$work/stderr"
+    : >"$work/stdout"
+    expect_status 1
+    expect_one_error_line "cannot listen on"
+    ;;
+proxy_help)
+    run proxy --help
+    expect_status 0
+    for flag in --upstream --listen --output --emit --payload --max-payload --host-header \
+        --drop-when-behind --connect-timeout --idle-timeout; do
+        grep -qF -- "$flag" "$work/stdout" || fail "proxy --help does not mention $flag"
+    done
+    ;;
 *)
     fail "unknown case"
     ;;
