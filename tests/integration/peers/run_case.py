@@ -112,6 +112,22 @@ CASES = {
                                              ping=False, expected_deflate=NO_DEFLATE),
 }
 
+# RFC 7692 window sizes from 9 to 15 in both directions (ws cannot compress with 8), two of them
+# also without context takeover: each inflater has to honour what the server's 101 settled.
+for _bits in range(9, 16):
+    CASES[f"ws_deflate_window_bits_{_bits}"] = dict(
+        server=("ws", {"threshold": 0, "serverMaxWindowBits": _bits,
+                       "clientMaxWindowBits": _bits}),
+        client=WS_DEFLATE, closer="client", ping=False,
+        expected_deflate=deflate(smwb=_bits, cmwb=_bits))
+for _bits in (9, 12):
+    CASES[f"ws_deflate_window_bits_{_bits}_no_context_takeover"] = dict(
+        server=("ws", {"threshold": 0, "serverMaxWindowBits": _bits,
+                       "clientMaxWindowBits": _bits, "serverNoContextTakeover": True,
+                       "clientNoContextTakeover": True}),
+        client=WS_DEFLATE, closer="server", ping=False,
+        expected_deflate=deflate(snct=True, cnct=True, smwb=_bits, cmwb=_bits))
+
 
 # --- the plan: what each side sends ------------------------------------------------------------
 
