@@ -20,6 +20,7 @@ import socket
 import statistics
 import sys
 import threading
+import zlib
 import time
 
 # The harness sits beside this file; no __pycache__ in the source tree.
@@ -486,6 +487,92 @@ def upstream_closes_after_101(ctx):
     check_close(records, 1, "server_closed", bytes_c2s=len(forwarded),
                 bytes_s2c=len(response), frames_c2s=0, frames_s2c=0)
 
+
+
+# --- permessage-deflate bombs and corrupt streams through the proxy --------------------------
+
+def raw_deflate(data):
+    """A sender's compressor (RFC 7692 §7.2.1): raw DEFLATE, flushed, the 00 00 ff ff tail
+    removed."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    out = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    check(out.endswith(b"\x00\x00\xff\xff"), "sync flush ends in 00 00 ff ff")
+    return out[:-4]
+
+
+def deflate_upgrade(ctx, proxy, upstream):
+    client = ctx.track(connect(proxy.port, "client"))
+    key = websocket_key(1)
+    extension = [("Sec-WebSocket-Extensions", "permessage-deflate")]
+    request = upgrade_request(f"{LOOPBACK}:{proxy.port}", key, extra=extension)
+    client.send(request)
+    server = ctx.track(upstream.accept())
+    forwarded = rewrite_host(request, upstream.authority)
+    server.expect(forwarded, what="the upgrade request")
+    response = upgrade_response(key, extra=extension)
+    server.send(response)
+    client.expect(response, what="the 101 response")
+    return client, server, forwarded, response
+
+
+@case
+def deflate_bomb(ctx):
+    """256 MiB of zeros in about 250 KiB of DEFLATE: the proxy forwards every compressed byte,
+    stops inflating at --max-message with an error record, keeps its memory flat, and goes on
+    recording frames."""
+    upstream = ctx.upstream()
+    proxy = ctx.proxy(upstream.port, ctx.output(), ["--max-message", "16MiB"])
+    client, server, forwarded, response = deflate_upgrade(ctx, proxy, upstream)
+    rss = RssMonitor(proxy)
+    bomb = raw_deflate(bytes(256 * 1024 * 1024))
+    log(f"bomb: {len(bomb)} compressed bytes")
+    sent = frame(2, bomb, rsv=4) + frame(1, b"after the bomb")
+    receive = in_background(client.expect, sent, 30, "the bomb and the frame after it")
+    server.send(sent)
+    receive()
+    client.send(frame(8, close_payload(1000), mask=mask_key(1)))
+    server.close()
+    client.close()
+    proxy.wait_idle()
+    rss.stop()
+    log(f"proxy RSS peak {rss.peak_kb} kB over {rss.samples} samples")
+    check(rss.peak_kb < RSS_LIMIT_KB, f"proxy RSS peaked at {rss.peak_kb} kB")
+    proxy.check_clean_exit()
+
+    records = proxy.records()
+    check_errors(records, 1, [{"dir": "s2c", "offset": 0, "code": "inflate_limit"}])
+    frames = of_type(records, "frame", 1, "s2c")
+    check(len(frames) == 2, f"two server frames: {[brief(f) for f in frames]}")
+    check(frames[0].get("len") == len(bomb) and frames[0].get("compressed") is True,
+          f"the bomb's record: {brief(frames[0])}")
+    check(frames[0].get("data_len", 0) <= 16 * 1024 * 1024, f"inflated past the cap: {brief(frames[0])}")
+    check(frames[1].get("text") == "after the bomb", f"the frame after: {brief(frames[1])}")
+    close = one_close(records, 1)
+    check(close.get("bytes_s2c") == len(response) + len(sent) and
+          close.get("bytes_c2s") == len(forwarded) + 8, f"byte counts: {brief(close)}")
+
+
+@case
+def deflate_corrupt_stream(ctx):
+    """A compressed message that does not inflate, then more: bytes forwarded unchanged, one
+    inflate_failed error, frame headers still recorded."""
+    upstream = ctx.upstream()
+    proxy = ctx.proxy(upstream.port, ctx.output())
+    client, server, forwarded, response = deflate_upgrade(ctx, proxy, upstream)
+    good = raw_deflate(b"hello")
+    sent = (frame(1, b"\xff\xff\xff\xff\xff\xff", rsv=4) + frame(1, good, rsv=4) +
+            frame(2, b"\x01\x02"))
+    server.send(sent)
+    client.expect(sent, what="the corrupt stream, unchanged")
+    client.close()
+    server.close()
+    proxy.wait_idle()
+    proxy.check_clean_exit()
+    records = proxy.records()
+    check_errors(records, 1, [{"dir": "s2c", "offset": 0, "code": "inflate_failed"}])
+    frames = of_type(records, "frame", 1, "s2c")
+    check([f.get("len") for f in frames] == [6, len(good), 2], f"frames: {[brief(f) for f in frames]}")
+    check(frames[1].get("hex") == good.hex(), f"after the failure, payloads as sent: {brief(frames[1])}")
 
 # --- 7: a client that stops reading ---------------------------------------------------------
 
