@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <thread>
 #include <memory>
+#include <optional>
 #include <system_error>
 
 namespace wssniff::app {
@@ -31,6 +32,10 @@ struct proxy_command_options {
     double handshake_timeout = 30;
     double idle_timeout = 0;
     std::size_t queue = 8192;
+    std::string ca_file;
+    bool insecure = false;
+    std::string tls_cert;
+    std::string tls_key;
     output_options output;
 };
 
@@ -74,6 +79,22 @@ int run_proxy(const proxy_command_options& o) {
         throw CLI::ValidationError("--upstream", problem);
     }
     options.upstream = *upstream;
+    if (!upstream->tls && (!o.ca_file.empty() || o.insecure)) {
+        throw CLI::ValidationError(o.insecure ? "--insecure" : "--ca-file",
+                                   "applies to a wss:// upstream only");
+    }
+    if (!o.ca_file.empty()) {
+        options.ca_file = o.ca_file;
+    }
+    options.insecure = o.insecure;
+    if (o.tls_cert.empty() != o.tls_key.empty()) {
+        throw CLI::ValidationError(o.tls_cert.empty() ? "--tls-key" : "--tls-cert",
+                                   "--tls-cert and --tls-key go together");
+    }
+    if (!o.tls_cert.empty()) {
+        options.tls_cert = o.tls_cert;
+        options.tls_key = o.tls_key;
+    }
     parse_listen(o.listen, options);
     options.rewrite_host = o.host_header == "upstream";
     options.sniff = o.output.emit != "none";
@@ -93,7 +114,17 @@ int run_proxy(const proxy_command_options& o) {
                               o.drop_when_behind ? record::queued_sink::when_full::drop
                                                  : record::queued_sink::when_full::wait,
                               flush);
-    proxy::proxy relay(options, queue);
+    if (options.insecure) {
+        fmt::print(stderr, "wssniff: warning: --insecure: the upstream's certificate is not "
+                           "verified; anyone on the path can impersonate it\n");
+    }
+    std::optional<proxy::proxy> made;
+    try {
+        made.emplace(options, queue);
+    } catch (const proxy::tls_setup_error& e) {
+        throw runtime_failure(e.what());
+    }
+    proxy::proxy& relay = *made;
     try {
         relay.listen();
     } catch (const std::system_error& e) {
@@ -144,9 +175,12 @@ std::function<int()> add_proxy_command(CLI::App& app) {
                 "Examples:\n"
                 "  wssniff proxy --upstream ws://127.0.0.1:9000 --listen 127.0.0.1:8080\n"
                 "  wssniff proxy --upstream ws://127.0.0.1:9000 | jq -c 'select(.op==\"text\")'\n"
+                "  wssniff proxy --upstream wss://example.com/socket --tls-cert c.pem --tls-key k.pem\n"
                 "SIGINT/SIGTERM: stop accepting, write close records (reason shutdown), flush, "
                 "exit 0.");
-    cmd->add_option("-u,--upstream", o->upstream, "The WebSocket server: ws://HOST:PORT[/path]")
+    cmd->add_option("-u,--upstream", o->upstream,
+                    "The WebSocket server: ws://HOST:PORT[/path], or wss:// for one that speaks "
+                    "TLS")
         ->required()
         ->option_text("URL");
     cmd->add_option("-l,--listen", o->listen,
@@ -179,6 +213,21 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
         ->default_str("8192")
         ->option_text("RECORDS");
+    cmd->add_option("--ca-file", o->ca_file,
+                    "Verify a wss:// upstream against the CA certificates in FILE (PEM) instead "
+                    "of the system's")
+        ->check(CLI::ExistingFile)
+        ->option_text("FILE");
+    cmd->add_flag("--insecure", o->insecure,
+                  "Do not verify a wss:// upstream's certificate (prints a warning)");
+    cmd->add_option("--tls-cert", o->tls_cert,
+                    "Accept TLS (wss://) clients with this certificate chain (PEM); needs "
+                    "--tls-key")
+        ->check(CLI::ExistingFile)
+        ->option_text("FILE");
+    cmd->add_option("--tls-key", o->tls_key, "The private key of --tls-cert (PEM)")
+        ->check(CLI::ExistingFile)
+        ->option_text("FILE");
     add_output_options(*cmd, o->output, true);
     return [cmd, o]() -> int {
         if (!cmd->parsed()) {

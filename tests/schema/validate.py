@@ -183,7 +183,7 @@ VALID = {
         "subprotocol": None, "extensions": "permessage-deflate; client_max_window_bits=10",
         "deflate": {"server_no_context_takeover": False, "client_no_context_takeover": True,
                     "server_max_window_bits": 15, "client_max_window_bits": 10},
-        "tls": {"version": "TLSv1.3"},
+        "tls": {"client": {"version": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384"}},
     },
     "masked_text_frame": {
         "type": "frame", "conn": 1, "dir": "c2s", "seq": 0, "offset": 0, "fin": True,

@@ -1,13 +1,16 @@
 #include "wssniff/proxy/proxy.hpp"
 
 #include "wssniff/proxy/host_rewriter.hpp"
+#include "wssniff/proxy/tls.hpp"
 
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 
 #include <atomic>
 #include <cstdio>
 #include <memory>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -42,21 +45,44 @@ record::close_reason reset_by(direction side) {
 
 direction other(direction d) { return d == direction::c2s ? direction::s2c : direction::c2s; }
 
+using plain_stream = tcp::socket;
+using tls_stream = asio::ssl::stream<tcp::socket>;
+
+template <class Stream>
+constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
+
+tcp::socket& tcp_of(plain_stream& s) { return s; }
+tcp::socket& tcp_of(tls_stream& s) { return s.next_layer(); }
+
+template <class Stream>
+Stream make_stream(tcp::socket socket, std::optional<asio::ssl::context>& context) {
+    if constexpr (is_tls<Stream>) {
+        return Stream(std::move(socket), *context);
+    } else {
+        (void)context;
+        return socket;
+    }
+}
+
 } // namespace
 
 std::string upstream_url::authority() const {
-    return port == 80 ? host : host + ":" + std::to_string(port);
+    return port == (tls ? 443 : 80) ? host : host + ":" + std::to_string(port);
 }
 
 std::optional<upstream_url> upstream_url::parse(const std::string& url, std::string& problem) {
-    constexpr std::string_view scheme = "ws://";
-    if (url.rfind(scheme, 0) != 0) {
-        problem = url.rfind("wss://", 0) == 0 ? "wss:// upstreams are not supported yet"
-                                              : "the upstream must be a ws://HOST:PORT[/path] URL";
+    upstream_url u;
+    std::string rest;
+    if (url.rfind("ws://", 0) == 0) {
+        rest = url.substr(5);
+    } else if (url.rfind("wss://", 0) == 0) {
+        rest = url.substr(6);
+        u.tls = true;
+        u.port = 443;
+    } else {
+        problem = "the upstream must be a ws:// or wss://HOST[:PORT][/path] URL";
         return std::nullopt;
     }
-    std::string rest = url.substr(scheme.size());
-    upstream_url u;
     const std::size_t slash = rest.find('/');
     if (slash != std::string::npos) {
         u.path = rest.substr(slash);
@@ -99,41 +125,69 @@ std::optional<upstream_url> upstream_url::parse(const std::string& url, std::str
     return u;
 }
 
-class connection;
+class connection_base;
 
 struct proxy::impl {
-    impl(proxy_options o, record::sink& s) : options(std::move(o)), sink(s) {}
+    impl(proxy_options o, record::sink& s) : options(std::move(o)), sink(s) {
+        if (options.upstream.tls) {
+            upstream_tls.emplace(tls::client_context(options.ca_file, options.insecure));
+        }
+        if (options.tls_cert && options.tls_key) {
+            client_tls.emplace(tls::server_context(*options.tls_cert, *options.tls_key));
+        }
+    }
 
     void accept();
+    template <class Client, class Upstream>
+    void open(tcp::socket socket, std::uint64_t id);
     void forget(std::uint64_t id) {
         connections.erase(id);
-        open.fetch_sub(1);
+        open_count.fetch_sub(1);
     }
     void shutdown_all();
 
     proxy_options options;
     record::sink& sink;
+    // One context per side for the whole run: certificates are loaded and checked once.
+    std::optional<asio::ssl::context> client_tls;
+    std::optional<asio::ssl::context> upstream_tls;
     asio::io_context io{1};
     tcp::acceptor acceptor{io};
     asio::steady_timer accept_retry{io};
     std::unique_ptr<asio::signal_set> signals;
     std::thread thread;
     std::atomic<std::uint64_t> accepted{0};
-    std::atomic<std::size_t> open{0};
-    std::unordered_map<std::uint64_t, std::weak_ptr<connection>> connections; // relay thread
+    std::atomic<std::size_t> open_count{0};
+    std::unordered_map<std::uint64_t, std::weak_ptr<connection_base>> connections; // relay thread
     bool stopping = false;
     bool listening = false;
     clock::time_point last_exhaustion_warning{};
 };
 
+// What the proxy holds of a connection whatever its streams are.
+class connection_base {
+public:
+    virtual ~connection_base() = default;
+    virtual void start() = 0;
+    // The proxy is stopping.
+    virtual void shut_down() = 0;
+};
+
 // One client and its upstream: two pumps (c2s, s2c), each reading into its own fixed buffer and
 // reading again only when the write of the last chunk has completed.
-class connection : public std::enable_shared_from_this<connection> {
+//
+// Templated on the two stream types (plain_stream or tls_stream, four instantiations) rather
+// than hiding them behind a virtual stream: the relay's reads and writes stay direct calls, and
+// the plain path compiles to what it was before TLS existed.
+template <class Client, class Upstream>
+class connection final : public connection_base,
+                         public std::enable_shared_from_this<connection<Client, Upstream>> {
 public:
     connection(proxy::impl& owner, tcp::socket client, std::uint64_t id)
-        : owner_(owner), id_(id), client_(std::move(client)), upstream_(owner.io),
+        : owner_(owner), id_(id), client_(make_stream<Client>(std::move(client), owner.client_tls)),
+          upstream_(make_stream<Upstream>(tcp::socket(owner.io), owner.upstream_tls)),
           resolver_(owner.io), timer_(owner.io),
-          session_(owner.sink, session_options(owner.options, client_, id)),
+          session_options_(session_options(owner.options, tcp_of(client_), id)),
           sniff_(owner.options.sniff) {
         if (owner.options.rewrite_host) {
             rewriter_.emplace(owner.options.upstream.authority());
@@ -144,39 +198,25 @@ public:
         accepted_at_ = last_activity_ = clock::now();
     }
 
-    void start() {
-        auto self = shared_from_this();
-        timer_.expires_after(owner_.options.connect_timeout);
-        timer_.async_wait([this, self](std::error_code ec) {
-            if (!ec && !connected_ && !finished_) {
-                connect_timed_out_ = true;
-                resolver_.cancel();
-                std::error_code ignored;
-                upstream_.close(ignored);
-            }
-        });
-        const auto& up = owner_.options.upstream;
-        resolver_.async_resolve(
-            up.host, std::to_string(up.port),
-            [this, self](std::error_code ec, tcp::resolver::results_type results) {
-                if (finished_) {
-                    return;
-                }
-                if (ec) {
-                    fail_upstream(ec);
-                    return;
-                }
-                asio::async_connect(upstream_, results,
-                                    [this, self](std::error_code cec, const tcp::endpoint&) {
-                                        on_connected(cec);
-                                    });
-            });
+    void start() override {
+        if constexpr (is_tls<Client>) {
+            auto self = this->shared_from_this();
+            phase_ = phase::client_tls;
+            arm_setup_timer();
+            client_.async_handshake(asio::ssl::stream_base::server,
+                                    [this, self](std::error_code ec) { on_client_tls(ec); });
+        } else {
+            connect();
+        }
     }
 
-    // The proxy is stopping.
-    void shut_down() { finish(record::close_reason::shutdown); }
+    void shut_down() override { finish(record::close_reason::shutdown); }
 
 private:
+    // Until the relay starts, one timer bounds each step (TLS handshakes reuse the connect
+    // timeout); the relay then uses it for the handshake and idle timeouts.
+    enum class phase : std::uint8_t { client_tls, connect, upstream_tls, relay };
+
     struct pump {
         std::vector<std::uint8_t> buffer;
         std::string rewritten; // c2s bytes released by the Host rewriter
@@ -196,9 +236,102 @@ private:
         return s;
     }
 
-    tcp::socket& source(direction d) { return d == direction::c2s ? client_ : upstream_; }
-    tcp::socket& destination(direction d) { return d == direction::c2s ? upstream_ : client_; }
     pump& pump_of(direction d) { return pumps_[d == direction::c2s ? 0 : 1]; }
+
+    // Calls f with the stream `d`'s bytes come from (or go to): a branch, not a virtual call.
+    template <class F>
+    void with_source(direction d, F&& f) {
+        if (d == direction::c2s) {
+            f(client_);
+        } else {
+            f(upstream_);
+        }
+    }
+    template <class F>
+    void with_destination(direction d, F&& f) {
+        if (d == direction::c2s) {
+            f(upstream_);
+        } else {
+            f(client_);
+        }
+    }
+
+    void arm_setup_timer() {
+        auto self = this->shared_from_this();
+        timer_.expires_after(owner_.options.connect_timeout);
+        timer_.async_wait([this, self](std::error_code ec) {
+            if (ec || finished_ || phase_ == phase::relay) {
+                return;
+            }
+            // Closing the socket ends the step in progress with an error, reported there.
+            setup_timed_out_ = true;
+            resolver_.cancel();
+            std::error_code ignored;
+            if (phase_ == phase::client_tls) {
+                tcp_of(client_).close(ignored);
+            } else {
+                tcp_of(upstream_).close(ignored);
+            }
+        });
+    }
+
+    void on_client_tls(std::error_code ec) {
+        if (finished_) {
+            return;
+        }
+        if (ec) {
+            client_tls_failed(ec);
+            return;
+        }
+        tls_.client = tls::leg_of(client_.native_handle());
+        connect();
+    }
+
+    void client_tls_failed(std::error_code ec) {
+        if (setup_timed_out_) {
+            finish(record::close_reason::timeout);
+            return;
+        }
+        if (!tls::plain_http_to_tls(ec)) {
+            finish(record::close_reason::client_reset);
+            return;
+        }
+        // A plain HTTP request on the TLS port: answer in plain HTTP, as nginx does, so the
+        // mistake is visible in the client rather than a bare reset.
+        const std::string body = "wssniff: this port speaks TLS: connect with wss://\n";
+        bad_gateway_ = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                       "Content-Length: " +
+                       std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+        auto self = this->shared_from_this();
+        asio::async_write(tcp_of(client_), asio::buffer(bad_gateway_),
+                          [this, self](std::error_code, std::size_t) {
+                              std::error_code ignored;
+                              tcp_of(client_).shutdown(tcp::socket::shutdown_send, ignored);
+                              finish(record::close_reason::client_reset);
+                          });
+    }
+
+    void connect() {
+        auto self = this->shared_from_this();
+        phase_ = phase::connect;
+        arm_setup_timer();
+        const auto& up = owner_.options.upstream;
+        resolver_.async_resolve(
+            up.host, std::to_string(up.port),
+            [this, self](std::error_code ec, tcp::resolver::results_type results) {
+                if (finished_) {
+                    return;
+                }
+                if (ec) {
+                    fail_upstream(ec);
+                    return;
+                }
+                asio::async_connect(tcp_of(upstream_), results,
+                                    [this, self](std::error_code cec, const tcp::endpoint&) {
+                                        on_connected(cec);
+                                    });
+            });
+    }
 
     void on_connected(std::error_code ec) {
         if (finished_) {
@@ -208,22 +341,63 @@ private:
             fail_upstream(ec);
             return;
         }
-        connected_ = true;
-        timer_.cancel();
         std::error_code ignored;
-        client_.set_option(tcp::no_delay(true), ignored);
-        upstream_.set_option(tcp::no_delay(true), ignored);
+        tcp_of(client_).set_option(tcp::no_delay(true), ignored);
+        tcp_of(upstream_).set_option(tcp::no_delay(true), ignored);
+        if constexpr (is_tls<Upstream>) {
+            auto self = this->shared_from_this();
+            phase_ = phase::upstream_tls;
+            arm_setup_timer();
+            const auto& o = owner_.options;
+            tls::prepare_upstream(upstream_.native_handle(), o.upstream.host, o.insecure);
+            upstream_.async_handshake(asio::ssl::stream_base::client,
+                                      [this, self](std::error_code hec) { on_upstream_tls(hec); });
+        } else {
+            relay();
+        }
+    }
+
+    void on_upstream_tls(std::error_code ec) {
+        if (finished_) {
+            return;
+        }
+        if (ec) {
+            fail_upstream(ec);
+            return;
+        }
+        const auto& o = owner_.options;
+        tls_.upstream = tls::upstream_leg_of(upstream_.native_handle(), o.upstream.host,
+                                             o.insecure);
+        relay();
+    }
+
+    void relay() {
+        phase_ = phase::relay;
+        timer_.cancel();
+        if (tls_.client || tls_.upstream) {
+            session_options_.tls = tls_;
+        }
+        session_.emplace(owner_.sink, session_options_);
         arm_timer();
         read(direction::c2s);
         read(direction::s2c);
     }
 
+    std::string setup_failure(std::error_code ec) {
+        const auto timeout = std::to_string(owner_.options.connect_timeout.count()) + " ms";
+        if (phase_ == phase::upstream_tls) {
+            if constexpr (is_tls<Upstream>) {
+                return setup_timed_out_ ? "TLS handshake timed out after " + timeout
+                                        : tls::describe_upstream_failure(
+                                              upstream_.native_handle(), ec);
+            }
+        }
+        return setup_timed_out_ ? "timed out after " + timeout : ec.message();
+    }
+
     void fail_upstream(std::error_code ec) {
         const auto& up = owner_.options.upstream;
-        const std::string why =
-            connect_timed_out_ ? "timed out after " +
-                                     std::to_string(owner_.options.connect_timeout.count()) + " ms"
-                               : ec.message();
+        const std::string why = setup_failure(ec);
         record::error e;
         e.code = error_code::upstream_unreachable;
         e.message = std::string(describe(e.code)) + ": " + up.host + ":" +
@@ -238,12 +412,12 @@ private:
         bad_gateway_ = "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\n"
                        "Content-Length: " +
                        std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-        auto self = shared_from_this();
+        auto self = this->shared_from_this();
         asio::async_write(client_, asio::buffer(bad_gateway_),
                           [this, self](std::error_code, std::size_t) {
-                              std::error_code ignored;
-                              client_.shutdown(tcp::socket::shutdown_send, ignored);
-                              finish(record::close_reason::upstream_unreachable);
+                              half_close(client_, [this] {
+                                  finish(record::close_reason::upstream_unreachable);
+                              });
                           });
     }
 
@@ -251,12 +425,14 @@ private:
         if (finished_) {
             return;
         }
-        auto self = shared_from_this();
+        auto self = this->shared_from_this();
         pump& p = pump_of(d);
-        source(d).async_read_some(asio::buffer(p.buffer),
-                                  [this, self, d](std::error_code ec, std::size_t n) {
-                                      on_read(d, ec, n);
-                                  });
+        with_source(d, [&](auto& source) {
+            source.async_read_some(asio::buffer(p.buffer),
+                                   [this, self, d](std::error_code ec, std::size_t n) {
+                                       on_read(d, ec, n);
+                                   });
+        });
     }
 
     void on_read(direction d, std::error_code ec, std::size_t n) {
@@ -265,7 +441,9 @@ private:
         }
         const auto now = std::chrono::system_clock::now();
         pump& p = pump_of(d);
-        if (ec == asio::error::eof) {
+        // A TLS peer that closes its socket without a close_notify ends its stream all the same
+        // (most do; the WebSocket closing handshake already said the conversation is over).
+        if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
             end_of_stream(d, now);
             return;
         }
@@ -286,14 +464,16 @@ private:
                 return;
             }
         }
-        auto self = shared_from_this();
-        asio::async_write(destination(d), asio::buffer(chunk.data(), chunk.size()),
-                          [this, self, d](std::error_code wec, std::size_t) {
-                              on_written(d, wec);
-                          });
+        auto self = this->shared_from_this();
+        with_destination(d, [&](auto& destination) {
+            asio::async_write(destination, asio::buffer(chunk.data(), chunk.size()),
+                              [this, self, d](std::error_code wec, std::size_t) {
+                                  on_written(d, wec);
+                              });
+        });
         // The tee: the session sees the chunk after its write has been started, read-only.
         if (sniff_) {
-            session_.feed(d, chunk, now);
+            session_->feed(d, chunk, now);
         }
     }
 
@@ -303,7 +483,7 @@ private:
         }
         if (ec) {
             // The receiving side is gone: treat it as its reset.
-            reset(other(d) == direction::c2s ? direction::c2s : direction::s2c, true);
+            reset(other(d));
             return;
         }
         read(d);
@@ -322,27 +502,59 @@ private:
             rewriter_->flush(p.rewritten);
             if (!p.rewritten.empty()) {
                 std::error_code ignored;
-                asio::write(destination(from), asio::buffer(p.rewritten), ignored);
+                with_destination(from, [&](auto& destination) {
+                    asio::write(destination, asio::buffer(p.rewritten), ignored);
+                });
                 if (sniff_) {
-                    session_.feed(from, bytes_view{p.rewritten}, now);
+                    session_->feed(from, bytes_view{p.rewritten}, now);
                 }
             }
         }
         if (sniff_) {
-            session_.end(from, now);
+            session_->end(from, now);
         }
+        const bool both_ended = pump_of(other(from)).eof;
+        with_destination(from, [this, both_ended](auto& destination) {
+            half_close(destination, [this, both_ended] {
+                if (both_ended) {
+                    finish(*first_close_);
+                }
+            });
+        });
+    }
+
+    // Ends our sending on `s` while its reading goes on; `then` runs once that is done.
+    template <class F>
+    void half_close(plain_stream& s, F&& then) {
         std::error_code ignored;
-        destination(from).shutdown(tcp::socket::shutdown_send, ignored);
-        if (pump_of(other(from)).eof) {
-            finish(*first_close_);
-        }
+        s.shutdown(tcp::socket::shutdown_send, ignored);
+        then();
+    }
+    template <class F>
+    void half_close(tls_stream& s, F&& then) {
+        // TLS ends a direction with a close_notify. SSL_shutdown would then wait for the peer's
+        // close_notify, that is, read from a stream whose other pump is still reading (and
+        // drop the data it finds). Marked as received for the one synchronous step that writes
+        // ours, it does not wait; the mark is taken back at once, so the other pump still
+        // reads everything the peer sends until it closes.
+        SSL* ssl = s.native_handle();
+        const int shutdown_state = SSL_get_shutdown(ssl);
+        SSL_set_shutdown(ssl, shutdown_state | SSL_RECEIVED_SHUTDOWN);
+        auto self = this->shared_from_this();
+        s.async_shutdown([this, self, &s, then = std::forward<F>(then)](std::error_code) mutable {
+            if (!finished_) {
+                std::error_code ignored;
+                s.next_layer().shutdown(tcp::socket::shutdown_send, ignored);
+            }
+            then();
+        });
+        SSL_set_shutdown(ssl, shutdown_state | SSL_SENT_SHUTDOWN);
     }
 
     // `side` reset its connection (or failed): reset the other side too.
-    void reset(direction side, bool side_is_writer_peer = false) {
-        (void)side_is_writer_peer;
+    void reset(direction side) {
         std::error_code ignored;
-        tcp::socket& peer = side == direction::c2s ? upstream_ : client_;
+        tcp::socket& peer = side == direction::c2s ? tcp_of(upstream_) : tcp_of(client_);
         peer.set_option(asio::socket_base::linger(true, 0), ignored);
         finish(reset_by(side));
     }
@@ -350,7 +562,7 @@ private:
     void arm_timer() {
         const auto& o = owner_.options;
         auto next = clock::time_point::max();
-        if (o.handshake_timeout.count() > 0 && !session_.upgraded()) {
+        if (o.handshake_timeout.count() > 0 && !session_->upgraded()) {
             next = std::min(next, accepted_at_ + o.handshake_timeout);
         }
         if (o.idle_timeout.count() > 0) {
@@ -360,7 +572,7 @@ private:
             return;
         }
         timer_.expires_at(next);
-        auto self = shared_from_this();
+        auto self = this->shared_from_this();
         timer_.async_wait([this, self](std::error_code ec) {
             if (ec || finished_) {
                 return;
@@ -368,7 +580,7 @@ private:
             const auto now = clock::now();
             const auto& opts = owner_.options;
             const bool handshake_late = opts.handshake_timeout.count() > 0 &&
-                                        !session_.upgraded() &&
+                                        !session_->upgraded() &&
                                         now >= accepted_at_ + opts.handshake_timeout;
             const bool idle = opts.idle_timeout.count() > 0 &&
                               now >= last_activity_ + opts.idle_timeout;
@@ -388,21 +600,27 @@ private:
         std::error_code ignored;
         timer_.cancel();
         resolver_.cancel();
-        client_.close(ignored);
-        upstream_.close(ignored);
+        tcp_of(client_).close(ignored);
+        tcp_of(upstream_).close(ignored);
         if (sniff_) {
-            session_.close(reason, std::chrono::system_clock::now());
+            if (!session_) {
+                session_.emplace(owner_.sink, session_options_); // for the close record
+            }
+            session_->close(reason, std::chrono::system_clock::now());
         }
         owner_.forget(id_);
     }
 
     proxy::impl& owner_;
     std::uint64_t id_;
-    tcp::socket client_;
-    tcp::socket upstream_;
+    Client client_;
+    Upstream upstream_;
     tcp::resolver resolver_;
     asio::steady_timer timer_;
-    session::session session_;
+    session::session_options session_options_;
+    // Made when the relay starts, once the TLS details for its handshake record are known.
+    std::optional<session::session> session_;
+    record::tls_info tls_;
     bool sniff_;
     std::optional<host_rewriter> rewriter_;
     pump pumps_[2];
@@ -410,10 +628,17 @@ private:
     std::optional<record::close_reason> first_close_;
     clock::time_point accepted_at_;
     clock::time_point last_activity_;
-    bool connected_ = false;
-    bool connect_timed_out_ = false;
+    phase phase_ = phase::connect;
+    bool setup_timed_out_ = false;
     bool finished_ = false;
 };
+
+template <class Client, class Upstream>
+void proxy::impl::open(tcp::socket socket, std::uint64_t id) {
+    auto c = std::make_shared<connection<Client, Upstream>>(*this, std::move(socket), id);
+    connections.emplace(id, c);
+    c->start();
+}
 
 void proxy::impl::accept() {
     acceptor.async_accept([this](std::error_code ec, tcp::socket socket) {
@@ -441,10 +666,16 @@ void proxy::impl::accept() {
             return;
         }
         const std::uint64_t id = accepted.fetch_add(1) + 1;
-        open.fetch_add(1);
-        auto c = std::make_shared<connection>(*this, std::move(socket), id);
-        connections.emplace(id, c);
-        c->start();
+        open_count.fetch_add(1);
+        if (client_tls && upstream_tls) {
+            open<tls_stream, tls_stream>(std::move(socket), id);
+        } else if (client_tls) {
+            open<tls_stream, plain_stream>(std::move(socket), id);
+        } else if (upstream_tls) {
+            open<plain_stream, tls_stream>(std::move(socket), id);
+        } else {
+            open<plain_stream, plain_stream>(std::move(socket), id);
+        }
         accept();
     });
 }
@@ -461,7 +692,7 @@ void proxy::impl::shutdown_all() {
         signals->cancel(ignored);
     }
     // finish() erases from the map: walk a copy.
-    std::vector<std::shared_ptr<connection>> open_now;
+    std::vector<std::shared_ptr<connection_base>> open_now;
     for (auto& [id, weak] : connections) {
         if (auto c = weak.lock()) {
             open_now.push_back(std::move(c));
@@ -534,6 +765,6 @@ void proxy::stop() {
 
 std::uint64_t proxy::accepted() const { return impl_->accepted.load(); }
 
-std::size_t proxy::open_connections() const { return impl_->open.load(); }
+std::size_t proxy::open_connections() const { return impl_->open_count.load(); }
 
 } // namespace wssniff::proxy

@@ -13,20 +13,22 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 namespace wssniff::proxy {
 
-// ws://HOST:PORT[/path]
+// ws://HOST[:PORT][/path] or wss://HOST[:PORT][/path]
 struct upstream_url {
     std::string host;
     std::uint16_t port = 80;
     std::string path = "/";
+    bool tls = false; // wss://
 
-    // The Host header value: host, plus :port unless it is the default.
+    // The Host header value: host, plus :port unless it is the scheme's default.
     std::string authority() const;
 
-    // Parses a ws:// URL; returns nullopt with `problem` set when it is not one.
+    // Parses a ws:// or wss:// URL; returns nullopt with `problem` set when it is not one.
     static std::optional<upstream_url> parse(const std::string& url, std::string& problem);
 };
 
@@ -34,12 +36,20 @@ struct proxy_options {
     std::string listen_host = "127.0.0.1";
     std::uint16_t listen_port = 8080; // 0: pick a free port
     upstream_url upstream;
+    // A wss:// upstream's certificate is verified against this CA file (PEM), or against the
+    // system's CA store without one; `insecure`: not verified at all.
+    std::optional<std::string> ca_file;
+    bool insecure = false;
+    // Both set: the listener speaks TLS (clients connect with wss://).
+    std::optional<std::string> tls_cert;
+    std::optional<std::string> tls_key;
     bool rewrite_host = true; // --host-header upstream (default) | keep
     // false: forward only (--emit none): nothing is decoded, no record is written.
     bool sniff = true;
     // Per-connection session settings; `conn`, `client` and `upstream` are filled in per
     // connection.
     session::session_options session;
+    // Also bounds each TLS handshake.
     std::chrono::milliseconds connect_timeout{5000};
     // From accept until the 101 arrives; 0 disables. Connections that never upgrade end then.
     std::chrono::milliseconds handshake_timeout{30000};
@@ -50,8 +60,14 @@ struct proxy_options {
     std::size_t buffer_size = 64 * 1024;
 };
 
+// A certificate, key or CA file that cannot be used; what() is one line that names the option.
+struct tls_setup_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 class proxy {
 public:
+    // Loads and checks the TLS files the options name. Throws tls_setup_error.
     proxy(proxy_options options, record::sink& sink);
     ~proxy();
     proxy(const proxy&) = delete;

@@ -200,6 +200,27 @@ void write_body(json_line& j, const handshake& h) {
     } else {
         j.null("deflate");
     }
+    if (h.tls) {
+        std::string& out = j.key("tls").out();
+        json_line t(out);
+        if (h.tls->client) {
+            json_line c(t.key("client").out());
+            c.str("version", h.tls->client->version);
+            c.str("cipher", h.tls->client->cipher);
+            out.push_back('}');
+        }
+        if (const auto& u = h.tls->upstream) {
+            json_line c(t.key("upstream").out());
+            c.str("version", u->version);
+            c.str("cipher", u->cipher);
+            if (u->server_name) c.str("server_name", *u->server_name); else c.null("server_name");
+            c.str("subject", u->subject);
+            c.str("issuer", u->issuer);
+            c.boolean("verified", u->verified);
+            out.push_back('}');
+        }
+        out.push_back('}');
+    }
 }
 
 void write_body(json_line& j, const frame& f) {

@@ -39,6 +39,25 @@ struct deflate_record {
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
+// What one TLS leg of a live connection negotiated (OpenSSL's names).
+struct tls_leg {
+    std::string version; // "TLSv1.3"
+    std::string cipher;  // "TLS_AES_256_GCM_SHA384"
+};
+
+// The proxy's TLS to a wss:// upstream, and what the upstream presented.
+struct tls_upstream_leg : tls_leg {
+    std::optional<std::string> server_name; // the SNI sent; none for an IP address
+    std::string subject;                    // the certificate's, RFC 2253
+    std::string issuer;
+    bool verified = true; // false under --insecure
+};
+
+struct tls_info {
+    std::optional<tls_leg> client;            // the client's TLS to the proxy
+    std::optional<tls_upstream_leg> upstream; // the proxy's TLS to the upstream
+};
+
 struct handshake {
     std::optional<std::string> client;   // "host:port", live capture only
     std::optional<std::string> upstream; // "host:port", live capture only
@@ -50,6 +69,7 @@ struct handshake {
     std::optional<std::string> subprotocol;
     std::optional<std::string> extensions;
     std::optional<deflate_record> deflate;
+    std::optional<tls_info> tls; // live capture with TLS on either leg
 };
 
 struct frame {

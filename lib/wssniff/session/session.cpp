@@ -290,6 +290,7 @@ void session::on_response(stream& s2c) {
         record::handshake h;
         h.client = options_.client;
         h.upstream = options_.upstream;
+        h.tls = options_.tls;
         h.method = request->head.method;
         h.target = request->head.target;
         h.status = response.status;

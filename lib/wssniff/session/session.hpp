@@ -32,6 +32,8 @@ struct session_options {
     bool redact = true;
     std::optional<std::string> client;   // addresses for the handshake record (live only)
     std::optional<std::string> upstream;
+    // What each TLS leg negotiated (live only), for the handshake record.
+    std::optional<record::tls_info> tls;
     std::size_t max_head = 64 * 1024;
     // Client bytes held while waiting for the server's response to an upgrade request.
     std::size_t max_pending = 256 * 1024;

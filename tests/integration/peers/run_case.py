@@ -313,7 +313,7 @@ def peer_argv(kind_and_option, role, plan_file, report_file, node, port=None):
         argv = [node, str(HERE / "ws_peer.js"), role, str(plan_file), str(report_file)]
         if port is not None:
             argv.append(str(port))
-        return argv + [json.dumps(option)]
+        return argv + ["null", json.dumps(option)]  # null: plain ws://, no TLS
     argv = [PYTHON, str(HERE / "websockets_peer.py"), role, str(plan_file), str(report_file)]
     if port is not None:
         argv.append(str(port))

@@ -1,8 +1,12 @@
 #!/usr/bin/python3
-"""One side of a WebSocket conversation on Debian's python3-websockets, as run_case.py plans it.
+"""One side of a WebSocket conversation on Debian's python3-websockets, as run_case.py
+plans it, over TLS or not.
 
-    websockets_peer.py server PLAN REPORT [--compression none|deflate]   prints "listening PORT"
-    websockets_peer.py client PLAN REPORT PORT [--compression none|deflate]
+    websockets_peer.py server PLAN REPORT [--cert FILE --key FILE] [--compression ...]
+    websockets_peer.py client PLAN REPORT PORT [--ca FILE] [--compression ...]
+
+The server prints "listening PORT". With --cert/--key it serves wss://; with --ca the client
+connects with wss:// and verifies the certificate against that CA.
 
 Same contract as ws_peer.js: send this side's messages, keep what arrives, print "received all"
 once this side has its share, close when the plan makes this side the closer, and write REPORT
@@ -15,6 +19,7 @@ import argparse
 import asyncio
 import base64
 import json
+import ssl
 import sys
 
 import websockets
@@ -23,7 +28,8 @@ from websockets.legacy.server import WebSocketServerProtocol
 
 
 class byte_counting:
-    """Counts the bytes the TCP transport reads and is given to write, heads included."""
+    """Counts the bytes the transport reads and is given to write, heads included (over TLS,
+    the decrypted bytes, as the proxy counts them)."""
 
     def connection_made(self, transport):
         self.bytes_read = 0
@@ -126,7 +132,7 @@ def new_report(role):
 COMMON = dict(ping_interval=None, max_size=None, close_timeout=10)
 
 
-async def serve(plan, report, compression):
+async def serve(plan, report, compression, tls):
     finished = asyncio.get_running_loop().create_future()
 
     async def handler(ws):
@@ -148,15 +154,17 @@ async def serve(plan, report, compression):
         compression=compression,
         subprotocols=[plan["subprotocol"]] if plan["subprotocol"] else None,
         create_protocol=counting_server_protocol,
+        ssl=tls,
         **COMMON,
     ) as server:
         print(f"listening {server.sockets[0].getsockname()[1]}", flush=True)
         await finished
 
 
-async def connect(plan, report, port, compression):
+async def connect(plan, report, port, compression, tls):
     ws = await websockets.connect(
-        f"ws://127.0.0.1:{port}{plan['path']}",
+        f"{'wss' if tls else 'ws'}://127.0.0.1:{port}{plan['path']}",
+        ssl=tls,
         compression=compression,
         subprotocols=[plan["subprotocol"]] if plan["subprotocol"] else None,
         create_protocol=counting_client_protocol,
@@ -175,15 +183,24 @@ def main():
     parser.add_argument("report")
     parser.add_argument("port", nargs="?", type=int)
     parser.add_argument("--compression", choices=["none", "deflate"], default="none")
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
+    parser.add_argument("--ca")
     args = parser.parse_args()
+    tls = None
+    if args.cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.cert, args.key)
+    elif args.ca:
+        tls = ssl.create_default_context(cafile=args.ca)
     with open(args.plan, encoding="utf-8") as f:
         plan = json.load(f)
     compression = None if args.compression == "none" else "deflate"
     report = new_report(args.role)
     if args.role == "server":
-        work = serve(plan, report, compression)
+        work = serve(plan, report, compression, tls)
     else:
-        work = connect(plan, report, args.port, compression)
+        work = connect(plan, report, args.port, compression, tls)
     try:
         asyncio.run(asyncio.wait_for(work, plan["peer_timeout_ms"] / 1000))
     except asyncio.TimeoutError:

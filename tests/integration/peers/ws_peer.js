@@ -1,8 +1,11 @@
 'use strict';
-// One side of a WebSocket conversation on npm ws, as run_case.py plans it:
+// One side of a WebSocket conversation on npm ws, as run_case.py plans it, over TLS or not:
 //
-//   node ws_peer.js server PLAN REPORT [DEFLATE_JSON]         prints "listening PORT"
-//   node ws_peer.js client PLAN REPORT PORT [DEFLATE_JSON]
+//   node ws_peer.js server PLAN REPORT TLS_JSON [DEFLATE_JSON]       prints "listening PORT"
+//   node ws_peer.js client PLAN REPORT PORT TLS_JSON [DEFLATE_JSON]
+//
+// TLS_JSON: null for plain ws://; for the server {"cert": FILE, "key": FILE} (an https server),
+// for the client {"ca": FILE} (a wss:// URL, the certificate verified against that CA).
 //
 // The peer sends its side's messages (plan.c2s for the client, plan.s2c for the server), keeps
 // everything it receives, prints "received all" once it has its share, closes when the plan
@@ -11,6 +14,7 @@
 // DEFLATE_JSON: ws's perMessageDeflate option (false, or an object).
 
 const fs = require('fs');
+const https = require('https');
 const path = require('path');
 
 const WebSocket = require(path.join(__dirname, '..', '..', 'peers', 'node_modules', 'ws'));
@@ -18,6 +22,7 @@ const WebSocket = require(path.join(__dirname, '..', '..', 'peers', 'node_module
 const [role, planFile, reportFile, ...rest] = process.argv.slice(2);
 const plan = JSON.parse(fs.readFileSync(planFile, 'utf8'));
 const port = role === 'client' ? Number(rest.shift()) : 0;
+const tls = JSON.parse(rest.shift());
 const perMessageDeflate = rest.length > 0 ? JSON.parse(rest[0]) : false;
 
 const outgoing = role === 'client' ? plan.c2s : plan.s2c;
@@ -83,7 +88,8 @@ function run(ws, socket) {
   ws.on('error', (e) => process.stderr.write(`ws_peer ${role}: ${e.message}\n`));
   ws.on('close', (code, reason) => {
     report.close = { code, reason: reason.toString('utf8') };
-    // ws emits 'close' once its socket has closed, so the counts are final.
+    // ws emits 'close' once its socket has closed, so the counts are final (a TLS socket
+    // counts the decrypted bytes, as the proxy does).
     report.bytes_read = socket.bytesRead;
     report.bytes_written = socket.bytesWritten;
     finish();
@@ -104,14 +110,27 @@ function finish() {
 
 if (role === 'server') {
   let connections = 0;
-  server = new WebSocket.WebSocketServer({
-    host: '127.0.0.1',
-    port: 0,
+  const options = {
     perMessageDeflate,
     handleProtocols: (offered) =>
       plan.subprotocol && offered.has(plan.subprotocol) ? plan.subprotocol : false,
-  });
-  server.on('listening', () => process.stdout.write(`listening ${server.address().port}\n`));
+  };
+  let listener = null;
+  if (tls) {
+    listener = https.createServer({
+      cert: fs.readFileSync(tls.cert),
+      key: fs.readFileSync(tls.key),
+    });
+    server = new WebSocket.WebSocketServer({ ...options, server: listener });
+    listener.listen(0, '127.0.0.1', () =>
+      process.stdout.write(`listening ${listener.address().port}\n`));
+    listener.on('error', (e) => fail(e.message));
+    // ws's close() leaves a server it was handed open.
+    server.on('close', () => listener.close());
+  } else {
+    server = new WebSocket.WebSocketServer({ ...options, host: '127.0.0.1', port: 0 });
+    server.on('listening', () => process.stdout.write(`listening ${server.address().port}\n`));
+  }
   server.on('error', (e) => fail(e.message));
   server.on('connection', (ws, request) => {
     connections += 1;
@@ -122,8 +141,10 @@ if (role === 'server') {
     run(ws, request.socket);
   });
 } else if (role === 'client') {
-  const url = `ws://127.0.0.1:${port}${plan.path}`;
-  const ws = new WebSocket(url, plan.subprotocol ? [plan.subprotocol] : [], { perMessageDeflate });
+  const url = `${tls ? 'wss' : 'ws'}://127.0.0.1:${port}${plan.path}`;
+  const clientOptions = { perMessageDeflate };
+  if (tls) clientOptions.ca = fs.readFileSync(tls.ca);
+  const ws = new WebSocket(url, plan.subprotocol ? [plan.subprotocol] : [], clientOptions);
   let socket = null;
   ws.on('upgrade', (response) => {
     socket = response.socket;
