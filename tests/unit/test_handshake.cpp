@@ -133,3 +133,23 @@ TEST_CASE("extensions: nonsense parameters are rejected", "[handshake]") {
     CHECK(other.unknown_extension);
     CHECK_FALSE(other.deflate_accepted);
 }
+
+TEST_CASE("http head: a peer that is not speaking HTTP is told at once", "[handshake]") {
+    // A TLS ClientHello starts with record type 0x16: no line end will ever come.
+    head_parser tls(head_parser::kind::request);
+    const std::string hello = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
+    CHECK(tls.feed(bytes_view{hello}) == 0);
+    CHECK(tls.state() == head_parser::status::failed);
+    CHECK(tls.error_detail().find("TLS") != std::string_view::npos);
+
+    head_parser response(head_parser::kind::response);
+    response.feed(bytes_view{std::string_view{"\r\nSSH-2.0-OpenSSH"}});
+    CHECK(response.state() == head_parser::status::failed);
+
+    // Split after the leading empty lines, the judgement is the same.
+    head_parser split(head_parser::kind::request);
+    split.feed(bytes_view{std::string_view{"\r\n"}});
+    CHECK(split.state() == head_parser::status::need_more);
+    split.feed(bytes_view{std::string_view{"\x16\x03"}});
+    CHECK(split.state() == head_parser::status::failed);
+}

@@ -57,6 +57,7 @@ namespace wssniff {
        1009)     \
     /* The proxy */                                                                            \
     XX(upstream_unreachable, "cannot connect to the upstream", 0)                               \
+    XX(client_tls_failed, "the client's TLS handshake failed", 0)                               \
     /* The capture itself (not the traffic) */                                                 \
     XX(records_dropped, "records were dropped because the output fell behind", 0)
 

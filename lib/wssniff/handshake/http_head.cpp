@@ -97,6 +97,7 @@ void head_parser::reset() {
     buffer_.clear();
     line_start_ = 0;
     seen_start_line_ = false;
+    first_byte_judged_ = false;
     head_ = http_head{};
     detail_.clear();
 }
@@ -114,6 +115,28 @@ std::size_t head_parser::feed(bytes_view in) {
     // Scan only the new bytes, line by line, so a head that trickles in byte by byte costs
     // linear time.
     const std::size_t before = buffer_.size();
+    if (!first_byte_judged_) {
+        // Judge the first byte of the start line at once: a peer that is not speaking HTTP
+        // (a TLS ClientHello on a plain port) should not wait for a line end that never comes.
+        // Only CR and LF may come before it, so where the input was split does not matter.
+        std::size_t i = 0;
+        while (i < in.size() && (in[i] == '\r' || in[i] == '\n')) {
+            ++i;
+        }
+        if (i < in.size()) {
+            first_byte_judged_ = true;
+            const char first = static_cast<char>(in[i]);
+            const bool plausible = kind_ == kind::request ? is_token_char(first) : first == 'H';
+            if (!plausible) {
+                fail(error_code::malformed_head,
+                     in[i] == 0x16 ? "this is a TLS handshake, not HTTP (plain ws:// expected)"
+                                   : "this does not start like an HTTP " +
+                                         std::string(kind_ == kind::request ? "request"
+                                                                            : "response"));
+                return 0;
+            }
+        }
+    }
     const std::size_t take = std::min(in.size(), max_size_ - before);
     buffer_.append(in.chars().substr(0, take));
     for (std::size_t i = before; i < buffer_.size(); ++i) {

@@ -68,6 +68,7 @@ private:
     std::string buffer_;
     std::size_t line_start_ = 0;
     bool seen_start_line_ = false;
+    bool first_byte_judged_ = false;
     http_head head_;
     error_code error_ = error_code::malformed_head;
     std::string detail_;

@@ -288,6 +288,17 @@ private:
     }
 
     void client_tls_failed(std::error_code ec) {
+        if (sniff_) {
+            record::error e;
+            e.code = error_code::client_tls_failed;
+            e.message = std::string(describe(e.code)) + ": " +
+                        (setup_timed_out_             ? std::string("timed out")
+                         : tls::plain_http_to_tls(ec) ? std::string("it sent plain HTTP")
+                                                      : ec.message());
+            e.fatal = true;
+            e.dir = direction::c2s;
+            owner_.sink.write(record::record{id_, std::chrono::system_clock::now(), std::move(e)});
+        }
         if (setup_timed_out_) {
             finish(record::close_reason::timeout);
             return;

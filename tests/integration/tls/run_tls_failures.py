@@ -20,6 +20,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -278,31 +279,36 @@ async def case_plain_client_to_tls_listener(args, paths, work):
     # Connections: 1 good (open across), 2 the plain one, 3 the fresh good one.
     check_good(records, [1, 3])
     bad = of_conn(records, 2)
-    expect([r["type"] for r in bad] == ["close"], f"records of the plain connection: {bad}")
-    expect(bad[0]["bytes_c2s"] == 0 and bad[0]["bytes_s2c"] == 0, f"close record {bad[0]}")
+    expect([r["type"] for r in bad] == ["error", "close"], f"records of the plain connection: {bad}")
+    expect(bad[0]["code"] == "client_tls_failed" and "plain HTTP" in bad[0]["message"],
+           f"the error record says what went wrong: {bad[0]}")
+    expect(bad[1]["bytes_c2s"] == 0 and bad[1]["bytes_s2c"] == 0, f"close record {bad[1]}")
 
 
 async def case_tls_client_to_plain_listener(args, paths, work):
     async with websockets.serve(echo, "127.0.0.1", 0) as up:
         port = up.sockets[0].getsockname()[1]
-        # The upstream waits for the end of a head that never comes: the handshake timeout
-        # ends the connection.
+        # The ClientHello is not HTTP: the proxy says so at once and steps aside (the bytes go
+        # on to the upstream, which closes); the handshake timeout must not be what ends it.
         p = await proxy(args, ["--upstream", f"ws://127.0.0.1:{port}", "--handshake-timeout",
-                               "2"], Path(args.records_out)).started()
+                               "20"], Path(args.records_out)).started()
         try:
             good = await good_session(p.port, None)
+            started = time.monotonic()
             got = await raw_exchange(p.port, UPGRADE, client_context(paths))
+            took = time.monotonic() - started
             await still_good(good, p.port, None)
             records = p.stop()
         finally:
             p.kill()
     expect(isinstance(got, Exception), f"a TLS client to the plain port got {got!r}")
+    expect(took < 10, f"the TLS client waited {took:.1f} s")
     check_good(records, [1, 3])
     bad = of_conn(records, 2)
-    # The ClientHello never ends an HTTP head: the Host rewriter holds it (nothing reaches the
-    # upstream) until the handshake timeout.
-    expect([r["type"] for r in bad] == ["close"], f"records of the TLS connection: {bad}")
-    expect(bad[-1]["reason"] == "timeout", f"close record {bad[-1]}")
+    expect([r["type"] for r in bad] == ["error", "close"], f"records of the TLS connection: {bad}")
+    expect(bad[0]["code"] == "malformed_head" and "TLS handshake" in bad[0]["message"] and
+           bad[0]["fatal"] is True and bad[0]["dir"] == "c2s", f"error record {bad[0]}")
+    expect(bad[-1]["reason"] != "timeout", f"close record {bad[-1]}")
 
 
 def start_failure(args, extra):

@@ -1,0 +1,27 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace wssniff::load {
+
+enum class client_mode : std::uint8_t { blast, pingpong, idle };
+
+struct client_options {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 0;
+    client_mode mode = client_mode::blast;
+    std::size_t size = 1024;
+    bool text = false;
+    bool deflate = false;
+    double seconds = 3.0;
+    std::size_t connections = 1;
+    std::size_t batch_bytes = 1024 * 1024;
+};
+
+// Runs the workload and prints one JSON object on stdout. Returns 0 when every connection
+// upgraded and every byte arrived intact, 1 otherwise.
+int run_client(const client_options& options);
+
+}  // namespace wssniff::load
