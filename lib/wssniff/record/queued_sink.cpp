@@ -5,32 +5,55 @@
 namespace wssniff::record {
 
 queued_sink::queued_sink(sink& out, std::size_t capacity, when_full policy,
-                         std::function<void()> flush)
-    : out_(out), capacity_(capacity == 0 ? 1 : capacity), policy_(policy),
+                         std::function<void()> flush, std::size_t max_bytes)
+    : out_(out), capacity_(capacity == 0 ? 1 : capacity), max_bytes_(max_bytes), policy_(policy),
       flush_(std::move(flush)), writer_([this] { run(); }) {}
 
 queued_sink::~queued_sink() { close(); }
 
+namespace {
+
+// Roughly what a queued record holds in memory: its payload and headers, plus a fixed part.
+std::size_t weight_of(const record& r) {
+    std::size_t w = 256;
+    if (const auto* f = std::get_if<frame>(&r.body)) {
+        w += f->data.bytes.size();
+    } else if (const auto* m = std::get_if<message>(&r.body)) {
+        w += m->data.bytes.size();
+    } else if (const auto* h = std::get_if<handshake>(&r.body)) {
+        for (const auto& [name, value] : h->request_headers) {
+            w += name.size() + value.size();
+        }
+        for (const auto& [name, value] : h->response_headers) {
+            w += name.size() + value.size();
+        }
+    }
+    return w;
+}
+
+} // namespace
+
 void queued_sink::write(record&& r) {
+    const std::size_t weight = weight_of(r);
     std::unique_lock<std::mutex> lock(mutex_);
     if (closing_) {
         return;
     }
-    if (queue_.size() >= capacity_) {
-        if (policy_ == when_full::drop) {
-            ++dropped_;
-            ++unreported_[r.conn];
-            return;
+    // Full by count or by bytes; one record always fits into an empty queue.
+    const auto full = [this, weight] {
+        return queue_.size() >= capacity_ || (!queue_.empty() && bytes_ + weight > max_bytes_);
+    };
+    if (full()) {
+        if (policy_ == when_full::wait) {
+            not_full_.wait(lock, [&] { return !full() || closing_ || policy_ == when_full::drop; });
         }
-        not_full_.wait(lock, [this] {
-            return queue_.size() < capacity_ || closing_ || policy_ == when_full::drop;
-        });
-        if (queue_.size() >= capacity_) {
+        if (full()) {
             ++dropped_;
             ++unreported_[r.conn];
             return;
         }
     }
+    bytes_ += weight;
     queue_.push_back(std::move(r));
     lock.unlock();
     not_empty_.notify_one();
@@ -114,6 +137,7 @@ void queued_sink::run() {
         // Take everything queued in one go; the relay waits on the lock only briefly.
         std::deque<record> batch;
         batch.swap(queue_);
+        bytes_ = 0;
         lock.unlock();
         not_full_.notify_all();
         for (record& r : batch) {

@@ -24,9 +24,11 @@ public:
     enum class when_full : std::uint8_t { wait, drop };
 
     // `flush` runs on the writer thread whenever the queue runs empty (a pipe reader sees
-    // records promptly without a flush per record under load).
+    // records promptly without a flush per record under load). The queue is full at
+    // `capacity` records or `max_bytes` of payload, whichever comes first: records with large
+    // payloads must not multiply the memory a count alone would allow.
     queued_sink(sink& out, std::size_t capacity, when_full policy,
-                std::function<void()> flush = {});
+                std::function<void()> flush = {}, std::size_t max_bytes = 32 * 1024 * 1024);
     ~queued_sink() override;
     queued_sink(const queued_sink&) = delete;
     queued_sink& operator=(const queued_sink&) = delete;
@@ -50,6 +52,8 @@ private:
 
     sink& out_;
     std::size_t capacity_;
+    std::size_t max_bytes_;
+    std::size_t bytes_ = 0; // weight of what is queued
     when_full policy_;
     std::function<void()> flush_;
 
