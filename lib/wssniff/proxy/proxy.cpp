@@ -146,8 +146,26 @@ struct proxy::impl {
     }
     void shutdown_all();
 
+    // Read buffers lent to pumps while their socket has data, so an idle connection holds
+    // none: memory follows the traffic, not the number of open connections.
+    std::unique_ptr<std::uint8_t[]> take_buffer() {
+        if (spare_buffers.empty()) {
+            // Not zero-filled: pages are committed only when a read fills them.
+            return std::unique_ptr<std::uint8_t[]>(new std::uint8_t[options.buffer_size]);
+        }
+        auto b = std::move(spare_buffers.back());
+        spare_buffers.pop_back();
+        return b;
+    }
+    void give_back(std::unique_ptr<std::uint8_t[]> b) {
+        if (b && spare_buffers.size() < 64) {
+            spare_buffers.push_back(std::move(b));
+        }
+    }
+
     proxy_options options;
     record::sink& sink;
+    std::vector<std::unique_ptr<std::uint8_t[]>> spare_buffers; // relay thread only
     // One context per side for the whole run: certificates are loaded and checked once.
     std::optional<asio::ssl::context> client_tls;
     std::optional<asio::ssl::context> upstream_tls;
@@ -192,9 +210,6 @@ public:
         if (owner.options.rewrite_host) {
             rewriter_.emplace(owner.options.upstream.authority());
         }
-        for (auto& p : pumps_) {
-            p.buffer.resize(owner.options.buffer_size);
-        }
         accepted_at_ = last_activity_ = clock::now();
     }
 
@@ -218,7 +233,7 @@ private:
     enum class phase : std::uint8_t { client_tls, connect, upstream_tls, relay };
 
     struct pump {
-        std::vector<std::uint8_t> buffer;
+        std::unique_ptr<std::uint8_t[]> buffer; // lent by the proxy while data flows
         std::string rewritten; // c2s bytes released by the Host rewriter
         bool eof = false;
     };
@@ -438,11 +453,47 @@ private:
         }
         auto self = this->shared_from_this();
         pump& p = pump_of(d);
+        const std::size_t size = owner_.options.buffer_size;
         with_source(d, [&](auto& source) {
-            source.async_read_some(asio::buffer(p.buffer),
-                                   [this, self, d](std::error_code ec, std::size_t n) {
-                                       on_read(d, ec, n);
-                                   });
+            using stream = std::decay_t<decltype(source)>;
+            if constexpr (!is_tls<stream>) {
+                // Plain TCP: while data keeps coming, read it at once into the buffer we hold;
+                // when none is waiting, give the buffer back and wait for readability first.
+                // (A TLS stream may hold decrypted bytes the socket does not show: it keeps
+                // its buffer and reads as usual.)
+                if (!source.non_blocking()) {
+                    std::error_code ignored;
+                    source.non_blocking(true, ignored); // read_some below must not wait
+                }
+                if (p.buffer) {
+                    std::error_code ec;
+                    const std::size_t n = source.read_some(asio::buffer(p.buffer.get(), size), ec);
+                    if (ec != asio::error::would_block && ec != asio::error::try_again) {
+                        on_read(d, ec, n);
+                        return;
+                    }
+                    owner_.give_back(std::move(p.buffer));
+                }
+                source.async_wait(tcp::socket::wait_read, [this, self, d](std::error_code ec) {
+                    if (finished_) {
+                        return;
+                    }
+                    if (ec) {
+                        on_read(d, ec, 0);
+                        return;
+                    }
+                    pump_of(d).buffer = owner_.take_buffer();
+                    read(d);
+                });
+            } else {
+                if (!p.buffer) {
+                    p.buffer = owner_.take_buffer();
+                }
+                source.async_read_some(asio::buffer(p.buffer.get(), size),
+                                       [this, self, d](std::error_code ec, std::size_t n) {
+                                           on_read(d, ec, n);
+                                       });
+            }
         });
     }
 
@@ -465,7 +516,7 @@ private:
             return;
         }
         last_activity_ = clock::now();
-        bytes_view chunk{p.buffer.data(), n};
+        bytes_view chunk{p.buffer.get(), n};
         if (d == direction::c2s && rewriter_ && !rewriter_->stepped_aside()) {
             p.rewritten.clear();
             rewriter_->feed(chunk, p.rewritten);
@@ -508,19 +559,29 @@ private:
             first_close_ = closed_by(from);
         }
         if (from == direction::c2s && rewriter_ && !rewriter_->stepped_aside()) {
-            // A request head cut short: forward what arrived, as it arrived.
+            // A request head cut short: forward what arrived, as it arrived, then end.
             p.rewritten.clear();
             rewriter_->flush(p.rewritten);
             if (!p.rewritten.empty()) {
-                std::error_code ignored;
+                auto self = this->shared_from_this();
                 with_destination(from, [&](auto& destination) {
-                    asio::write(destination, asio::buffer(p.rewritten), ignored);
+                    asio::async_write(destination, asio::buffer(p.rewritten),
+                                      [this, self, from, now](std::error_code, std::size_t) {
+                                          if (!finished_) {
+                                              pass_end_on(from, now);
+                                          }
+                                      });
                 });
                 if (sniff_) {
                     session_->feed(from, bytes_view{p.rewritten}, now);
                 }
+                return;
             }
         }
+        pass_end_on(from, now);
+    }
+
+    void pass_end_on(direction from, std::chrono::system_clock::time_point now) {
         if (sniff_) {
             session_->end(from, now);
         }
