@@ -1,5 +1,7 @@
 #include "wssniff/handshake/extensions.hpp"
 
+#include "wssniff/handshake/text.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <vector>
@@ -7,16 +9,6 @@
 namespace wssniff::handshake {
 
 namespace {
-
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
 
 std::string lower(std::string_view s) {
     std::string out(s);

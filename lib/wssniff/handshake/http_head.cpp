@@ -1,29 +1,13 @@
 #include "wssniff/handshake/http_head.hpp"
 
+#include "wssniff/handshake/text.hpp"
+
 #include <algorithm>
 #include <cctype>
 
 namespace wssniff::handshake {
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
-
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
 
 // RFC 9110 §5.6.2 tchar.
 bool is_token_char(char c) noexcept {

@@ -7,6 +7,7 @@
 #include "wssniff/decoder/utf8.hpp"
 #include "wssniff/handshake/extensions.hpp"
 #include "wssniff/handshake/http_head.hpp"
+#include "wssniff/handshake/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -16,18 +17,11 @@ namespace wssniff::session {
 
 namespace {
 
+using handshake::iequals;
 using record::payload_encoding;
 using record::payload_mode;
 
 constexpr std::size_t max_queued_requests = 64;
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
 
 // Credentials do not belong in a capture file by default. The auth scheme stays: it is what
 // one debugs ("Bearer" or "Basic"), the secret is not.
