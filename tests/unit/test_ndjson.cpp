@@ -130,3 +130,27 @@ TEST_CASE("ndjson: base64 padding", "[ndjson]") {
     CHECK(b64("foo") == "Zm9v");
     CHECK(b64("foob") == "Zm9vYg==");
 }
+
+TEST_CASE("ndjson: long strings escape the same across the writer's internal blocks", "[ndjson]") {
+    // Characters, escapes and invalid bytes placed on every side of the 16 KiB block edges.
+    std::string text;
+    std::string expected;
+    for (int i = 0; text.size() < 70000; ++i) {
+        text += std::string(static_cast<std::size_t>(i % 37), 'a') + "\xC3\xA9\"\\\n\xFF";
+        expected += std::string(static_cast<std::size_t>(i % 37), 'a') +
+                    "\xC3\xA9\\\"\\\\\\n\xEF\xBF\xBD";
+    }
+    std::string out;
+    record::append_json_string_contents(out, text);
+    CHECK(out == expected);
+    // Valid text takes the path without checks; it must give the same bytes.
+    std::string valid_text;
+    std::string valid_expected;
+    for (int i = 0; valid_text.size() < 70000; ++i) {
+        valid_text += std::string(static_cast<std::size_t>(i % 41), 'b') + "\xE2\x9C\x93\"\t";
+        valid_expected += std::string(static_cast<std::size_t>(i % 41), 'b') + "\xE2\x9C\x93\\\"\\t";
+    }
+    std::string valid_out;
+    record::append_valid_json_string_contents(valid_out, valid_text);
+    CHECK(valid_out == valid_expected);
+}

@@ -281,97 +281,85 @@ constexpr std::string_view type_name(const decltype(record::body)& body) noexcep
 }
 
 
-// Escapes into a small stack buffer and appends it in blocks (as nlohmann's serializer does);
-// long runs that need nothing are appended straight from the input.
+// One pass, written through a pointer into room reserved up front (six bytes per input byte at
+// worst: \u00XX), shrunk once at the end. Runs that need nothing move eight bytes at a time.
 template <bool Valid>
 void escape_into(std::string& out, std::string_view bytes) {
     const plain_table& table = Valid ? plain_utf8 : plain_ascii;
-    char buf[512];
-    std::size_t n = 0;
-    const auto flush = [&] {
-        out.append(buf, n);
-        n = 0;
-    };
+    // Bounded blocks keep the reserved room (and its zero-filling) small for large payloads.
+    constexpr std::size_t block = 16 * 1024;
     const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-    const auto* const end = p + bytes.size();
-    while (p < end) {
-        const unsigned char* run = p;
-        // Eight bytes at a time while none needs attention (a control byte, '"', '\\', or
-        // when the text is unchecked, a byte >= 0x80): SWAR tests for each kind of byte.
-        while (end - run >= 8) {
-            std::uint64_t w;
-            std::memcpy(&w, run, sizeof w);
-            constexpr std::uint64_t ones = 0x0101010101010101ULL;
-            constexpr std::uint64_t highs = 0x8080808080808080ULL;
-            const std::uint64_t quote = w ^ (ones * '"');
-            const std::uint64_t backslash = w ^ (ones * '\\');
-            std::uint64_t attention = ((w - ones * 0x20) & ~w) |               // < 0x20
-                                      ((quote - ones) & ~quote) |              // == '"'
-                                      ((backslash - ones) & ~backslash);       // == '\\'
-            if (!Valid) {
-                attention |= w; // >= 0x80
+    const auto* const all_end = p + bytes.size();
+    while (p < all_end) {
+        const auto* const end = p + std::min<std::size_t>(block, static_cast<std::size_t>(all_end - p));
+        const std::size_t at = out.size();
+        out.resize(at + static_cast<std::size_t>(end - p) * 6);
+        char* const first = &out[at];
+        char* o = first;
+        while (p < end) {
+            while (end - p >= 8) {
+                std::uint64_t w;
+                std::memcpy(&w, p, sizeof w);
+                constexpr std::uint64_t ones = 0x0101010101010101ULL;
+                constexpr std::uint64_t highs = 0x8080808080808080ULL;
+                const std::uint64_t quote = w ^ (ones * '"');
+                const std::uint64_t backslash = w ^ (ones * '\\');
+                std::uint64_t attention = ((w - ones * 0x20) & ~w) |         // < 0x20
+                                          ((quote - ones) & ~quote) |        // == '"'
+                                          ((backslash - ones) & ~backslash); // == '\\'
+                if (!Valid) {
+                    attention |= w; // >= 0x80
+                }
+                if ((attention & highs) != 0) {
+                    break;
+                }
+                std::memcpy(o, p, 8);
+                o += 8;
+                p += 8;
             }
-            if ((attention & highs) != 0) {
+            if (p == end) {
                 break;
             }
-            run += 8;
-        }
-        while (run < end && table.plain[*run]) {
-            ++run;
-        }
-        const auto length = static_cast<std::size_t>(run - p);
-        if (length >= 64) {
-            flush();
-            out.append(reinterpret_cast<const char*>(p), length);
-        } else if (length > 0) {
-            if (n + length > sizeof buf) {
-                flush();
-            }
-            std::memcpy(buf + n, p, length);
-            n += length;
-        }
-        p = run;
-        if (p == end) {
-            break;
-        }
-        if (n + 6 > sizeof buf) {
-            flush();
-        }
-        const unsigned char b = *p;
-        if (!Valid && b >= 0x80) {
-            const std::size_t seq = utf8_sequence(p, end);
-            if (seq == 0) {
-                std::memcpy(buf + n, "\xEF\xBF\xBD", 3); // U+FFFD REPLACEMENT CHARACTER
-                n += 3;
+            const unsigned char b = *p;
+            if (table.plain[b]) {
+                *o++ = static_cast<char>(b);
                 ++p;
-            } else {
-                std::memcpy(buf + n, p, seq);
-                n += seq;
-                p += seq;
+                continue;
             }
-            continue;
+            if (!Valid && b >= 0x80) {
+                // A character may straddle the block's end: judge it against the whole input.
+                const std::size_t seq = utf8_sequence(p, all_end);
+                if (seq == 0) {
+                    std::memcpy(o, "\xEF\xBF\xBD", 3); // U+FFFD REPLACEMENT CHARACTER
+                    o += 3;
+                    ++p;
+                } else {
+                    std::memcpy(o, p, seq); // at most 4 bytes into room for 6 per byte
+                    o += seq;
+                    p += seq;
+                }
+                continue;
+            }
+            *o++ = '\\';
+            switch (b) {
+            case '"': *o++ = '"'; break;
+            case '\\': *o++ = '\\'; break;
+            case '\n': *o++ = 'n'; break;
+            case '\r': *o++ = 'r'; break;
+            case '\t': *o++ = 't'; break;
+            case '\b': *o++ = 'b'; break;
+            case '\f': *o++ = 'f'; break;
+            default:
+                *o++ = 'u';
+                *o++ = '0';
+                *o++ = '0';
+                *o++ = hex_digits[b >> 4];
+                *o++ = hex_digits[b & 0xF];
+            }
+            ++p;
         }
-        char* o = buf + n;
-        *o++ = '\\';
-        switch (b) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '\n': *o++ = 'n'; break;
-        case '\r': *o++ = 'r'; break;
-        case '\t': *o++ = 't'; break;
-        case '\b': *o++ = 'b'; break;
-        case '\f': *o++ = 'f'; break;
-        default:
-            *o++ = 'u';
-            *o++ = '0';
-            *o++ = '0';
-            *o++ = hex_digits[b >> 4];
-            *o++ = hex_digits[b & 0xF];
-        }
-        n = static_cast<std::size_t>(o - buf);
-        ++p;
+        out.resize(at + static_cast<std::size_t>(o - first));
     }
-    flush();
 }
 
 } // namespace
