@@ -352,6 +352,14 @@ private:
                     fail_upstream(ec);
                     return;
                 }
+                // Open first: out of descriptors, the range connect below would report only
+                // "operation aborted"; this says what is wrong ("Too many open files").
+                std::error_code open_ec;
+                tcp_of(upstream_).open(results.begin()->endpoint().protocol(), open_ec);
+                if (open_ec) {
+                    fail_upstream(open_ec);
+                    return;
+                }
                 asio::async_connect(tcp_of(upstream_), results,
                                     [this, self](std::error_code cec, const tcp::endpoint&) {
                                         on_connected(cec);

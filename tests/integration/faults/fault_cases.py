@@ -60,8 +60,8 @@ class Context:
             os.unlink(path)
         return path
 
-    def proxy(self, upstream_port, output, args=()):
-        proxy = Proxy(self.wssniff, upstream_port, output, args)
+    def proxy(self, upstream_port, output, args=(), open_files=None):
+        proxy = Proxy(self.wssniff, upstream_port, output, args, open_files=open_files)
         self.stack.callback(proxy.stop)
         return proxy
 
@@ -573,6 +573,77 @@ def deflate_corrupt_stream(ctx):
     frames = of_type(records, "frame", 1, "s2c")
     check([f.get("len") for f in frames] == [6, len(good), 2], f"frames: {[brief(f) for f in frames]}")
     check(frames[1].get("hex") == good.hex(), f"after the failure, payloads as sent: {brief(frames[1])}")
+
+
+@case
+def fd_exhaustion(ctx):
+    """Out of file descriptors, the acceptor backs off instead of spinning or crashing, and
+    accepts again once descriptors are free."""
+    upstream = ctx.upstream()
+    proxy = ctx.proxy(upstream.port, ctx.output(), open_files=48)
+    # The upstream accepts whatever reaches it during the flood and holds it open, so each
+    # connection keeps its two descriptors until the test lets go.
+    stop_draining = threading.Event()
+    held = []
+
+    def drain():
+        upstream.listener.settimeout(0.1)
+        while not stop_draining.is_set():
+            try:
+                sock, _ = upstream.listener.accept()
+                held.append(sock)
+            except (socket.timeout, OSError):
+                pass
+
+    drainer = threading.Thread(target=drain, daemon=True)
+    drainer.start()
+    clients = []
+    try:
+        for i in range(80):  # far more than 48 descriptors allow (two per connection)
+            clients.append(socket.create_connection((LOOPBACK, proxy.port), timeout=5))
+        time.sleep(0.5)
+        before = proxy.cpu_seconds()
+        time.sleep(2.0)
+        spent = proxy.cpu_seconds() - before
+        log(f"proxy CPU while out of descriptors: {spent:.3f} s in 2 s")
+        check(proxy.alive(), "the proxy died when it ran out of descriptors")
+        check(spent < 0.5, f"the acceptor spins: {spent:.2f} s of CPU in 2 s")
+        # Past the limit, a connection that cannot get a socket to the upstream is answered,
+        # not dropped: a 502 naming the cause (and, should accept() itself fail, the acceptor
+        # backs off and warns instead of spinning).
+        refused = 0
+        for c in clients:
+            c.settimeout(0.2)
+            try:
+                c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = c.recv(4096)
+                if answer.startswith(b"HTTP/1.1 502 Bad Gateway"):
+                    check(b"Too many open files" in answer, f"the 502 names the cause: {answer!r}")
+                    refused += 1
+            except OSError:
+                pass
+        log(f"{len(held)} connections reached the upstream, {refused} clients got a 502")
+        check(refused > 0 or any("cannot accept" in line for line in proxy.stderr_lines),
+              "nothing showed the descriptor limit: no 502, no warning")
+        check(len(held) + refused <= len(clients), "more answers than clients")
+    finally:
+        for c in clients:
+            c.close()
+        stop_draining.set()
+        drainer.join(5)
+        for sock in held:
+            sock.close()
+    log(f"the upstream saw {len(held)} connections during the flood")
+    proxy.wait_idle(timeout=20, what="the flood's connections torn down")
+    # Descriptors are free again: a client gets through end to end.
+    client, server, forwarded, response = upgrade(ctx, proxy, upstream, 1)
+    message = frame(1, b"after the flood", mask=mask_key(1))
+    client.send(message)
+    server.expect(message, what="a frame after the flood")
+    client.close()
+    server.close()
+    proxy.wait_idle()
+    proxy.check_clean_exit()
 
 # --- 7: a client that stops reading ---------------------------------------------------------
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import selectors
+import resource
 import signal
 import socket
 import struct
@@ -407,8 +408,15 @@ class Proxy:
     """`wssniff proxy` as a child process. Records go to `output` (--output) or, when it is
     None, to a pipe on its stdout that the test reads (or does not) itself."""
 
-    def __init__(self, wssniff, upstream_port, output=None, args=(), start_timeout=10):
+    def __init__(self, wssniff, upstream_port, output=None, args=(), start_timeout=10,
+                 open_files=None):
         self.output = output
+
+        def prepare_child():
+            _die_with_parent()
+            if open_files is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
         command = [wssniff, "proxy", "--listen", f"{LOOPBACK}:0",
                    "--upstream", f"ws://{LOOPBACK}:{upstream_port}"]
         if output is not None:
@@ -416,7 +424,7 @@ class Proxy:
         command += list(args)
         log("+ " + " ".join(command))
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
-                                        preexec_fn=_die_with_parent,
+                                        preexec_fn=prepare_child,
                                         stdout=subprocess.PIPE if output is None
                                         else subprocess.DEVNULL,
                                         stderr=subprocess.PIPE)
@@ -460,6 +468,12 @@ class Proxy:
         except OSError:
             pass
         return None
+
+    def cpu_seconds(self):
+        """User plus system CPU time the proxy has used so far."""
+        with open(f"/proc/{self.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def open_sockets(self):
         """Sockets the proxy holds: its listener, and two per connection pair until the pair is
