@@ -72,16 +72,19 @@ void frame_decoder::feed(bytes_view in) {
                 // Unmask into our own buffer in pieces; the forwarded bytes stay untouched.
                 std::size_t piece_at = 0;
                 while (piece_at < take) {
-                    const std::size_t piece = std::min(take - piece_at, unmasked_.size());
-                    unmask(unmasked_.data(), wire.data() + piece_at, piece, header_.mask,
+                    if (!unmasked_) {
+                        unmasked_.reset(new std::uint8_t[unmasked_size]);
+                    }
+                    const std::size_t piece = std::min(take - piece_at, unmasked_size);
+                    unmask(unmasked_.get(), wire.data() + piece_at, piece, header_.mask,
                            static_cast<std::size_t>((done + piece_at) & 3));
                     if (is_control(header_.opcode) && control_have_ < control_payload_.size()) {
                         const std::size_t keep =
                             std::min(piece, control_payload_.size() - control_have_);
-                        std::memcpy(control_payload_.data() + control_have_, unmasked_.data(), keep);
+                        std::memcpy(control_payload_.data() + control_have_, unmasked_.get(), keep);
                         control_have_ += keep;
                     }
-                    handler_.on_frame_payload(header_, bytes_view{unmasked_.data(), piece});
+                    handler_.on_frame_payload(header_, bytes_view{unmasked_.get(), piece});
                     piece_at += piece;
                 }
             }

@@ -14,6 +14,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 
 namespace wssniff::decoder {
@@ -111,8 +112,11 @@ private:
     std::array<std::uint8_t, 125> control_payload_{};
     std::size_t control_have_ = 0;
 
-    // Unmasked payload is handed out from here, one piece at a time.
-    std::array<std::uint8_t, 16 * 1024> unmasked_{};
+    // Unmasked payload is handed out from here, one piece at a time. Allocated at the first
+    // masked payload: a server-to-client decoder, or a connection that stays silent, never
+    // needs it.
+    static constexpr std::size_t unmasked_size = 16 * 1024;
+    std::unique_ptr<std::uint8_t[]> unmasked_;
 };
 
 } // namespace wssniff::decoder
