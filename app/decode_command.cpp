@@ -25,7 +25,7 @@ struct decode_options {
 
 // Streams a capture file in fixed chunks, so a capture of any size decodes in bounded memory.
 class capture_file {
-public:
+  public:
     capture_file(const std::string& path, const char* side) : path_(path) {
         if (path.empty()) {
             return; // this direction sent nothing
@@ -55,7 +55,7 @@ public:
         return {buffer_.data(), n};
     }
 
-private:
+  private:
     std::string path_;
     std::FILE* file_ = nullptr;
     std::array<std::uint8_t, 64 * 1024> buffer_{};
@@ -75,7 +75,8 @@ int run_decode(const decode_options& options) {
     apply(options.output, session_options);
     session_options.handshake = !options.no_handshake;
     session::session s(sink, session_options);
-    session::replay(s, [&c2s] { return c2s->next(); }, [&s2c] { return s2c->next(); });
+    session::replay(
+        s, [&c2s] { return c2s->next(); }, [&s2c] { return s2c->next(); });
 
     if (!sink.flush() || !out.close()) {
         throw runtime_failure("cannot write records: " + std::string(std::strerror(errno)));

@@ -51,8 +51,10 @@ void add_output_options(CLI::App& command, output_options& options, bool forward
 
 void apply(const output_options& options, session::session_options& session) {
     const std::map<std::string, record::payload_mode> modes{
-        {"auto", record::payload_mode::automatic}, {"text", record::payload_mode::text},
-        {"hex", record::payload_mode::hex},        {"base64", record::payload_mode::base64},
+        {"auto", record::payload_mode::automatic},
+        {"text", record::payload_mode::text},
+        {"hex", record::payload_mode::hex},
+        {"base64", record::payload_mode::base64},
         {"none", record::payload_mode::none}};
     session.payload = modes.at(options.payload);
     session.max_payload = options.max_payload;

@@ -32,10 +32,13 @@ output_file::output_file(const std::string& path) {
         owned_ = true;
     }
     struct stat st {};
-    interactive_ = ::fstat(::fileno(file_), &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISSOCK(st.st_mode));
+    interactive_ = ::fstat(::fileno(file_), &st) == 0 &&
+                   (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISSOCK(st.st_mode));
 }
 
-output_file::~output_file() { close(); }
+output_file::~output_file() {
+    close();
+}
 
 bool output_file::close() {
     if (file_ == nullptr) {

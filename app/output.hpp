@@ -8,7 +8,7 @@
 namespace wssniff::app {
 
 class output_file {
-public:
+  public:
     // Opens `path` for writing, mode 0600; empty path: stdout. Throws runtime_failure.
     explicit output_file(const std::string& path);
     ~output_file();
@@ -21,7 +21,7 @@ public:
     // Closes the file; false if anything failed to reach it.
     bool close();
 
-private:
+  private:
     std::FILE* file_ = nullptr;
     bool owned_ = false;
     bool interactive_ = false;

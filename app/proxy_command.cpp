@@ -13,11 +13,11 @@
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
-#include <pthread.h>
-#include <thread>
 #include <memory>
 #include <optional>
+#include <pthread.h>
 #include <system_error>
+#include <thread>
 
 namespace wssniff::app {
 
@@ -54,8 +54,8 @@ void parse_listen(const std::string& text, proxy::proxy_options& options) {
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
         host = host.substr(1, host.size() - 2);
     }
-    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoul(port) > 65535) {
+    if (port.empty() || port.size() > 5 ||
+        port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535) {
         throw CLI::ValidationError("--listen", "the port must be a number from 0 to 65535");
     }
     options.listen_host = host.empty() ? "127.0.0.1" : host;
@@ -171,13 +171,14 @@ std::function<int()> add_proxy_command(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand(
         "proxy", "Run the sniffing proxy: forward WebSocket traffic to an upstream unchanged and "
                  "write one record per frame");
-    cmd->footer("Point the WebSocket client at the listening address instead of the server.\n"
-                "Examples:\n"
-                "  wssniff proxy --upstream ws://127.0.0.1:9000 --listen 127.0.0.1:8080\n"
-                "  wssniff proxy --upstream ws://127.0.0.1:9000 | jq -c 'select(.op==\"text\")'\n"
-                "  wssniff proxy --upstream wss://example.com/socket --tls-cert c.pem --tls-key k.pem\n"
-                "SIGINT/SIGTERM: stop accepting, write close records (reason shutdown), flush, "
-                "exit 0.");
+    cmd->footer(
+        "Point the WebSocket client at the listening address instead of the server.\n"
+        "Examples:\n"
+        "  wssniff proxy --upstream ws://127.0.0.1:9000 --listen 127.0.0.1:8080\n"
+        "  wssniff proxy --upstream ws://127.0.0.1:9000 | jq -c 'select(.op==\"text\")'\n"
+        "  wssniff proxy --upstream wss://example.com/socket --tls-cert c.pem --tls-key k.pem\n"
+        "SIGINT/SIGTERM: stop accepting, write close records (reason shutdown), flush, "
+        "exit 0.");
     cmd->add_option("-u,--upstream", o->upstream,
                     "The WebSocket server: ws://HOST:PORT[/path], or wss:// for one that speaks "
                     "TLS")

@@ -18,7 +18,9 @@ struct echo_server::impl {
 
 echo_server::echo_server() : impl_(std::make_unique<impl>()) {}
 
-echo_server::~echo_server() { stop(); }
+echo_server::~echo_server() {
+    stop();
+}
 
 std::uint16_t echo_server::start() {
     server& endpoint = impl_->endpoint;
@@ -27,11 +29,12 @@ std::uint16_t echo_server::start() {
     endpoint.clear_error_channels(websocketpp::log::elevel::all);
 
     // Set before accepting: websocketpp copies the handlers into each connection it prepares.
-    endpoint.set_message_handler([&endpoint](websocketpp::connection_hdl hdl, server::message_ptr msg) {
-        websocketpp::lib::error_code send_ec;
-        // A failed echo shows up at the client as a missing reply, which it reports.
-        endpoint.send(hdl, msg->get_payload(), msg->get_opcode(), send_ec);
-    });
+    endpoint.set_message_handler(
+        [&endpoint](websocketpp::connection_hdl hdl, server::message_ptr msg) {
+            websocketpp::lib::error_code send_ec;
+            // A failed echo shows up at the client as a missing reply, which it reports.
+            endpoint.send(hdl, msg->get_payload(), msg->get_opcode(), send_ec);
+        });
 
     websocketpp::lib::error_code ec;
     endpoint.init_asio(ec);

@@ -8,7 +8,7 @@
 namespace wssniff::app::demo {
 
 class echo_server {
-public:
+  public:
     echo_server();
     ~echo_server();
     echo_server(const echo_server&) = delete;
@@ -21,7 +21,7 @@ public:
     // are abandoned. Safe more than once.
     void stop();
 
-private:
+  private:
     struct impl;
     std::unique_ptr<impl> impl_;
 };

@@ -29,20 +29,27 @@ struct step {
     std::string what; // names the step in a failure line
     std::vector<outgoing_frame> frames;
     opcode echo_op = opcode::text;
-    std::string echo;              // the reassembled message the server must send back
+    std::string echo;                // the reassembled message the server must send back
     std::optional<std::string> pong; // the pong that must answer the step's ping
 };
 
 std::vector<step> make_script() {
     std::vector<step> script;
-    script.push_back({"the text message", {{opcode::text, true, "Hello, WebSocket!"}},
-                      opcode::text, "Hello, WebSocket!", std::nullopt});
-    const std::string utf8 = "h\u00e9llo w\u00f6rld \u2014 \u3053\u3093\u306b\u3061\u306f \U0001F30D";
-    script.push_back({"the UTF-8 text message", {{opcode::text, true, utf8}}, opcode::text,
-                      utf8, std::nullopt});
+    script.push_back({"the text message",
+                      {{opcode::text, true, "Hello, WebSocket!"}},
+                      opcode::text,
+                      "Hello, WebSocket!",
+                      std::nullopt});
+    const std::string utf8 =
+        "h\u00e9llo w\u00f6rld \u2014 \u3053\u3093\u306b\u3061\u306f \U0001F30D";
+    script.push_back(
+        {"the UTF-8 text message", {{opcode::text, true, utf8}}, opcode::text, utf8, std::nullopt});
     const std::string binary{'\x00', '\x01', '\x02', '\x7f', '\x80', '\xfe', '\xff'};
-    script.push_back({"the binary message", {{opcode::binary, true, binary}},
-                      opcode::binary, binary, std::nullopt});
+    script.push_back({"the binary message",
+                      {{opcode::binary, true, binary}},
+                      opcode::binary,
+                      binary,
+                      std::nullopt});
     // RFC 6455 5.4: control frames may be injected in the middle of a fragmented message.
     script.push_back({"the message in three frames",
                       {{opcode::text, false, "a message in "},
@@ -59,13 +66,16 @@ std::vector<step> make_script() {
         large += line;
     }
     large.resize(70000);
-    script.push_back({"the 70000-byte text message", {{opcode::text, true, large}},
-                      opcode::text, large, std::nullopt});
+    script.push_back({"the 70000-byte text message",
+                      {{opcode::text, true, large}},
+                      opcode::text,
+                      large,
+                      std::nullopt});
     return script;
 }
 
 class player {
-public:
+  public:
     explicit player(std::vector<step> script) : script_(std::move(script)) {}
 
     std::string play(std::uint16_t port, std::chrono::steady_clock::time_point deadline) {
@@ -109,7 +119,7 @@ public:
         return failure_;
     }
 
-private:
+  private:
     void send_step() {
         if (next_ == script_.size()) {
             waiting_for_ = "the closing handshake";

@@ -29,8 +29,9 @@ constexpr std::string_view sec_websocket_key = "dGhlIHNhbXBsZSBub25jZQ==";
 // Chat-like JSON text: ASCII only (valid UTF-8 for a sniffer that checks text frames) and as
 // compressible as what text frames usually carry.
 std::vector<std::uint8_t> make_text(std::size_t size, std::mt19937_64& random) {
-    static constexpr std::string_view words[] = {"hello", "world", "price", "update", "order", "filled",
-                                                 "the",   "quick", "market", "depth", "42.17", "ok"};
+    static constexpr std::string_view words[] = {"hello",  "world",  "price", "update",
+                                                 "order",  "filled", "the",   "quick",
+                                                 "market", "depth",  "42.17", "ok"};
     std::string text;
     while (text.size() < size) {
         text += "{\"user\":\"u" + std::to_string(random() % 1000) + "\",\"msg\":\"";
@@ -46,7 +47,8 @@ std::vector<std::uint8_t> make_text(std::size_t size, std::mt19937_64& random) {
 
 std::vector<std::uint8_t> make_binary(std::size_t size, std::mt19937_64& random) {
     std::vector<std::uint8_t> bytes(size);
-    for (auto& b : bytes) b = static_cast<std::uint8_t>(random());
+    for (auto& b : bytes)
+        b = static_cast<std::uint8_t>(random());
     return bytes;
 }
 
@@ -91,16 +93,18 @@ void connect_next(run_state& state);
 void start_workload(run_state& state);
 
 class client_connection : public std::enable_shared_from_this<client_connection> {
-public:
+  public:
     client_connection(run_state& state) : state_(state), socket_(state.io) {}
 
     void connect() {
         socket_.async_connect(state_.endpoint, [self = shared_from_this()](std::error_code ec) {
-            if (ec) return self->fail("connect: " + ec.message());
+            if (ec)
+                return self->fail("connect: " + ec.message());
             self->socket_.set_option(tcp::no_delay(true));
             asio::async_write(self->socket_, asio::buffer(self->state_.work.request),
                               [self](std::error_code wec, std::size_t) {
-                                  if (wec) return self->fail("write upgrade request: " + wec.message());
+                                  if (wec)
+                                      return self->fail("write upgrade request: " + wec.message());
                                   self->read_response();
                               });
         });
@@ -108,9 +112,9 @@ public:
 
     void start() {
         switch (state_.work.options.mode) {
-            case client_mode::blast: write_batch(); break;
-            case client_mode::pingpong: write_ping(); break;
-            case client_mode::idle: wait_idle(); break;
+        case client_mode::blast: write_batch(); break;
+        case client_mode::pingpong: write_ping(); break;
+        case client_mode::idle: wait_idle(); break;
         }
     }
 
@@ -143,16 +147,18 @@ public:
         if (header.op == opcode::close) {
             close_received_ = true;
         } else if (header.op == opcode::text || header.op == opcode::binary) {
-            if (received_offset_ != state_.work.wire_payload.size()) echo_intact_ = false;
+            if (received_offset_ != state_.work.wire_payload.size())
+                echo_intact_ = false;
             ++echoes_;
         }
     }
 
-private:
+  private:
     void read_response() {
         asio::async_read_until(socket_, asio::dynamic_buffer(head_), "\r\n\r\n",
                                [self = shared_from_this()](std::error_code ec, std::size_t size) {
-                                   if (ec) return self->fail("read upgrade response: " + ec.message());
+                                   if (ec)
+                                       return self->fail("read upgrade response: " + ec.message());
                                    self->check_response(size);
                                });
     }
@@ -165,25 +171,32 @@ private:
         if (header_value(head, "Sec-WebSocket-Accept") != websocket_accept(sec_websocket_key)) {
             return fail("wrong Sec-WebSocket-Accept");
         }
-        const bool deflate = header_value(head, "Sec-WebSocket-Extensions").find("permessage-deflate") != std::string::npos;
-        if (deflate != state_.work.options.deflate) return fail("permessage-deflate not negotiated as asked");
+        const bool deflate =
+            header_value(head, "Sec-WebSocket-Extensions").find("permessage-deflate") !=
+            std::string::npos;
+        if (deflate != state_.work.options.deflate)
+            return fail("permessage-deflate not negotiated as asked");
         buffer_.resize(64 * 1024);
         const std::string early = head_.substr(head_size);
         reader_.feed(reinterpret_cast<const std::uint8_t*>(early.data()), early.size(), *this);
         ++state_.result.upgraded;
         connect_next(state_);
-        if (state_.result.upgraded == state_.connections.size()) start_workload(state_);
+        if (state_.result.upgraded == state_.connections.size())
+            start_workload(state_);
     }
 
     void write_batch() {
-        asio::async_write(socket_, asio::buffer(state_.work.batch), [self = shared_from_this()](std::error_code ec, std::size_t) {
-            if (ec) return self->fail("write: " + ec.message());
-            auto& work = self->state_.work;
-            self->frames_ += work.frames_per_batch;
-            self->checksum_.append(work.batch_checksum);
-            if (clock_type::now() < self->state_.result.deadline) return self->write_batch();
-            self->write_close();
-        });
+        asio::async_write(socket_, asio::buffer(state_.work.batch),
+                          [self = shared_from_this()](std::error_code ec, std::size_t) {
+                              if (ec)
+                                  return self->fail("write: " + ec.message());
+                              auto& work = self->state_.work;
+                              self->frames_ += work.frames_per_batch;
+                              self->checksum_.append(work.batch_checksum);
+                              if (clock_type::now() < self->state_.result.deadline)
+                                  return self->write_batch();
+                              self->write_close();
+                          });
     }
 
     void write_ping() {
@@ -192,7 +205,8 @@ private:
         sent_at_ = clock_type::now();
         asio::async_write(socket_, asio::buffer(state_.work.single_frame),
                           [self = shared_from_this(), before](std::error_code ec, std::size_t) {
-                              if (ec) return self->fail("write: " + ec.message());
+                              if (ec)
+                                  return self->fail("write: " + ec.message());
                               self->read_echo(before);
                           });
     }
@@ -200,14 +214,19 @@ private:
     void read_echo(std::uint64_t before) {
         if (echoes_ > before) {
             const auto rtt = clock_type::now() - sent_at_;
-            if (!echo_intact_) return fail("echo differs from the message sent");
+            if (!echo_intact_)
+                return fail("echo differs from the message sent");
             ++frames_;
-            state_.result.rtt_ns.push_back(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(rtt).count()));
-            if (clock_type::now() < state_.result.deadline) return write_ping();
+            state_.result.rtt_ns.push_back(static_cast<std::uint64_t>(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(rtt).count()));
+            if (clock_type::now() < state_.result.deadline)
+                return write_ping();
             return write_close();
         }
-        socket_.async_read_some(asio::buffer(buffer_), [self = shared_from_this(), before](std::error_code ec, std::size_t n) {
-            if (ec) return self->fail("read echo: " + ec.message());
+        socket_.async_read_some(asio::buffer(buffer_), [self = shared_from_this(),
+                                                        before](std::error_code ec, std::size_t n) {
+            if (ec)
+                return self->fail("read echo: " + ec.message());
             self->reader_.feed(self->buffer_.data(), n, *self);
             self->read_echo(before);
         });
@@ -221,34 +240,46 @@ private:
     void write_close() {
         std::vector<std::uint8_t> payload{0x03, 0xE8};
         close_frame_.clear();
-        append_frame(close_frame_, opcode::close, false, payload.data(), payload.size(), true, 0x5A17C0DEU);
-        asio::async_write(socket_, asio::buffer(close_frame_), [self = shared_from_this()](std::error_code ec, std::size_t) {
-            if (ec) return self->fail("write close: " + ec.message());
-            self->read_close();
-        });
+        append_frame(close_frame_, opcode::close, false, payload.data(), payload.size(), true,
+                     0x5A17C0DEU);
+        asio::async_write(socket_, asio::buffer(close_frame_),
+                          [self = shared_from_this()](std::error_code ec, std::size_t) {
+                              if (ec)
+                                  return self->fail("write close: " + ec.message());
+                              self->read_close();
+                          });
     }
 
     void read_close() {
-        if (close_received_) return check_close();
-        socket_.async_read_some(asio::buffer(buffer_), [self = shared_from_this()](std::error_code ec, std::size_t n) {
-            if (ec) return self->fail("read close: " + ec.message());
-            self->reader_.feed(self->buffer_.data(), n, *self);
-            self->read_close();
-        });
+        if (close_received_)
+            return check_close();
+        socket_.async_read_some(asio::buffer(buffer_),
+                                [self = shared_from_this()](std::error_code ec, std::size_t n) {
+                                    if (ec)
+                                        return self->fail("read close: " + ec.message());
+                                    self->reader_.feed(self->buffer_.data(), n, *self);
+                                    self->read_close();
+                                });
     }
 
     void check_close() {
         const auto& work = state_.work;
         if (work.options.mode == client_mode::blast) {
-            const std::string reason(close_payload_.begin() + std::min<std::ptrdiff_t>(2, static_cast<std::ptrdiff_t>(close_payload_.size())),
-                                     close_payload_.end());
+            const std::string reason(
+                close_payload_.begin() +
+                    std::min<std::ptrdiff_t>(2, static_cast<std::ptrdiff_t>(close_payload_.size())),
+                close_payload_.end());
             unsigned long long frames = 0, words = 0, a = 0, b = 0;
-            if (std::sscanf(reason.c_str(), "frames=%llu words=%llu a=%llx b=%llx", &frames, &words, &a, &b) != 4) {
+            if (std::sscanf(reason.c_str(), "frames=%llu words=%llu a=%llx b=%llx", &frames, &words,
+                            &a, &b) != 4) {
                 return fail("close reason without a checksum: " + reason);
             }
-            if (frames != frames_ || words != checksum_.words() || a != checksum_.a() || b != checksum_.b()) {
+            if (frames != frames_ || words != checksum_.words() || a != checksum_.a() ||
+                b != checksum_.b()) {
                 char message[200];
-                std::snprintf(message, sizeof message, "checksum mismatch: sent %" PRIu64 " frames, sink counted %llu", frames_, frames);
+                std::snprintf(message, sizeof message,
+                              "checksum mismatch: sent %" PRIu64 " frames, sink counted %llu",
+                              frames_, frames);
                 return fail(message);
             }
         }
@@ -266,12 +297,14 @@ private:
     }
 
     void fail(const std::string& message) {
-        if (failed_) return;
+        if (failed_)
+            return;
         failed_ = true;
         state_.result.errors.push_back(message);
         close_now();
         // A connection that never upgraded must not hold up the others.
-        if (state_.result.start == clock_type::time_point{}) state_.io.stop();
+        if (state_.result.start == clock_type::time_point{})
+            state_.io.stop();
     }
 
     run_state& state_;
@@ -294,7 +327,8 @@ private:
 };
 
 void connect_next(run_state& state) {
-    if (state.next_to_connect < state.connections.size()) state.connections[state.next_to_connect++]->connect();
+    if (state.next_to_connect < state.connections.size())
+        state.connections[state.next_to_connect++]->connect();
 }
 
 void start_workload(run_state& state) {
@@ -305,51 +339,58 @@ void start_workload(run_state& state) {
     }
     state.result.start = clock_type::now();
     state.result.end = state.result.start;
-    state.result.deadline = state.result.start + std::chrono::duration_cast<clock_type::duration>(
-                                                      std::chrono::duration<double>(state.work.options.seconds));
-    for (auto& c : state.connections) c->start();
+    state.result.deadline =
+        state.result.start + std::chrono::duration_cast<clock_type::duration>(
+                                 std::chrono::duration<double>(state.work.options.seconds));
+    for (auto& c : state.connections)
+        c->start();
 }
 
 workload prepare(const client_options& options) {
     workload work;
     work.options = options;
     std::mt19937_64 random(6455);
-    work.message = options.text ? make_text(options.size, random) : make_binary(options.size, random);
+    work.message =
+        options.text ? make_text(options.size, random) : make_binary(options.size, random);
     work.wire_payload = options.deflate ? deflate_message(work.message) : work.message;
     const auto op = options.text ? opcode::text : opcode::binary;
-    append_frame(work.single_frame, op, options.deflate, work.wire_payload.data(), work.wire_payload.size(), true,
-                 static_cast<std::uint32_t>(random()));
+    append_frame(work.single_frame, op, options.deflate, work.wire_payload.data(),
+                 work.wire_payload.size(), true, static_cast<std::uint32_t>(random()));
     // A multiple of 8 frames keeps every batch's payload on a checksum word boundary.
-    std::uint64_t frames = std::max<std::uint64_t>(1, options.batch_bytes / work.single_frame.size());
+    std::uint64_t frames =
+        std::max<std::uint64_t>(1, options.batch_bytes / work.single_frame.size());
     frames = (frames + 7) / 8 * 8;
     work.frames_per_batch = frames;
     for (std::uint64_t i = 0; i < frames; ++i) {
-        append_frame(work.batch, op, options.deflate, work.wire_payload.data(), work.wire_payload.size(), true,
-                     static_cast<std::uint32_t>(random()));
+        append_frame(work.batch, op, options.deflate, work.wire_payload.data(),
+                     work.wire_payload.size(), true, static_cast<std::uint32_t>(random()));
         work.batch_checksum.update(work.wire_payload.data(), work.wire_payload.size());
     }
     const char* path = options.mode == client_mode::pingpong ? "/echo" : "/sink";
-    work.request = std::string("GET ") + path + " HTTP/1.1\r\nHost: " + options.host + ":" + std::to_string(options.port) +
-                   "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + std::string(sec_websocket_key) +
-                   "\r\nSec-WebSocket-Version: 13\r\n";
+    work.request = std::string("GET ") + path + " HTTP/1.1\r\nHost: " + options.host + ":" +
+                   std::to_string(options.port) +
+                   "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " +
+                   std::string(sec_websocket_key) + "\r\nSec-WebSocket-Version: 13\r\n";
     if (options.deflate) {
-        work.request += "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n";
+        work.request += "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
+                        "client_no_context_takeover\r\n";
     }
     work.request += "\r\n";
     return work;
 }
 
 std::uint64_t percentile(const std::vector<std::uint64_t>& sorted, double p) {
-    if (sorted.empty()) return 0;
+    if (sorted.empty())
+        return 0;
     const auto index = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5);
     return sorted[std::min(index, sorted.size() - 1)];
 }
 
 const char* mode_name(client_mode mode) {
     switch (mode) {
-        case client_mode::blast: return "blast";
-        case client_mode::pingpong: return "pingpong";
-        case client_mode::idle: return "idle";
+    case client_mode::blast: return "blast";
+    case client_mode::pingpong: return "pingpong";
+    case client_mode::idle: return "idle";
     }
     return "?";
 }
@@ -357,40 +398,54 @@ const char* mode_name(client_mode mode) {
 std::string json_string(const std::string& s) {
     std::string out = "\"";
     for (char c : s) {
-        if (c == '"' || c == '\\') out += '\\';
-        if (static_cast<unsigned char>(c) < 0x20) continue;
+        if (c == '"' || c == '\\')
+            out += '\\';
+        if (static_cast<unsigned char>(c) < 0x20)
+            continue;
         out += c;
     }
     return out + "\"";
 }
 
-}  // namespace
+} // namespace
 
 int run_client(const client_options& options) {
     asio::io_context io{1};
-    run_state state{io, tcp::endpoint(asio::ip::make_address(options.host), options.port), prepare(options), {}, {}, 0};
-    for (std::size_t i = 0; i < options.connections; ++i) state.connections.push_back(std::make_shared<client_connection>(state));
+    run_state state{io,
+                    tcp::endpoint(asio::ip::make_address(options.host), options.port),
+                    prepare(options),
+                    {},
+                    {},
+                    0};
+    for (std::size_t i = 0; i < options.connections; ++i)
+        state.connections.push_back(std::make_shared<client_connection>(state));
     // Connecting in waves keeps a thousand handshakes from overflowing a proxy's listen backlog.
-    for (std::size_t i = 0; i < std::min<std::size_t>(64, options.connections); ++i) connect_next(state);
+    for (std::size_t i = 0; i < std::min<std::size_t>(64, options.connections); ++i)
+        connect_next(state);
     io.run();
 
     auto& r = state.result;
     std::sort(r.rtt_ns.begin(), r.rtt_ns.end());
     const double seconds = std::chrono::duration<double>(r.end - r.start).count();
     const bool ok = r.errors.empty() && r.finished == options.connections;
-    std::printf("{\"mode\":\"%s\",\"ok\":%s,\"connections\":%zu,\"upgraded\":%zu,\"finished\":%zu,\"size\":%zu,"
+    std::printf("{\"mode\":\"%s\",\"ok\":%s,\"connections\":%zu,\"upgraded\":%zu,\"finished\":%zu,"
+                "\"size\":%zu,"
                 "\"opcode\":\"%s\",\"deflate\":%s,\"frames\":%" PRIu64 ",\"payload_bytes\":%" PRIu64
-                ",\"wire_bytes\":%" PRIu64 ",\"seconds\":%.6f,\"wire_mb_per_s\":%.3f,\"frames_per_s\":%.1f,"
+                ",\"wire_bytes\":%" PRIu64
+                ",\"seconds\":%.6f,\"wire_mb_per_s\":%.3f,\"frames_per_s\":%.1f,"
                 "\"rtt_us\":{\"count\":%zu,\"p50\":%.2f,\"p99\":%.2f,\"p999\":%.2f},\"errors\":[",
-                mode_name(options.mode), ok ? "true" : "false", options.connections, r.upgraded, r.finished,
-                options.size, options.text ? "text" : "binary", options.deflate ? "true" : "false", r.frames,
-                r.payload_bytes, r.wire_bytes, seconds, seconds > 0 ? static_cast<double>(r.wire_bytes) / seconds / 1e6 : 0.0,
+                mode_name(options.mode), ok ? "true" : "false", options.connections, r.upgraded,
+                r.finished, options.size, options.text ? "text" : "binary",
+                options.deflate ? "true" : "false", r.frames, r.payload_bytes, r.wire_bytes,
+                seconds, seconds > 0 ? static_cast<double>(r.wire_bytes) / seconds / 1e6 : 0.0,
                 seconds > 0 ? static_cast<double>(r.frames) / seconds : 0.0, r.rtt_ns.size(),
-                static_cast<double>(percentile(r.rtt_ns, 0.50)) / 1e3, static_cast<double>(percentile(r.rtt_ns, 0.99)) / 1e3,
+                static_cast<double>(percentile(r.rtt_ns, 0.50)) / 1e3,
+                static_cast<double>(percentile(r.rtt_ns, 0.99)) / 1e3,
                 static_cast<double>(percentile(r.rtt_ns, 0.999)) / 1e3);
-    for (std::size_t i = 0; i < r.errors.size(); ++i) std::printf("%s%s", i ? "," : "", json_string(r.errors[i]).c_str());
+    for (std::size_t i = 0; i < r.errors.size(); ++i)
+        std::printf("%s%s", i ? "," : "", json_string(r.errors[i]).c_str());
     std::printf("]}\n");
     return ok ? 0 : 1;
 }
 
-}  // namespace wssniff::load
+} // namespace wssniff::load

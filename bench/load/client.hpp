@@ -24,4 +24,4 @@ struct client_options {
 // upgraded and every byte arrived intact, 1 otherwise.
 int run_client(const client_options& options);
 
-}  // namespace wssniff::load
+} // namespace wssniff::load

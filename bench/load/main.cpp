@@ -26,18 +26,21 @@ constexpr const char* usage =
 
 void split_host_port(const std::string& value, std::string& host, std::uint16_t& port) {
     const auto colon = value.rfind(':');
-    if (colon == std::string::npos) usage_error("expected HOST:PORT, got " + value);
+    if (colon == std::string::npos)
+        usage_error("expected HOST:PORT, got " + value);
     host = value.substr(0, colon);
     port = static_cast<std::uint16_t>(std::stoul(value.substr(colon + 1)));
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) try {
-    if (argc < 2) usage_error("missing command");
+    if (argc < 2)
+        usage_error("missing command");
     const std::string_view command = argv[1];
     auto value = [&](int& i) -> std::string {
-        if (i + 1 >= argc) usage_error(std::string("missing value for ") + argv[i]);
+        if (i + 1 >= argc)
+            usage_error(std::string("missing value for ") + argv[i]);
         return argv[++i];
     };
     if (command == "server") {
@@ -62,15 +65,20 @@ int main(int argc, char** argv) try {
                 have_connect = true;
             } else if (arg == "--mode") {
                 const auto mode = value(i);
-                if (mode == "blast") options.mode = wssniff::load::client_mode::blast;
-                else if (mode == "pingpong") options.mode = wssniff::load::client_mode::pingpong;
-                else if (mode == "idle") options.mode = wssniff::load::client_mode::idle;
-                else usage_error("unknown mode " + mode);
+                if (mode == "blast")
+                    options.mode = wssniff::load::client_mode::blast;
+                else if (mode == "pingpong")
+                    options.mode = wssniff::load::client_mode::pingpong;
+                else if (mode == "idle")
+                    options.mode = wssniff::load::client_mode::idle;
+                else
+                    usage_error("unknown mode " + mode);
             } else if (arg == "--size") {
                 options.size = std::stoul(value(i));
             } else if (arg == "--opcode") {
                 const auto op = value(i);
-                if (op != "text" && op != "binary") usage_error("unknown opcode " + op);
+                if (op != "text" && op != "binary")
+                    usage_error("unknown opcode " + op);
                 options.text = op == "text";
             } else if (arg == "--deflate") {
                 options.deflate = true;
@@ -84,8 +92,10 @@ int main(int argc, char** argv) try {
                 usage_error("unknown option " + std::string(arg));
             }
         }
-        if (!have_connect) usage_error("client needs --connect HOST:PORT");
-        if (options.connections == 0) usage_error("--connections must be at least 1");
+        if (!have_connect)
+            usage_error("client needs --connect HOST:PORT");
+        if (options.connections == 0)
+            usage_error("--connections must be at least 1");
         return wssniff::load::run_client(options);
     }
     if (command == "--help" || command == "-h") {

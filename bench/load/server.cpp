@@ -20,7 +20,7 @@ using asio::ip::tcp;
 constexpr std::size_t read_buffer_size = 256 * 1024;
 
 class connection : public std::enable_shared_from_this<connection> {
-public:
+  public:
     explicit connection(tcp::socket socket) : socket_(std::move(socket)) {
         socket_.set_option(tcp::no_delay(true));
     }
@@ -29,12 +29,14 @@ public:
 
     // frame_reader handler
     void on_frame_header(const frame_header& header) {
-        data_frame_ = header.op == opcode::text || header.op == opcode::binary || header.op == opcode::continuation;
+        data_frame_ = header.op == opcode::text || header.op == opcode::binary ||
+                      header.op == opcode::continuation;
         echo_payload_.clear();
     }
 
     void on_payload(const std::uint8_t* data, std::size_t size) {
-        if (!data_frame_) return;
+        if (!data_frame_)
+            return;
         if (echo_) {
             echo_payload_.insert(echo_payload_.end(), data, data + size);
         } else {
@@ -44,38 +46,40 @@ public:
 
     void on_frame_end(const frame_header& header) {
         switch (header.op) {
-            case opcode::text:
-            case opcode::binary:
-            case opcode::continuation:
-                ++frames_;
-                if (echo_) {
-                    append_frame(out_, header.op, header.rsv1, echo_payload_.data(), echo_payload_.size(), false, 0);
-                }
-                break;
-            case opcode::close: {
-                checksum_.finish();
-                char reason[120];
-                const int n = std::snprintf(reason, sizeof reason, "frames=%llu words=%llu a=%016llx b=%016llx",
-                                            static_cast<unsigned long long>(frames_),
-                                            static_cast<unsigned long long>(checksum_.words()),
-                                            static_cast<unsigned long long>(checksum_.a()),
-                                            static_cast<unsigned long long>(checksum_.b()));
-                std::vector<std::uint8_t> payload{0x03, 0xE8};  // 1000, normal closure
-                payload.insert(payload.end(), reason, reason + n);
-                append_frame(out_, opcode::close, false, payload.data(), payload.size(), false, 0);
-                closing_ = true;
-                break;
+        case opcode::text:
+        case opcode::binary:
+        case opcode::continuation:
+            ++frames_;
+            if (echo_) {
+                append_frame(out_, header.op, header.rsv1, echo_payload_.data(),
+                             echo_payload_.size(), false, 0);
             }
-            default:
-                break;
+            break;
+        case opcode::close: {
+            checksum_.finish();
+            char reason[120];
+            const int n =
+                std::snprintf(reason, sizeof reason, "frames=%llu words=%llu a=%016llx b=%016llx",
+                              static_cast<unsigned long long>(frames_),
+                              static_cast<unsigned long long>(checksum_.words()),
+                              static_cast<unsigned long long>(checksum_.a()),
+                              static_cast<unsigned long long>(checksum_.b()));
+            std::vector<std::uint8_t> payload{0x03, 0xE8}; // 1000, normal closure
+            payload.insert(payload.end(), reason, reason + n);
+            append_frame(out_, opcode::close, false, payload.data(), payload.size(), false, 0);
+            closing_ = true;
+            break;
+        }
+        default: break;
         }
     }
 
-private:
+  private:
     void read_head() {
         asio::async_read_until(socket_, asio::dynamic_buffer(head_), "\r\n\r\n",
                                [self = shared_from_this()](std::error_code ec, std::size_t size) {
-                                   if (!ec) self->answer_upgrade(size);
+                                   if (!ec)
+                                       self->answer_upgrade(size);
                                });
     }
 
@@ -86,7 +90,8 @@ private:
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             "Sec-WebSocket-Accept: " +
             websocket_accept(header_value(head, "Sec-WebSocket-Key")) + "\r\n";
-        if (header_value(head, "Sec-WebSocket-Extensions").find("permessage-deflate") != std::string::npos) {
+        if (header_value(head, "Sec-WebSocket-Extensions").find("permessage-deflate") !=
+            std::string::npos) {
             response += "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
                         "client_no_context_takeover\r\n";
         }
@@ -104,23 +109,27 @@ private:
             read_frames();
             return;
         }
-        asio::async_write(socket_, asio::buffer(out_), [self = shared_from_this()](std::error_code ec, std::size_t) {
-            if (ec) return;
-            self->out_.clear();
-            if (self->closing_) {
-                std::error_code ignored;
-                self->socket_.shutdown(tcp::socket::shutdown_send, ignored);
-            }
-            self->read_frames();
-        });
+        asio::async_write(socket_, asio::buffer(out_),
+                          [self = shared_from_this()](std::error_code ec, std::size_t) {
+                              if (ec)
+                                  return;
+                              self->out_.clear();
+                              if (self->closing_) {
+                                  std::error_code ignored;
+                                  self->socket_.shutdown(tcp::socket::shutdown_send, ignored);
+                              }
+                              self->read_frames();
+                          });
     }
 
     void read_frames() {
-        socket_.async_read_some(asio::buffer(buffer_), [self = shared_from_this()](std::error_code ec, std::size_t n) {
-            if (ec) return;  // the peer closed: nothing more to account for
-            self->reader_.feed(self->buffer_.data(), n, *self);
-            self->flush_then_read();
-        });
+        socket_.async_read_some(asio::buffer(buffer_),
+                                [self = shared_from_this()](std::error_code ec, std::size_t n) {
+                                    if (ec)
+                                        return; // the peer closed: nothing more to account for
+                                    self->reader_.feed(self->buffer_.data(), n, *self);
+                                    self->flush_then_read();
+                                });
     }
 
     tcp::socket socket_;
@@ -138,12 +147,13 @@ private:
 
 void accept_next(tcp::acceptor& acceptor) {
     acceptor.async_accept([&acceptor](std::error_code ec, tcp::socket socket) {
-        if (!ec) std::make_shared<connection>(std::move(socket))->start();
+        if (!ec)
+            std::make_shared<connection>(std::move(socket))->start();
         accept_next(acceptor);
     });
 }
 
-}  // namespace
+} // namespace
 
 int run_server(const server_options& options) {
     asio::io_context io{1};
@@ -163,4 +173,4 @@ int run_server(const server_options& options) {
     return 0;
 }
 
-}  // namespace wssniff::load
+} // namespace wssniff::load

@@ -13,4 +13,4 @@ struct server_options {
 // Prints "listening on HOST:PORT" on stdout, then serves until SIGINT or SIGTERM.
 int run_server(const server_options& options);
 
-}  // namespace wssniff::load
+} // namespace wssniff::load

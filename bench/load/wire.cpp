@@ -18,7 +18,8 @@ void stream_checksum::update(const std::uint8_t* data, std::size_t size) {
         carry_size_ += take;
         data += take;
         size -= take;
-        if (carry_size_ < carry_.size()) return;
+        if (carry_size_ < carry_.size())
+            return;
         std::uint64_t word = 0;
         std::memcpy(&word, carry_.data(), sizeof word);
         add_word(word);
@@ -42,8 +43,10 @@ void stream_checksum::update(const std::uint8_t* data, std::size_t size) {
 }
 
 void stream_checksum::finish() {
-    if (carry_size_ == 0) return;
-    std::fill(carry_.begin() + static_cast<std::ptrdiff_t>(carry_size_), carry_.end(), std::uint8_t{0});
+    if (carry_size_ == 0)
+        return;
+    std::fill(carry_.begin() + static_cast<std::ptrdiff_t>(carry_size_), carry_.end(),
+              std::uint8_t{0});
     std::uint64_t word = 0;
     std::memcpy(&word, carry_.data(), sizeof word);
     add_word(word);
@@ -58,7 +61,8 @@ void stream_checksum::append(const stream_checksum& next) {
 
 void append_frame(std::vector<std::uint8_t>& out, opcode op, bool rsv1, const std::uint8_t* payload,
                   std::size_t size, bool masked, std::uint32_t mask_key) {
-    out.push_back(static_cast<std::uint8_t>(0x80U | (rsv1 ? 0x40U : 0U) | static_cast<unsigned>(op)));
+    out.push_back(
+        static_cast<std::uint8_t>(0x80U | (rsv1 ? 0x40U : 0U) | static_cast<unsigned>(op)));
     const std::uint8_t mask_bit = masked ? 0x80 : 0x00;
     if (size < 126) {
         out.push_back(static_cast<std::uint8_t>(mask_bit | size));
@@ -80,19 +84,22 @@ void append_frame(std::vector<std::uint8_t>& out, opcode op, bool rsv1, const st
     const auto start = out.size();
     out.insert(out.end(), payload, payload + size);
     if (masked) {
-        for (std::size_t i = 0; i < size; ++i) out[start + i] ^= key[i % 4];
+        for (std::size_t i = 0; i < size; ++i)
+            out[start + i] ^= key[i % 4];
     }
 }
 
 std::size_t frame_reader::parse_header() {
-    if (header_size_ < 2) return 0;
+    if (header_size_ < 2)
+        return 0;
     const auto b0 = header_bytes_[0];
     const auto b1 = header_bytes_[1];
     const bool masked = (b1 & 0x80U) != 0;
     const unsigned length7 = b1 & 0x7FU;
     const std::size_t length_size = length7 == 126 ? 2 : length7 == 127 ? 8 : 0;
     const std::size_t needed = 2 + length_size + (masked ? 4 : 0);
-    if (header_size_ < needed) return 0;
+    if (header_size_ < needed)
+        return 0;
     header_.fin = (b0 & 0x80U) != 0;
     header_.rsv1 = (b0 & 0x40U) != 0;
     header_.op = static_cast<opcode>(b0 & 0x0FU);
@@ -100,10 +107,12 @@ std::size_t frame_reader::parse_header() {
     std::uint64_t length = length7;
     if (length_size > 0) {
         length = 0;
-        for (std::size_t i = 0; i < length_size; ++i) length = (length << 8) | header_bytes_[2 + i];
+        for (std::size_t i = 0; i < length_size; ++i)
+            length = (length << 8) | header_bytes_[2 + i];
     }
     header_.payload_length = length;
-    if (masked) std::memcpy(header_.mask_key.data(), header_bytes_.data() + 2 + length_size, 4);
+    if (masked)
+        std::memcpy(header_.mask_key.data(), header_bytes_.data() + 2 + length_size, 4);
     return needed;
 }
 
@@ -122,7 +131,8 @@ void frame_reader::unmask(const std::uint8_t* in, std::size_t size, std::uint8_t
         word ^= key;
         std::memcpy(out + i * 8, &word, sizeof word);
     }
-    for (std::size_t i = words * 8; i < size; ++i) out[i] = in[i] ^ key8[i % 8];
+    for (std::size_t i = words * 8; i < size; ++i)
+        out[i] = in[i] ^ key8[i % 8];
 }
 
 std::string websocket_accept(std::string_view key) {
@@ -140,15 +150,19 @@ std::string header_value(std::string_view head, std::string_view name) {
     while (pos != std::string_view::npos && pos + 2 < head.size()) {
         const auto start = pos + 2;
         const auto end = head.find("\r\n", start);
-        const auto line = head.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+        const auto line = head.substr(start, end == std::string_view::npos ? std::string_view::npos
+                                                                           : end - start);
         const auto colon = line.find(':');
         if (colon == name.size() &&
             std::equal(name.begin(), name.end(), line.begin(), [](char x, char y) {
-                return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+                return std::tolower(static_cast<unsigned char>(x)) ==
+                       std::tolower(static_cast<unsigned char>(y));
             })) {
             auto value = line.substr(colon + 1);
-            while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-            while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+            while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+                value.remove_prefix(1);
+            while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+                value.remove_suffix(1);
             return std::string(value);
         }
         pos = end;
@@ -158,7 +172,8 @@ std::string header_value(std::string_view head, std::string_view name) {
 
 std::vector<std::uint8_t> deflate_message(const std::vector<std::uint8_t>& in) {
     z_stream stream{};
-    if (deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    if (deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) !=
+        Z_OK) {
         throw std::runtime_error("deflateInit2 failed");
     }
     std::vector<std::uint8_t> out(deflateBound(&stream, static_cast<uLong>(in.size())) + 16);
@@ -169,9 +184,10 @@ std::vector<std::uint8_t> deflate_message(const std::vector<std::uint8_t>& in) {
     const int rc = deflate(&stream, Z_SYNC_FLUSH);
     const auto produced = out.size() - stream.avail_out;
     deflateEnd(&stream);
-    if (rc != Z_OK || stream.avail_in != 0 || produced < 4) throw std::runtime_error("deflate failed");
+    if (rc != Z_OK || stream.avail_in != 0 || produced < 4)
+        throw std::runtime_error("deflate failed");
     out.resize(produced - 4);
     return out;
 }
 
-}  // namespace wssniff::load
+} // namespace wssniff::load

@@ -12,14 +12,21 @@
 
 namespace wssniff::load {
 
-enum class opcode : std::uint8_t { continuation = 0x0, text = 0x1, binary = 0x2, close = 0x8, ping = 0x9, pong = 0xA };
+enum class opcode : std::uint8_t {
+    continuation = 0x0,
+    text = 0x1,
+    binary = 0x2,
+    close = 0x8,
+    ping = 0x9,
+    pong = 0xA
+};
 
 // Fletcher-style sum over little-endian 64-bit words of the unmasked payload stream: a is the
 // sum of the words, b the sum of the running a after each word, so a reordered, dropped or
 // altered word changes b. Two sums over word-aligned pieces combine in O(1), which lets the
 // sender account for a batch it writes again and again without touching its bytes.
 class stream_checksum {
-public:
+  public:
     void update(const std::uint8_t* data, std::size_t size);
     // Pads a trailing partial word with zeros; call once, after the last update.
     void finish();
@@ -30,7 +37,7 @@ public:
     [[nodiscard]] std::uint64_t words() const { return words_; }
     [[nodiscard]] bool word_aligned() const { return carry_size_ == 0; }
 
-private:
+  private:
     void add_word(std::uint64_t word) {
         a_ += word;
         b_ += a_;
@@ -63,11 +70,11 @@ struct frame_header {
 //   void on_payload(const std::uint8_t* data, std::size_t size);
 //   void on_frame_end(const frame_header&);
 class frame_reader {
-public:
+  public:
     template <typename Handler>
     void feed(const std::uint8_t* data, std::size_t size, Handler& handler);
 
-private:
+  private:
     enum class state : std::uint8_t { header, payload };
 
     // Returns the header size once header_ holds a whole header, else 0.
@@ -89,7 +96,8 @@ void frame_reader::feed(const std::uint8_t* data, std::size_t size, Handler& han
             // Take bytes one at a time only while the header is incomplete: at most 14 per frame.
             header_bytes_[header_size_++] = *data++;
             --size;
-            if (parse_header() == 0) continue;
+            if (parse_header() == 0)
+                continue;
             header_size_ = 0;
             payload_done_ = 0;
             handler.on_frame_header(header_);
@@ -134,4 +142,4 @@ std::string header_value(std::string_view head, std::string_view name);
 // trailing 00 00 ff ff of the sync flush is removed (RFC 7692 section 7.2.1).
 std::vector<std::uint8_t> deflate_message(const std::vector<std::uint8_t>& in);
 
-}  // namespace wssniff::load
+} // namespace wssniff::load

@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
-#include <unistd.h>
 #include <stdexcept>
+#include <unistd.h>
 
 namespace wssniff::test {
 
@@ -42,7 +42,9 @@ std::string ndjson_capture::text() const {
     return all;
 }
 
-std::vector<nlohmann::json> ndjson_capture::json() const { return parse_lines(text()); }
+std::vector<nlohmann::json> ndjson_capture::json() const {
+    return parse_lines(text());
+}
 
 std::string unhex(std::string_view hex) {
     std::string out;

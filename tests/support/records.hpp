@@ -15,7 +15,7 @@ namespace wssniff::test {
 // A sink that keeps each record as its NDJSON line. Every line is also appended to the file
 // named by WSSNIFF_RECORDS_OUT (when set), so the schema suite can validate all of them.
 class ndjson_capture final : public record::sink {
-public:
+  public:
     void write(record::record&& r) override;
     std::vector<std::string> lines;
     std::string text() const; // all lines joined

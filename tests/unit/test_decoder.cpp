@@ -31,7 +31,9 @@ std::string check(direction dir, const std::vector<std::string>& codes, const st
     return whole;
 }
 
-nlohmann::json first_error(const std::string& ndjson) { return of_type(ndjson, "error").at(0); }
+nlohmann::json first_error(const std::string& ndjson) {
+    return of_type(ndjson, "error").at(0);
+}
 
 // A recording handler for driving the decoder directly.
 struct recorder final : decoder::frame_handler {
@@ -151,10 +153,10 @@ TEST_CASE("decoder: close_payload_one_byte", "[decoder][errors]") {
 TEST_CASE("decoder: invalid_close_code", "[decoder][errors]") {
     const auto out = check(direction::s2c, {"invalid_close_code"}, "88 02 03ed"); // 1005
     CHECK(of_type(out, "frame").at(0)["close_code"] == 1005);
-    check(direction::s2c, {}, "88 02 0bb8");                        // 3000
-    check(direction::s2c, {"invalid_close_code"}, "88 02 03e7");    // 999
-    check(direction::s2c, {"invalid_close_code"}, "88 02 0bb7");    // 2999
-    check(direction::s2c, {"invalid_close_code"}, "88 02 1388");    // 5000
+    check(direction::s2c, {}, "88 02 0bb8");                     // 3000
+    check(direction::s2c, {"invalid_close_code"}, "88 02 03e7"); // 999
+    check(direction::s2c, {"invalid_close_code"}, "88 02 0bb7"); // 2999
+    check(direction::s2c, {"invalid_close_code"}, "88 02 1388"); // 5000
 }
 
 TEST_CASE("decoder: invalid_close_reason", "[decoder][errors]") {
@@ -185,8 +187,8 @@ TEST_CASE("decoder: stream_ended_mid_message", "[decoder][errors]") {
 TEST_CASE("decoder: control frames inside a fragmented message are legal", "[decoder]") {
     session::session_options options;
     options.emit_messages = true;
-    const std::string bytes = frame(0x01, "frag", mask) + frame(0x89, "ping", mask) +
-                              frame(0x80, "ment", mask);
+    const std::string bytes =
+        frame(0x01, "frag", mask) + frame(0x89, "ping", mask) + frame(0x80, "ment", mask);
     const auto out = decode_frames(direction::c2s, bytes, options, 1);
     CHECK(error_codes(out).empty());
     const auto m = of_type(out, "message").at(0);
@@ -203,8 +205,8 @@ TEST_CASE("decoder: never writes to its input and keeps the mask rotation across
     }
     const std::string wire = frame(0x82, payload, mask);
     const std::string copy = wire;
-    for (const std::size_t chunk : {std::size_t{1}, std::size_t{3}, std::size_t{5},
-                                    std::size_t{4096}, wire.size()}) {
+    for (const std::size_t chunk :
+         {std::size_t{1}, std::size_t{3}, std::size_t{5}, std::size_t{4096}, wire.size()}) {
         recorder r;
         decoder::frame_decoder d(r, {direction::c2s});
         for (std::size_t at = 0; at < wire.size(); at += chunk) {
@@ -234,8 +236,8 @@ TEST_CASE("decoder: a huge declared length allocates nothing", "[decoder]") {
 }
 
 TEST_CASE("decoder: every error code has an id, a sentence and a close code", "[decoder]") {
-#define XX(id, message, close_code)                                                               \
-    CHECK(to_string(error_code::id) == #id);                                                      \
+#define XX(id, message, close_code)                                                                \
+    CHECK(to_string(error_code::id) == #id);                                                       \
     CHECK_FALSE(describe(error_code::id).empty());
     WSSNIFF_ERROR_CODES(XX)
 #undef XX

@@ -43,8 +43,10 @@ void apply_option(session::session_options& o, const std::string& key, const std
         o.emit_messages = value != "frames";
     } else if (key == "payload") {
         const std::pair<const char*, record::payload_mode> modes[] = {
-            {"auto", record::payload_mode::automatic}, {"text", record::payload_mode::text},
-            {"hex", record::payload_mode::hex},        {"base64", record::payload_mode::base64},
+            {"auto", record::payload_mode::automatic},
+            {"text", record::payload_mode::text},
+            {"hex", record::payload_mode::hex},
+            {"base64", record::payload_mode::base64},
             {"none", record::payload_mode::none}};
         const auto* m = std::find_if(std::begin(modes), std::end(modes),
                                      [&](const auto& p) { return value == p.first; });
@@ -132,13 +134,15 @@ std::vector<std::string> records_before_end(const std::string& c2s, const std::s
             const std::size_t n = s.feed_head(direction::c2s, bytes_view{c2s}.subview(c_at));
             c_at += n;
             progressed = progressed || n > 0;
-            if (n == 0) break;
+            if (n == 0)
+                break;
         }
         while (s.in_http(direction::s2c) && s_at < s2c.size()) {
             const std::size_t n = s.feed_head(direction::s2c, bytes_view{s2c}.subview(s_at));
             s_at += n;
             progressed = progressed || n > 0;
-            if (n == 0) break;
+            if (n == 0)
+                break;
         }
     }
     s.feed(direction::c2s, bytes_view{c2s}.subview(c_at));
@@ -181,8 +185,9 @@ TEST_CASE("golden cases", "[golden]") {
             }
             // Trailing bytes change what comes after, never what came before.
             const auto before = records_before_end(c.c2s, c.s2c, c.options);
-            for (const std::string& trailing : {std::string("\x81\x00", 2), std::string("\xff\xff\xff"),
-                                               std::string("\x82\x7f\x80", 3)}) {
+            for (const std::string& trailing :
+                 {std::string("\x81\x00", 2), std::string("\xff\xff\xff"),
+                  std::string("\x82\x7f\x80", 3)}) {
                 const auto longer_c2s = records_before_end(c.c2s + trailing, c.s2c, c.options);
                 const auto longer_s2c = records_before_end(c.c2s, c.s2c + trailing, c.options);
                 REQUIRE(is_subsequence(before, longer_c2s));

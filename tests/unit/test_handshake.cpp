@@ -10,16 +10,15 @@ using handshake::head_parser;
 
 namespace {
 
-const std::string request =
-    "GET /chat?room=1 HTTP/1.1\r\n"
-    "Host: example.com\r\n"
-    "Upgrade: websocket\r\n"
-    "Connection: keep-alive, Upgrade\r\n"
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-    "X-Dup: one\r\n"
-    "x-dup: two\r\n"
-    "Sec-WebSocket-Version: 13\r\n"
-    "\r\n";
+const std::string request = "GET /chat?room=1 HTTP/1.1\r\n"
+                            "Host: example.com\r\n"
+                            "Upgrade: websocket\r\n"
+                            "Connection: keep-alive, Upgrade\r\n"
+                            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                            "X-Dup: one\r\n"
+                            "x-dup: two\r\n"
+                            "Sec-WebSocket-Version: 13\r\n"
+                            "\r\n";
 
 } // namespace
 
@@ -28,9 +27,10 @@ TEST_CASE("http head: a request, whole and byte by byte", "[handshake]") {
         head_parser p(head_parser::kind::request);
         const std::string with_frames = request + "\x81\x80"; // frame bytes right behind
         std::size_t used = 0;
-        for (std::size_t at = 0; at < with_frames.size() && p.state() == head_parser::status::need_more;
-             at += chunk) {
-            used += p.feed(bytes_view{with_frames}.subview(at, std::min(chunk, with_frames.size() - at)));
+        for (std::size_t at = 0;
+             at < with_frames.size() && p.state() == head_parser::status::need_more; at += chunk) {
+            used += p.feed(
+                bytes_view{with_frames}.subview(at, std::min(chunk, with_frames.size() - at)));
         }
         INFO("chunk " << chunk);
         REQUIRE(p.state() == head_parser::status::done);
@@ -59,8 +59,8 @@ TEST_CASE("http head: a response with bare LF line ends", "[handshake]") {
 
 TEST_CASE("http head: malformed heads are rejected", "[handshake]") {
     const char* bad_requests[] = {
-        "GET /\r\n\r\n",                       // no version
-        "GET / HTTP/1.1\r\nNoColon\r\n\r\n",   // header without colon
+        "GET /\r\n\r\n",                         // no version
+        "GET / HTTP/1.1\r\nNoColon\r\n\r\n",     // header without colon
         "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", // whitespace in a field name
         "GET / HTTP/1.1\r\n Folded: x\r\n\r\n",  // folding with nothing to fold into
         "GET / FTP/1.0\r\n\r\n",
@@ -117,12 +117,13 @@ TEST_CASE("extensions: permessage-deflate parameters from the response", "[hands
 
 TEST_CASE("extensions: nonsense parameters are rejected", "[handshake]") {
     using handshake::parse_response_extensions;
-    for (const char* bad : {"permessage-deflate; server_max_window_bits=7",
-                            "permessage-deflate; server_max_window_bits=16",
-                            "permessage-deflate; client_max_window_bits=08",
-                            "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
-                            "permessage-deflate; server_no_context_takeover=1",
-                            "permessage-deflate; mystery", "permessage-deflate, permessage-deflate"}) {
+    for (const char* bad :
+         {"permessage-deflate; server_max_window_bits=7",
+          "permessage-deflate; server_max_window_bits=16",
+          "permessage-deflate; client_max_window_bits=08",
+          "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+          "permessage-deflate; server_no_context_takeover=1", "permessage-deflate; mystery",
+          "permessage-deflate, permessage-deflate"}) {
         INFO(bad);
         const auto result = parse_response_extensions(bad);
         CHECK(result.deflate_accepted);

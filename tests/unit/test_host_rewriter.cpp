@@ -24,10 +24,12 @@ std::string forward(proxy::host_rewriter& r, const std::string& in, std::size_t 
 } // namespace
 
 TEST_CASE("host rewriter: only the Host value changes, wherever the head is split", "[proxy]") {
-    const std::string request = "GET /ws HTTP/1.1\r\nhost:  proxy.local:8080 \r\nUpgrade: websocket\r\n"
-                                "Connection: Upgrade\r\n\r\n\x81\x80\x01\x02\x03\x04";
-    const std::string expected = "GET /ws HTTP/1.1\r\nhost:  127.0.0.1:9000 \r\nUpgrade: websocket\r\n"
-                                 "Connection: Upgrade\r\n\r\n\x81\x80\x01\x02\x03\x04";
+    const std::string request =
+        "GET /ws HTTP/1.1\r\nhost:  proxy.local:8080 \r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\n\r\n\x81\x80\x01\x02\x03\x04";
+    const std::string expected =
+        "GET /ws HTTP/1.1\r\nhost:  127.0.0.1:9000 \r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\n\r\n\x81\x80\x01\x02\x03\x04";
     for (std::size_t chunk = 1; chunk <= request.size(); ++chunk) {
         proxy::host_rewriter r("127.0.0.1:9000");
         INFO("chunk " << chunk);

@@ -39,12 +39,11 @@ std::string accepted(const std::string& params) {
 // A sender's compressor (RFC 7692 §7.2.1): raw DEFLATE, each message flushed with
 // Z_SYNC_FLUSH and its 00 00 ff ff tail removed.
 class compressor {
-public:
+  public:
     compressor(int window_bits, bool no_context_takeover) : reset_(no_context_takeover) {
         // zlib refuses raw windows of 8 bits for deflate; 9 is what senders use instead.
         REQUIRE(deflateInit2(&z_, Z_DEFAULT_COMPRESSION, Z_DEFLATED,
-                             -(window_bits == 8 ? 9 : window_bits), 8,
-                             Z_DEFAULT_STRATEGY) == Z_OK);
+                             -(window_bits == 8 ? 9 : window_bits), 8, Z_DEFAULT_STRATEGY) == Z_OK);
     }
     ~compressor() { deflateEnd(&z_); }
 
@@ -69,7 +68,7 @@ public:
         return out;
     }
 
-private:
+  private:
     z_stream z_{};
     bool reset_;
 };
@@ -91,20 +90,31 @@ TEST_CASE("inflate: RFC 7692 §7.2.3 examples", "[inflate]") {
         std::vector<std::string> messages;
     };
     const example examples[] = {
-        {"7.2.3.1 a message compressed in one frame", "",
-         unhex("c1 07 f248cdc9c90700"), {"Hello"}},
-        {"7.2.3.1 the same message in two fragments", "",
-         unhex("41 03 f248cd  80 04 c9c90700"), {"Hello"}},
-        {"7.2.3.2 context takeover: the second Hello refers to the first", "",
-         unhex("c1 07 f248cdc9c90700  c1 05 f200110000"), {"Hello", "Hello"}},
-        {"7.2.3.2 no context takeover: both compressed alone", "; server_no_context_takeover",
-         unhex("c1 07 f248cdc9c90700  c1 07 f248cdc9c90700"), {"Hello", "Hello"}},
-        {"7.2.3.3 a stored (uncompressed) block", "", unhex("c1 0b 0005 00faff 48656c6c6f 00"),
+        {"7.2.3.1 a message compressed in one frame", "", unhex("c1 07 f248cdc9c90700"), {"Hello"}},
+        {"7.2.3.1 the same message in two fragments",
+         "",
+         unhex("41 03 f248cd  80 04 c9c90700"),
          {"Hello"}},
-        {"7.2.3.4 BFINAL set: the next message starts a new stream", "",
-         unhex("c1 08 f348cdc9c90700 00  c1 07 f248cdc9c90700"), {"Hello", "Hello"}},
-        {"7.2.3.5 two DEFLATE blocks in one message", "",
-         unhex("c1 0d f24805000000ffff cac9c90700"), {"Hello"}},
+        {"7.2.3.2 context takeover: the second Hello refers to the first",
+         "",
+         unhex("c1 07 f248cdc9c90700  c1 05 f200110000"),
+         {"Hello", "Hello"}},
+        {"7.2.3.2 no context takeover: both compressed alone",
+         "; server_no_context_takeover",
+         unhex("c1 07 f248cdc9c90700  c1 07 f248cdc9c90700"),
+         {"Hello", "Hello"}},
+        {"7.2.3.3 a stored (uncompressed) block",
+         "",
+         unhex("c1 0b 0005 00faff 48656c6c6f 00"),
+         {"Hello"}},
+        {"7.2.3.4 BFINAL set: the next message starts a new stream",
+         "",
+         unhex("c1 08 f348cdc9c90700 00  c1 07 f248cdc9c90700"),
+         {"Hello", "Hello"}},
+        {"7.2.3.5 two DEFLATE blocks in one message",
+         "",
+         unhex("c1 0d f24805000000ffff cac9c90700"),
+         {"Hello"}},
     };
     (void)hello_compressed;
     for (const auto& e : examples) {
@@ -156,13 +166,14 @@ TEST_CASE("inflate: every window size and takeover combination", "[inflate]") {
     for (int bits = 8; bits <= 15; ++bits) {
         for (const bool server_reset : {false, true}) {
             for (const bool client_reset : {false, true}) {
-                DYNAMIC_SECTION("window " << bits << ", server_no_context_takeover "
-                                          << server_reset << ", client_no_context_takeover "
-                                          << client_reset) {
+                DYNAMIC_SECTION("window " << bits << ", server_no_context_takeover " << server_reset
+                                          << ", client_no_context_takeover " << client_reset) {
                     std::string params = "; server_max_window_bits=" + std::to_string(bits) +
                                          "; client_max_window_bits=" + std::to_string(bits);
-                    if (server_reset) params += "; server_no_context_takeover";
-                    if (client_reset) params += "; client_no_context_takeover";
+                    if (server_reset)
+                        params += "; server_no_context_takeover";
+                    if (client_reset)
+                        params += "; client_no_context_takeover";
                     compressor client(bits, client_reset);
                     compressor server(bits, server_reset);
                     std::string c2s = upgrade("permessage-deflate; client_max_window_bits");

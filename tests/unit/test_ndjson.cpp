@@ -35,10 +35,11 @@ TEST_CASE("ndjson: strings are escaped as JSON requires", "[ndjson]") {
 
 TEST_CASE("ndjson: invalid UTF-8 becomes U+FFFD and the line stays valid", "[ndjson]") {
     const std::string fffd = "\xEF\xBF\xBD";
-    CHECK(json_string("a\xFF" "b") == "\"a" + fffd + "b\"");
-    CHECK(json_string("\xC3") == "\"" + fffd + "\"");             // cut short
+    CHECK(json_string("a\xFF"
+                      "b") == "\"a" + fffd + "b\"");
+    CHECK(json_string("\xC3") == "\"" + fffd + "\"");                       // cut short
     CHECK(json_string("\xED\xA0\x80") == "\"" + fffd + fffd + fffd + "\""); // surrogate
-    CHECK(json_string("\xC0\xAF") == "\"" + fffd + fffd + "\"");   // overlong
+    CHECK(json_string("\xC0\xAF") == "\"" + fffd + fffd + "\"");            // overlong
     // Every byte value, in every position, parses back.
     std::string all;
     for (int i = 0; i < 256; ++i) {
@@ -137,8 +138,8 @@ TEST_CASE("ndjson: long strings escape the same across the writer's internal blo
     std::string expected;
     for (int i = 0; text.size() < 70000; ++i) {
         text += std::string(static_cast<std::size_t>(i % 37), 'a') + "\xC3\xA9\"\\\n\xFF";
-        expected += std::string(static_cast<std::size_t>(i % 37), 'a') +
-                    "\xC3\xA9\\\"\\\\\\n\xEF\xBF\xBD";
+        expected +=
+            std::string(static_cast<std::size_t>(i % 37), 'a') + "\xC3\xA9\\\"\\\\\\n\xEF\xBF\xBD";
     }
     std::string out;
     record::append_json_string_contents(out, text);
@@ -148,7 +149,8 @@ TEST_CASE("ndjson: long strings escape the same across the writer's internal blo
     std::string valid_expected;
     for (int i = 0; valid_text.size() < 70000; ++i) {
         valid_text += std::string(static_cast<std::size_t>(i % 41), 'b') + "\xE2\x9C\x93\"\t";
-        valid_expected += std::string(static_cast<std::size_t>(i % 41), 'b') + "\xE2\x9C\x93\\\"\\t";
+        valid_expected +=
+            std::string(static_cast<std::size_t>(i % 41), 'b') + "\xE2\x9C\x93\\\"\\t";
     }
     std::string valid_out;
     record::append_valid_json_string_contents(valid_out, valid_text);

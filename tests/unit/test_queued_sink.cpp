@@ -14,7 +14,7 @@ namespace {
 
 // A sink that holds its writer until opened: an output that has stopped being read.
 class gated_sink final : public record::sink {
-public:
+  public:
     void write(record::record&& r) override {
         std::unique_lock<std::mutex> lock(mutex_);
         opened_.wait(lock, [this] { return open_; });
@@ -29,7 +29,7 @@ public:
     }
     record::capture inner;
 
-private:
+  private:
     std::mutex mutex_;
     std::condition_variable opened_;
     bool open_ = false;
@@ -94,8 +94,8 @@ TEST_CASE("queued sink: lossless waits, and stop_waiting releases the waiter", "
 
 TEST_CASE("queued sink: close gives up on an output that never drains", "[sink]") {
     auto out = std::make_unique<gated_sink>();
-    auto queue = std::make_unique<record::queued_sink>(*out, 8,
-                                                       record::queued_sink::when_full::wait);
+    auto queue =
+        std::make_unique<record::queued_sink>(*out, 8, record::queued_sink::when_full::wait);
     queue->write(big_frame(1, 10));
     queue->write(big_frame(1, 10));
     CHECK_FALSE(queue->close(200ms));

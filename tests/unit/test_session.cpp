@@ -62,7 +62,10 @@ TEST_CASE("session: records do not depend on how the bytes were split", "[sessio
     options.emit_messages = true;
     const std::string c2s = upgrade_request() + frame(0x01, "he", mask) + frame(0x89, "", mask) +
                             frame(0x80, "llo \xE2\x9C\x93", mask) + frame(0x82, "\x01\x02", mask) +
-                            frame(0x88, "\x03\xE8" "done", mask);
+                            frame(0x88,
+                                  "\x03\xE8"
+                                  "done",
+                                  mask);
     const std::string s2c = switching() + frame(0x81, std::string(300, 'z')) + frame(0x8A, "") +
                             frame(0x88, "\x03\xE8");
     const std::string whole = decode_connection(c2s, s2c, options);
@@ -94,8 +97,8 @@ TEST_CASE("session: a refused upgrade records the status and decodes nothing", "
 TEST_CASE("session: plain HTTP requests before the upgrade are skipped", "[session]") {
     const std::string c2s = "POST /login HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nabcd" +
                             upgrade_request() + frame(0x81, "hi", mask);
-    const std::string s2c = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + switching() +
-                            frame(0x81, "yo");
+    const std::string s2c =
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + switching() + frame(0x81, "yo");
     for (const std::size_t chunk : {std::size_t{0}, std::size_t{1}, std::size_t{13}}) {
         const auto out = decode_connection(c2s, s2c, {}, chunk);
         INFO("chunk " << chunk);
@@ -183,7 +186,8 @@ TEST_CASE("session: client bytes held before the response are bounded", "[sessio
 }
 
 TEST_CASE("session: payload modes", "[session]") {
-    const std::string bytes = frame(0x81, "h\xC3\xA9", mask) + frame(0x82, std::string("\xFF\x00", 2), mask) +
+    const std::string bytes = frame(0x81, "h\xC3\xA9", mask) +
+                              frame(0x82, std::string("\xFF\x00", 2), mask) +
                               frame(0x81, "\xFF", mask);
     auto first_frames = [&](record::payload_mode mode) {
         session::session_options options;
@@ -221,9 +225,9 @@ TEST_CASE("session: --max-payload keeps whole characters and says truncated", "[
     const auto messages = of_type(out, "message");
     CHECK(messages[0]["len"] == 6);
     CHECK(messages[0]["truncated"] == true);
-    CHECK_FALSE(of_type(decode_frames(direction::c2s, frame(0x81, "abcd", mask), options),
-                        "frame")[0]
-                    .contains("truncated"));
+    CHECK_FALSE(
+        of_type(decode_frames(direction::c2s, frame(0x81, "abcd", mask), options), "frame")[0]
+            .contains("truncated"));
 }
 
 TEST_CASE("session: emit modes", "[session]") {

@@ -51,7 +51,10 @@ TEST_CASE("utf8: the first bad byte is reported wherever the split falls", "[utf
         {"F5 lead", "\xF5\x80\x80\x80", 0},
         {"FE", "ok\xFE", 2},
         {"FF", "\xFF", 0},
-        {"truncated then ASCII", "\xE2\x9C" "a", 2},
+        {"truncated then ASCII",
+         "\xE2\x9C"
+         "a",
+         2},
         {"overlong four-byte", "\xF0\x8F\xBF\xBF", 1},
     };
     for (const auto& c : cases) {
@@ -85,7 +88,8 @@ TEST_CASE("utf8: a failed validator stays failed", "[utf8]") {
 }
 
 TEST_CASE("utf8: cutting text to a limit keeps whole characters", "[utf8]") {
-    const std::string text = "a\xE2\x9C\x93" "b"; // a ✓ b
+    const std::string text = "a\xE2\x9C\x93"
+                             "b"; // a ✓ b
     REQUIRE(utf8_boundary(bytes_view{text}, 10) == 5);
     REQUIRE(utf8_boundary(bytes_view{text}, 4) == 4);
     REQUIRE(utf8_boundary(bytes_view{text}, 3) == 1);

@@ -9,7 +9,7 @@
 namespace wssniff {
 
 class bytes_view {
-public:
+  public:
     constexpr bytes_view() noexcept = default;
     constexpr bytes_view(const std::uint8_t* data, std::size_t size) noexcept
         : data_(data), size_(size) {}
@@ -34,7 +34,7 @@ public:
         return {reinterpret_cast<const char*>(data_), size_};
     }
 
-private:
+  private:
     const std::uint8_t* data_ = nullptr;
     std::size_t size_ = 0;
 };

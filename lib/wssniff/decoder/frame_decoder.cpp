@@ -41,9 +41,7 @@ void frame_decoder::feed(bytes_view in) {
         switch (state_) {
         case state::header: {
             // Collect into the fixed header buffer: a header may arrive split anywhere.
-            std::size_t want = header_have_ < 2
-                                   ? 2
-                                   : header_size_for(header_bytes_[1]);
+            std::size_t want = header_have_ < 2 ? 2 : header_size_for(header_bytes_[1]);
             while (header_have_ < want && pos < in.size()) {
                 header_bytes_[header_have_++] = in[pos++];
                 if (header_have_ == 2) {
@@ -63,7 +61,8 @@ void frame_decoder::feed(bytes_view in) {
             const std::uint64_t done = header_.payload_length - payload_remaining_;
             if (!header_.masked) {
                 if (is_control(header_.opcode) && control_have_ < control_payload_.size()) {
-                    const std::size_t keep = std::min(take, control_payload_.size() - control_have_);
+                    const std::size_t keep =
+                        std::min(take, control_payload_.size() - control_have_);
                     std::memcpy(control_payload_.data() + control_have_, wire.data(), keep);
                     control_have_ += keep;
                 }
@@ -260,12 +259,9 @@ void frame_decoder::finish() {
             header_have_ = 0;
         }
         break;
-    case state::payload:
-        end_frame(true);
-        break;
+    case state::payload: end_frame(true); break;
     case state::failed:
-    case state::finished:
-        return;
+    case state::finished: return;
     }
     if (message_opcode_ != 0) {
         error(error_code::stream_ended_mid_message, offset_);

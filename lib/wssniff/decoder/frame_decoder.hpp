@@ -54,13 +54,13 @@ struct decode_error {
 // Receives the decoder's events, in stream order. Errors about a frame come before its
 // on_frame_end.
 class frame_handler {
-public:
+  public:
     virtual void on_frame_header(const frame_header& header) = 0;
     virtual void on_frame_payload(const frame_header& header, bytes_view unmasked) = 0;
     virtual void on_frame_end(const frame_header& header, const frame_end& end) = 0;
     virtual void on_error(const decode_error& error) = 0;
 
-protected:
+  protected:
     ~frame_handler() = default;
 };
 
@@ -73,7 +73,7 @@ struct decoder_options {
 };
 
 class frame_decoder {
-public:
+  public:
     frame_decoder(frame_handler& handler, decoder_options options) noexcept;
 
     void feed(bytes_view in);
@@ -84,7 +84,7 @@ public:
     bool failed() const noexcept { return state_ == state::failed; }
     bool in_message() const noexcept { return message_opcode_ != 0; }
 
-private:
+  private:
     enum class state : std::uint8_t { header, payload, failed, finished };
 
     void begin_frame();

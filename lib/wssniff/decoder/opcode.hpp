@@ -16,7 +16,9 @@ enum class opcode : std::uint8_t {
     pong = 0xA,
 };
 
-constexpr bool is_control(std::uint8_t op) noexcept { return (op & 0x8) != 0; }
+constexpr bool is_control(std::uint8_t op) noexcept {
+    return (op & 0x8) != 0;
+}
 
 constexpr bool is_reserved(std::uint8_t op) noexcept {
     return (op >= 0x3 && op <= 0x7) || op >= 0xB;

@@ -11,7 +11,7 @@
 namespace wssniff::decoder {
 
 class utf8_validator {
-public:
+  public:
     static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
     // Index in `in` of the first byte that cannot continue valid UTF-8, or npos. After a
@@ -23,8 +23,8 @@ public:
     bool failed() const noexcept { return failed_; }
     void reset() noexcept { *this = utf8_validator{}; }
 
-private:
-    std::uint8_t need_ = 0;    // continuation bytes still expected
+  private:
+    std::uint8_t need_ = 0;     // continuation bytes still expected
     std::uint8_t lower_ = 0x80; // bounds of the next continuation byte (tighter after E0 ED F0 F4)
     std::uint8_t upper_ = 0xBF;
     bool failed_ = false;

@@ -44,7 +44,8 @@ std::optional<std::uint8_t> window_bits(std::optional<std::string_view> value) {
         v = v.substr(1, v.size() - 2);
     }
     if (v.empty() || v.size() > 2 || v.front() == '0' ||
-        !std::all_of(v.begin(), v.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+        !std::all_of(v.begin(), v.end(),
+                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
         return std::nullopt;
     }
     const int bits = std::stoi(std::string(v));

@@ -23,8 +23,9 @@ bool is_token(std::string_view s) noexcept {
 }
 
 bool is_http_version(std::string_view v) noexcept {
-    return v.size() == 8 && v.substr(0, 5) == "HTTP/" && std::isdigit(static_cast<unsigned char>(v[5])) &&
-           v[6] == '.' && std::isdigit(static_cast<unsigned char>(v[7]));
+    return v.size() == 8 && v.substr(0, 5) == "HTTP/" &&
+           std::isdigit(static_cast<unsigned char>(v[5])) && v[6] == '.' &&
+           std::isdigit(static_cast<unsigned char>(v[7]));
 }
 
 } // namespace
@@ -113,10 +114,10 @@ std::size_t head_parser::feed(bytes_view in) {
             const bool plausible = kind_ == kind::request ? is_token_char(first) : first == 'H';
             if (!plausible) {
                 fail(error_code::malformed_head,
-                     in[i] == 0x16 ? "this is a TLS handshake, not HTTP (plain ws:// expected)"
-                                   : "this does not start like an HTTP " +
-                                         std::string(kind_ == kind::request ? "request"
-                                                                            : "response"));
+                     in[i] == 0x16
+                         ? "this is a TLS handshake, not HTTP (plain ws:// expected)"
+                         : "this does not start like an HTTP " +
+                               std::string(kind_ == kind::request ? "request" : "response"));
                 return 0;
             }
         }

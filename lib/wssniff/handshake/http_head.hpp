@@ -38,7 +38,7 @@ struct http_head {
 };
 
 class head_parser {
-public:
+  public:
     enum class kind : std::uint8_t { request, response };
     enum class status : std::uint8_t { need_more, done, failed };
 
@@ -58,7 +58,7 @@ public:
     // Ready for the next head on the same connection.
     void reset();
 
-private:
+  private:
     bool parse();
     void fail(error_code code, std::string detail);
 

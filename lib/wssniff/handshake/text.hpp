@@ -4,13 +4,15 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace wssniff::handshake {
 
 inline bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
                return std::tolower(static_cast<unsigned char>(x)) ==
                       std::tolower(static_cast<unsigned char>(y));
            });
@@ -25,6 +27,17 @@ inline std::string_view trim(std::string_view s) noexcept {
         s.remove_suffix(1);
     }
     return s;
+}
+
+// Content-Length as a number, or nullopt when it is not one (RFC 9110 §8.6). At most 18 digits:
+// the value is compared and counted down, never allocated.
+inline std::optional<std::uint64_t> parse_content_length(std::string_view value) {
+    if (value.empty() || value.size() > 18 || !std::all_of(value.begin(), value.end(), [](char c) {
+            return std::isdigit(static_cast<unsigned char>(c));
+        })) {
+        return std::nullopt;
+    }
+    return std::stoull(std::string(value));
 }
 
 } // namespace wssniff::handshake

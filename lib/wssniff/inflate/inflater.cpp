@@ -20,7 +20,9 @@ inflater::inflater(bool no_context_takeover, inflate_limits limits)
     }
 }
 
-inflater::~inflater() { inflateEnd(&z_->z); }
+inflater::~inflater() {
+    inflateEnd(&z_->z);
+}
 
 inflater::status inflater::run(bytes_view in, output_handler& out) {
     z_stream& z = z_->z;
@@ -37,7 +39,8 @@ inflater::status inflater::run(bytes_view in, output_handler& out) {
         const bool failed = rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END;
         if (produced > 0) {
             if (message_out_ + produced > limits_.max_message) {
-                problem_ = "message inflates past " + std::to_string(limits_.max_message) + " bytes";
+                problem_ =
+                    "message inflates past " + std::to_string(limits_.max_message) + " bytes";
                 return status::limit_exceeded;
             }
             message_out_ += produced;

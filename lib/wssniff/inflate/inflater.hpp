@@ -14,10 +14,10 @@
 namespace wssniff::inflate {
 
 class output_handler {
-public:
+  public:
     virtual void on_inflated(bytes_view data) = 0;
 
-protected:
+  protected:
     ~output_handler() = default;
 };
 
@@ -27,7 +27,7 @@ struct inflate_limits {
 };
 
 class inflater {
-public:
+  public:
     enum class status : std::uint8_t { ok, corrupt, limit_exceeded };
 
     inflater(bool no_context_takeover, inflate_limits limits);
@@ -44,7 +44,7 @@ public:
     // After corrupt or limit_exceeded: what went wrong, in one phrase.
     const std::string& problem() const noexcept { return problem_; }
 
-private:
+  private:
     status run(bytes_view in, output_handler& out);
 
     struct stream;

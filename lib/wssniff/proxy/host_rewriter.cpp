@@ -1,5 +1,7 @@
 #include "wssniff/proxy/host_rewriter.hpp"
 
+#include "wssniff/handshake/text.hpp"
+
 #include <algorithm>
 #include <cctype>
 
@@ -25,12 +27,10 @@ void host_rewriter::feed(bytes_view in, std::string& out) {
     std::size_t pos = 0;
     while (pos < in.size()) {
         switch (state_) {
-        case state::aside:
-            out.append(in.chars().substr(pos));
-            return;
+        case state::aside: out.append(in.chars().substr(pos)); return;
         case state::body: {
-            const auto take = static_cast<std::size_t>(
-                std::min<std::uint64_t>(body_remaining_, in.size() - pos));
+            const auto take =
+                static_cast<std::size_t>(std::min<std::uint64_t>(body_remaining_, in.size() - pos));
             out.append(in.chars().substr(pos, take));
             pos += take;
             body_remaining_ -= take;
@@ -100,13 +100,12 @@ void host_rewriter::rewrite_head(std::string& out) {
     }
     std::uint64_t body = 0;
     if (length != nullptr) {
-        if (length->empty() || length->size() > 18 ||
-            !std::all_of(length->begin(), length->end(),
-                         [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+        const auto n = handshake::parse_content_length(*length);
+        if (!n) {
             state_ = state::aside;
             return;
         }
-        body = std::stoull(*length);
+        body = *n;
     }
     parser_.reset();
     body_remaining_ = body;

@@ -17,7 +17,7 @@
 namespace wssniff::proxy {
 
 class host_rewriter {
-public:
+  public:
     explicit host_rewriter(std::string authority, std::size_t max_head = 64 * 1024);
 
     // Appends to `out` what may be forwarded now; bytes of an unfinished head are held.
@@ -29,7 +29,7 @@ public:
     // The client closed: whatever is held goes out as it is.
     void flush(std::string& out);
 
-private:
+  private:
     enum class state : std::uint8_t { head, body, aside };
 
     void rewrite_head(std::string& out);

@@ -23,13 +23,11 @@ using clock = std::chrono::steady_clock;
 
 std::string to_string(const tcp::endpoint& ep) {
     const std::string address = ep.address().to_string();
-    return (ep.address().is_v6() ? "[" + address + "]" : address) + ":" +
-           std::to_string(ep.port());
+    return (ep.address().is_v6() ? "[" + address + "]" : address) + ":" + std::to_string(ep.port());
 }
 
 bool exhausted(const std::error_code& ec) {
-    return ec == std::errc::too_many_files_open ||
-           ec == std::errc::too_many_files_open_in_system ||
+    return ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
            ec == std::errc::no_buffer_space || ec == std::errc::not_enough_memory;
 }
 
@@ -43,16 +41,29 @@ record::close_reason reset_by(direction side) {
                                   : record::close_reason::server_reset;
 }
 
-direction other(direction d) { return d == direction::c2s ? direction::s2c : direction::c2s; }
+direction other(direction d) {
+    return d == direction::c2s ? direction::s2c : direction::c2s;
+}
+
+// The proxy's own answers (a 502 for an unreachable upstream, a 400 for plain HTTP on the TLS
+// port): the client asked an HTTP question, it gets an HTTP answer, then the connection closes.
+std::string plain_http_answer(std::string_view status, const std::string& body) {
+    return "HTTP/1.1 " + std::string(status) +
+           "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+}
 
 using plain_stream = tcp::socket;
 using tls_stream = asio::ssl::stream<tcp::socket>;
 
-template <class Stream>
-constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
+template <class Stream> constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
 
-tcp::socket& tcp_of(plain_stream& s) { return s; }
-tcp::socket& tcp_of(tls_stream& s) { return s.next_layer(); }
+tcp::socket& tcp_of(plain_stream& s) {
+    return s;
+}
+tcp::socket& tcp_of(tls_stream& s) {
+    return s.next_layer();
+}
 
 template <class Stream>
 Stream make_stream(tcp::socket socket, std::optional<asio::ssl::context>& context) {
@@ -138,8 +149,7 @@ struct proxy::impl {
     }
 
     void accept();
-    template <class Client, class Upstream>
-    void open(tcp::socket socket, std::uint64_t id);
+    template <class Client, class Upstream> void open(tcp::socket socket, std::uint64_t id);
     void forget(std::uint64_t id) {
         connections.erase(id);
         open_count.fetch_sub(1);
@@ -184,7 +194,7 @@ struct proxy::impl {
 
 // What the proxy holds of a connection whatever its streams are.
 class connection_base {
-public:
+  public:
     virtual ~connection_base() = default;
     virtual void start() = 0;
     // The proxy is stopping.
@@ -200,7 +210,7 @@ public:
 template <class Client, class Upstream>
 class connection final : public connection_base,
                          public std::enable_shared_from_this<connection<Client, Upstream>> {
-public:
+  public:
     connection(proxy::impl& owner, tcp::socket client, std::uint64_t id)
         : owner_(owner), id_(id), client_(make_stream<Client>(std::move(client), owner.client_tls)),
           upstream_(make_stream<Upstream>(tcp::socket(owner.io), owner.upstream_tls)),
@@ -227,19 +237,19 @@ public:
 
     void shut_down() override { finish(record::close_reason::shutdown); }
 
-private:
+  private:
     // Until the relay starts, one timer bounds each step (TLS handshakes reuse the connect
     // timeout); the relay then uses it for the handshake and idle timeouts.
     enum class phase : std::uint8_t { client_tls, connect, upstream_tls, relay };
 
     struct pump {
         std::unique_ptr<std::uint8_t[]> buffer; // lent by the proxy while data flows
-        std::string rewritten; // c2s bytes released by the Host rewriter
+        std::string rewritten;                  // c2s bytes released by the Host rewriter
         bool eof = false;
     };
 
     static session::session_options session_options(const proxy_options& options,
-                                                     const tcp::socket& client, std::uint64_t id) {
+                                                    const tcp::socket& client, std::uint64_t id) {
         session::session_options s = options.session;
         s.conn = id;
         std::error_code ec;
@@ -254,16 +264,14 @@ private:
     pump& pump_of(direction d) { return pumps_[d == direction::c2s ? 0 : 1]; }
 
     // Calls f with the stream `d`'s bytes come from (or go to): a branch, not a virtual call.
-    template <class F>
-    void with_source(direction d, F&& f) {
+    template <class F> void with_source(direction d, F&& f) {
         if (d == direction::c2s) {
             f(client_);
         } else {
             f(upstream_);
         }
     }
-    template <class F>
-    void with_destination(direction d, F&& f) {
+    template <class F> void with_destination(direction d, F&& f) {
         if (d == direction::c2s) {
             f(upstream_);
         } else {
@@ -324,12 +332,10 @@ private:
         }
         // A plain HTTP request on the TLS port: answer in plain HTTP, as nginx does, so the
         // mistake is visible in the client rather than a bare reset.
-        const std::string body = "wssniff: this port speaks TLS: connect with wss://\n";
-        bad_gateway_ = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                       "Content-Length: " +
-                       std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+        answer_ = plain_http_answer("400 Bad Request",
+                                    "wssniff: this port speaks TLS: connect with wss://\n");
         auto self = this->shared_from_this();
-        asio::async_write(tcp_of(client_), asio::buffer(bad_gateway_),
+        asio::async_write(tcp_of(client_), asio::buffer(answer_),
                           [this, self](std::error_code, std::size_t) {
                               std::error_code ignored;
                               tcp_of(client_).shutdown(tcp::socket::shutdown_send, ignored);
@@ -360,10 +366,9 @@ private:
                     fail_upstream(open_ec);
                     return;
                 }
-                asio::async_connect(tcp_of(upstream_), results,
-                                    [this, self](std::error_code cec, const tcp::endpoint&) {
-                                        on_connected(cec);
-                                    });
+                asio::async_connect(
+                    tcp_of(upstream_), results,
+                    [this, self](std::error_code cec, const tcp::endpoint&) { on_connected(cec); });
             });
     }
 
@@ -400,8 +405,8 @@ private:
             return;
         }
         const auto& o = owner_.options;
-        tls_.upstream = tls::upstream_leg_of(upstream_.native_handle(), o.upstream.host,
-                                             o.insecure);
+        tls_.upstream =
+            tls::upstream_leg_of(upstream_.native_handle(), o.upstream.host, o.insecure);
         relay();
     }
 
@@ -421,9 +426,9 @@ private:
         const auto timeout = std::to_string(owner_.options.connect_timeout.count()) + " ms";
         if (phase_ == phase::upstream_tls) {
             if constexpr (is_tls<Upstream>) {
-                return setup_timed_out_ ? "TLS handshake timed out after " + timeout
-                                        : tls::describe_upstream_failure(
-                                              upstream_.native_handle(), ec);
+                return setup_timed_out_
+                           ? "TLS handshake timed out after " + timeout
+                           : tls::describe_upstream_failure(upstream_.native_handle(), ec);
             }
         }
         return setup_timed_out_ ? "timed out after " + timeout : ec.message();
@@ -434,25 +439,20 @@ private:
         const std::string why = setup_failure(ec);
         record::error e;
         e.code = error_code::upstream_unreachable;
-        e.message = std::string(describe(e.code)) + ": " + up.host + ":" +
-                    std::to_string(up.port) + ": " + why;
+        e.message = std::string(describe(e.code)) + ": " + up.host + ":" + std::to_string(up.port) +
+                    ": " + why;
         e.fatal = true;
         if (sniff_) {
             owner_.sink.write(record::record{id_, std::chrono::system_clock::now(), std::move(e)});
         }
-        // The client asked an HTTP question; it gets an HTTP answer.
-        const std::string body = "wssniff: cannot reach upstream " + up.host + ":" +
-                                 std::to_string(up.port) + ": " + why + "\n";
-        bad_gateway_ = "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                       "Content-Length: " +
-                       std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+        answer_ =
+            plain_http_answer("502 Bad Gateway", "wssniff: cannot reach upstream " + up.host + ":" +
+                                                     std::to_string(up.port) + ": " + why + "\n");
         auto self = this->shared_from_this();
-        asio::async_write(client_, asio::buffer(bad_gateway_),
-                          [this, self](std::error_code, std::size_t) {
-                              half_close(client_, [this] {
-                                  finish(record::close_reason::upstream_unreachable);
-                              });
-                          });
+        asio::async_write(
+            client_, asio::buffer(answer_), [this, self](std::error_code, std::size_t) {
+                half_close(client_, [this] { finish(record::close_reason::upstream_unreachable); });
+            });
     }
 
     void read(direction d) {
@@ -497,10 +497,9 @@ private:
                 if (!p.buffer) {
                     p.buffer = owner_.take_buffer();
                 }
-                source.async_read_some(asio::buffer(p.buffer.get(), size),
-                                       [this, self, d](std::error_code ec, std::size_t n) {
-                                           on_read(d, ec, n);
-                                       });
+                source.async_read_some(
+                    asio::buffer(p.buffer.get(), size),
+                    [this, self, d](std::error_code ec, std::size_t n) { on_read(d, ec, n); });
             }
         });
     }
@@ -536,10 +535,9 @@ private:
         }
         auto self = this->shared_from_this();
         with_destination(d, [&](auto& destination) {
-            asio::async_write(destination, asio::buffer(chunk.data(), chunk.size()),
-                              [this, self, d](std::error_code wec, std::size_t) {
-                                  on_written(d, wec);
-                              });
+            asio::async_write(
+                destination, asio::buffer(chunk.data(), chunk.size()),
+                [this, self, d](std::error_code wec, std::size_t) { on_written(d, wec); });
         });
         // The tee: the session sees the chunk after its write has been started, read-only.
         if (sniff_) {
@@ -604,14 +602,12 @@ private:
     }
 
     // Ends our sending on `s` while its reading goes on; `then` runs once that is done.
-    template <class F>
-    void half_close(plain_stream& s, F&& then) {
+    template <class F> void half_close(plain_stream& s, F&& then) {
         std::error_code ignored;
         s.shutdown(tcp::socket::shutdown_send, ignored);
         then();
     }
-    template <class F>
-    void half_close(tls_stream& s, F&& then) {
+    template <class F> void half_close(tls_stream& s, F&& then) {
         // TLS ends a direction with a close_notify. SSL_shutdown would then wait for the peer's
         // close_notify, that is, read from a stream whose other pump is still reading (and
         // drop the data it finds). Marked as received for the one synchronous step that writes
@@ -662,8 +658,8 @@ private:
             const bool handshake_late = opts.handshake_timeout.count() > 0 &&
                                         !session_->upgraded() &&
                                         now >= accepted_at_ + opts.handshake_timeout;
-            const bool idle = opts.idle_timeout.count() > 0 &&
-                              now >= last_activity_ + opts.idle_timeout;
+            const bool idle =
+                opts.idle_timeout.count() > 0 && now >= last_activity_ + opts.idle_timeout;
             if (handshake_late || idle) {
                 finish(record::close_reason::timeout);
                 return;
@@ -704,7 +700,7 @@ private:
     bool sniff_;
     std::optional<host_rewriter> rewriter_;
     pump pumps_[2];
-    std::string bad_gateway_;
+    std::string answer_;
     std::optional<record::close_reason> first_close_;
     clock::time_point accepted_at_;
     clock::time_point last_activity_;
@@ -786,16 +782,18 @@ void proxy::impl::shutdown_all() {
 proxy::proxy(proxy_options options, record::sink& sink)
     : impl_(std::make_unique<impl>(std::move(options), sink)) {}
 
-proxy::~proxy() { stop(); }
+proxy::~proxy() {
+    stop();
+}
 
 void proxy::listen() {
     if (impl_->listening) {
         return;
     }
     tcp::resolver resolver(impl_->io);
-    const auto results = resolver.resolve(impl_->options.listen_host,
-                                          std::to_string(impl_->options.listen_port),
-                                          tcp::resolver::passive);
+    const auto results =
+        resolver.resolve(impl_->options.listen_host, std::to_string(impl_->options.listen_port),
+                         tcp::resolver::passive);
     const tcp::endpoint endpoint = *results.begin();
     impl_->acceptor.open(endpoint.protocol());
     impl_->acceptor.set_option(tcp::acceptor::reuse_address(true));
@@ -805,11 +803,17 @@ void proxy::listen() {
     impl_->accept();
 }
 
-std::uint16_t proxy::port() const { return impl_->acceptor.local_endpoint().port(); }
+std::uint16_t proxy::port() const {
+    return impl_->acceptor.local_endpoint().port();
+}
 
-std::string proxy::address() const { return to_string(impl_->acceptor.local_endpoint()); }
+std::string proxy::address() const {
+    return to_string(impl_->acceptor.local_endpoint());
+}
 
-bool proxy::loopback() const { return impl_->acceptor.local_endpoint().address().is_loopback(); }
+bool proxy::loopback() const {
+    return impl_->acceptor.local_endpoint().address().is_loopback();
+}
 
 void proxy::stop_on_signals() {
     impl_->signals = std::make_unique<asio::signal_set>(impl_->io, SIGINT, SIGTERM);
@@ -843,8 +847,12 @@ void proxy::stop() {
     }
 }
 
-std::uint64_t proxy::accepted() const { return impl_->accepted.load(); }
+std::uint64_t proxy::accepted() const {
+    return impl_->accepted.load();
+}
 
-std::size_t proxy::open_connections() const { return impl_->open_count.load(); }
+std::size_t proxy::open_connections() const {
+    return impl_->open_count.load();
+}
 
 } // namespace wssniff::proxy

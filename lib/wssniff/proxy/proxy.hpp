@@ -66,7 +66,7 @@ struct tls_setup_error : std::runtime_error {
 };
 
 class proxy {
-public:
+  public:
     // Loads and checks the TLS files the options name. Throws tls_setup_error.
     proxy(proxy_options options, record::sink& sink);
     ~proxy();
@@ -97,7 +97,7 @@ public:
 
     struct impl; // the relay's state; opaque outside proxy.cpp
 
-private:
+  private:
     std::unique_ptr<impl> impl_;
 };
 

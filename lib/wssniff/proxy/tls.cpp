@@ -72,15 +72,19 @@ asio::ssl::context server_context(const std::string& cert_file, const std::strin
     if (ec) {
         // OpenSSL checks the pair while loading: tell a mismatch from an unreadable file.
         if (parses_as_private_key(key_file)) {
-            throw setup_error("--tls-key " + key_file + " does not match the certificate in "
-                              "--tls-cert " + cert_file);
+            throw setup_error("--tls-key " + key_file +
+                              " does not match the certificate in "
+                              "--tls-cert " +
+                              cert_file);
         }
         throw setup_error("cannot use --tls-key " + key_file + ": " + reason_of(ec));
     }
     if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
         ERR_clear_error();
-        throw setup_error("--tls-key " + key_file + " does not match the certificate in "
-                          "--tls-cert " + cert_file);
+        throw setup_error("--tls-key " + key_file +
+                          " does not match the certificate in "
+                          "--tls-cert " +
+                          cert_file);
     }
     return ctx;
 }

@@ -33,8 +33,9 @@ std::vector<frame> capture::frames() const {
 
 std::vector<frame> capture::frames(direction dir) const {
     std::vector<frame> out = frames();
-    out.erase(std::remove_if(out.begin(), out.end(), [dir](const frame& f) { return f.dir != dir; }),
-              out.end());
+    out.erase(
+        std::remove_if(out.begin(), out.end(), [dir](const frame& f) { return f.dir != dir; }),
+        out.end());
     return out;
 }
 

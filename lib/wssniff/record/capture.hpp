@@ -9,10 +9,10 @@
 
 #include "wssniff/record/record.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
-#include <algorithm>
 #include <functional>
 #include <mutex>
 #include <string_view>
@@ -21,7 +21,7 @@
 namespace wssniff::record {
 
 class capture final : public sink {
-public:
+  public:
     using predicate = std::function<bool(const std::vector<record>&)>;
 
     void write(record&& r) override;
@@ -42,7 +42,7 @@ public:
 
     void clear();
 
-private:
+  private:
     mutable std::mutex mutex_;
     mutable std::condition_variable changed_;
     std::vector<record> records_;

@@ -36,12 +36,16 @@ std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) noex
         n = 2;
     } else if (b >= 0xE0 && b <= 0xEF) {
         n = 3;
-        if (b == 0xE0) lo = 0xA0;
-        if (b == 0xED) hi = 0x9F;
+        if (b == 0xE0)
+            lo = 0xA0;
+        if (b == 0xED)
+            hi = 0x9F;
     } else if (b >= 0xF0 && b <= 0xF4) {
         n = 4;
-        if (b == 0xF0) lo = 0x90;
-        if (b == 0xF4) hi = 0x8F;
+        if (b == 0xF0)
+            lo = 0x90;
+        if (b == 0xF4)
+            hi = 0x8F;
     } else {
         return 0;
     }
@@ -60,7 +64,7 @@ std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) noex
 }
 
 class json_line {
-public:
+  public:
     explicit json_line(std::string& out) : out_(out) { out_.push_back('{'); }
 
     json_line& key(std::string_view k) {
@@ -126,7 +130,8 @@ public:
             *o++ = alphabet[v & 63];
         }
         if (n > 0) {
-            const std::uint32_t v = (std::uint32_t{p[0]} << 16) | (n == 2 ? std::uint32_t{p[1]} << 8 : 0);
+            const std::uint32_t v =
+                (std::uint32_t{p[0]} << 16) | (n == 2 ? std::uint32_t{p[1]} << 8 : 0);
             *o++ = alphabet[v >> 18];
             *o++ = alphabet[(v >> 12) & 63];
             *o++ = n == 2 ? alphabet[(v >> 6) & 63] : '=';
@@ -174,21 +179,29 @@ public:
     void finish() { out_.append("}\n"); }
     std::string& out() noexcept { return out_; }
 
-private:
+  private:
     std::string& out_;
     bool first_ = true;
 };
 
 void write_body(json_line& j, const handshake& h) {
-    if (h.client) j.str("client", *h.client);
-    if (h.upstream) j.str("upstream", *h.upstream);
+    if (h.client)
+        j.str("client", *h.client);
+    if (h.upstream)
+        j.str("upstream", *h.upstream);
     j.str("method", h.method);
     j.str("target", h.target);
     j.num("status", static_cast<std::uint64_t>(h.status));
     j.headers("request_headers", h.request_headers);
     j.headers("response_headers", h.response_headers);
-    if (h.subprotocol) j.str("subprotocol", *h.subprotocol); else j.null("subprotocol");
-    if (h.extensions) j.str("extensions", *h.extensions); else j.null("extensions");
+    if (h.subprotocol)
+        j.str("subprotocol", *h.subprotocol);
+    else
+        j.null("subprotocol");
+    if (h.extensions)
+        j.str("extensions", *h.extensions);
+    else
+        j.null("extensions");
     if (h.deflate) {
         std::string& out = j.key("deflate").out();
         json_line d(out);
@@ -213,7 +226,10 @@ void write_body(json_line& j, const handshake& h) {
             json_line c(t.key("upstream").out());
             c.str("version", u->version);
             c.str("cipher", u->cipher);
-            if (u->server_name) c.str("server_name", *u->server_name); else c.null("server_name");
+            if (u->server_name)
+                c.str("server_name", *u->server_name);
+            else
+                c.null("server_name");
             c.str("subject", u->subject);
             c.str("issuer", u->issuer);
             c.boolean("verified", u->verified);
@@ -263,8 +279,10 @@ void write_body(json_line& j, const error& e) {
     j.str("code", to_string(e.code));
     j.str("message", e.message);
     j.boolean("fatal", e.fatal);
-    if (e.dir) j.str("dir", to_string(*e.dir));
-    if (e.offset) j.num("offset", *e.offset);
+    if (e.dir)
+        j.str("dir", to_string(*e.dir));
+    if (e.offset)
+        j.num("offset", *e.offset);
 }
 
 void write_body(json_line& j, const close& c) {
@@ -280,18 +298,17 @@ constexpr std::string_view type_name(const decltype(record::body)& body) noexcep
     return names[body.index()];
 }
 
-
 // One pass, written through a pointer into room reserved up front (six bytes per input byte at
 // worst: \u00XX), shrunk once at the end. Runs that need nothing move eight bytes at a time.
-template <bool Valid>
-void escape_into(std::string& out, std::string_view bytes) {
+template <bool Valid> void escape_into(std::string& out, std::string_view bytes) {
     const plain_table& table = Valid ? plain_utf8 : plain_ascii;
     // Bounded blocks keep the reserved room (and its zero-filling) small for large payloads.
     constexpr std::size_t block = 16 * 1024;
     const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
     const auto* const all_end = p + bytes.size();
     while (p < all_end) {
-        const auto* const end = p + std::min<std::size_t>(block, static_cast<std::size_t>(all_end - p));
+        const auto* const end =
+            p + std::min<std::size_t>(block, static_cast<std::size_t>(all_end - p));
         const std::size_t at = out.size();
         out.resize(at + static_cast<std::size_t>(end - p) * 6);
         char* const first = &out[at];
@@ -445,7 +462,9 @@ void append_ndjson(std::string& out, const record& r) {
 ndjson_sink::ndjson_sink(std::FILE* out, bool flush_each_record)
     : out_(out), flush_each_record_(flush_each_record) {}
 
-ndjson_sink::~ndjson_sink() { flush(); }
+ndjson_sink::~ndjson_sink() {
+    flush();
+}
 
 void ndjson_sink::write(record&& r) {
     line_.clear();

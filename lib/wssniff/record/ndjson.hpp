@@ -26,7 +26,7 @@ void append_timestamp(std::string& out, timestamp ts);
 // A sink that writes NDJSON to a stdio stream, buffered, flushing after each record when asked
 // (a pipe into jq should see frames live).
 class ndjson_sink final : public sink {
-public:
+  public:
     ndjson_sink(std::FILE* out, bool flush_each_record);
     ~ndjson_sink() override;
     void write(record&& r) override;
@@ -34,7 +34,7 @@ public:
     bool flush();
     bool ok() const noexcept { return ok_; }
 
-private:
+  private:
     std::FILE* out_;
     bool flush_each_record_;
     bool ok_ = true;

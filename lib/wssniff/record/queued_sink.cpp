@@ -9,7 +9,9 @@ queued_sink::queued_sink(sink& out, std::size_t capacity, when_full policy,
     : out_(out), capacity_(capacity == 0 ? 1 : capacity), max_bytes_(max_bytes), policy_(policy),
       flush_(std::move(flush)), writer_([this] { run(); }) {}
 
-queued_sink::~queued_sink() { close(); }
+queued_sink::~queued_sink() {
+    close();
+}
 
 namespace {
 

@@ -20,15 +20,15 @@
 namespace wssniff::record {
 
 class queued_sink final : public sink {
-public:
+  public:
     enum class when_full : std::uint8_t { wait, drop };
 
     // `flush` runs on the writer thread whenever the queue runs empty (a pipe reader sees
     // records promptly without a flush per record under load). The queue is full at
     // `capacity` records or `max_bytes` of payload, whichever comes first: records with large
     // payloads must not multiply the memory a count alone would allow.
-    queued_sink(sink& out, std::size_t capacity, when_full policy,
-                std::function<void()> flush = {}, std::size_t max_bytes = 32 * 1024 * 1024);
+    queued_sink(sink& out, std::size_t capacity, when_full policy, std::function<void()> flush = {},
+                std::size_t max_bytes = 32 * 1024 * 1024);
     ~queued_sink() override;
     queued_sink(const queued_sink&) = delete;
     queued_sink& operator=(const queued_sink&) = delete;
@@ -47,7 +47,7 @@ public:
 
     std::uint64_t dropped() const;
 
-private:
+  private:
     void run();
 
     sink& out_;

@@ -25,8 +25,8 @@ enum class payload_encoding : std::uint8_t { none, text, hex, base64 };
 
 struct payload {
     payload_encoding encoding = payload_encoding::none;
-    std::string bytes;      // raw bytes; the writer encodes them (and repairs invalid UTF-8)
-    bool truncated = false; // holds only the first --max-payload bytes
+    std::string bytes;       // raw bytes; the writer encodes them (and repairs invalid UTF-8)
+    bool truncated = false;  // holds only the first --max-payload bytes
     bool valid_utf8 = false; // already validated: the writer need not check it again
 };
 
@@ -154,7 +154,7 @@ struct record {
 
 // Where records go: the NDJSON writer, an in-process capture, a test's vector.
 class sink {
-public:
+  public:
     virtual ~sink() = default;
     virtual void write(record&& r) = 0;
 };

@@ -71,7 +71,9 @@ void frame_recorder::on_frame_payload(const decoder::frame_header& h, bytes_view
     take(h, data, h.offset + h.header_size + frame_data_len_);
 }
 
-void frame_recorder::on_inflated(bytes_view data) { take(*header_, data, std::nullopt); }
+void frame_recorder::on_inflated(bytes_view data) {
+    take(*header_, data, std::nullopt);
+}
 
 void frame_recorder::inflate_stopped(inflate::inflater::status status,
                                      const decoder::frame_header& h) {
@@ -109,8 +111,8 @@ void frame_recorder::take(const decoder::frame_header& h, bytes_view data,
             if (bad != decoder::utf8_validator::npos) {
                 message_utf8_reported_ = true;
                 // Inflated bytes have no place on the wire: the frame's offset stands for them.
-                out_.emit_error(dir_, error_code::invalid_utf8,
-                                wire_at ? *wire_at + bad : h.offset, false, {});
+                out_.emit_error(dir_, error_code::invalid_utf8, wire_at ? *wire_at + bad : h.offset,
+                                false, {});
             }
         }
     }
@@ -162,10 +164,9 @@ void frame_recorder::on_frame_end(const decoder::frame_header& h, const decoder:
                                  ? frame_data_.substr(2)
                                  : std::string(end.close_reason.chars());
         }
-        const bool valid_text =
-            text && (h.message_begins && h.message_ends
-                         ? !message_utf8_reported_ && message_utf8_.complete()
-                         : frame_utf8_.complete());
+        const bool valid_text = text && (h.message_begins && h.message_ends
+                                             ? !message_utf8_reported_ && message_utf8_.complete()
+                                             : frame_utf8_.complete());
         f.data = make_payload(options_, std::move(frame_data_), frame_data_len_, valid_text,
                               end.stream_ended);
         out_.emit_record(std::move(f));

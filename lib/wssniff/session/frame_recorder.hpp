@@ -28,7 +28,7 @@ record::payload make_payload(const session_options& options, std::string&& bytes
                              std::uint64_t total, bool valid_text, bool stream_ended);
 
 class frame_recorder final : public decoder::frame_handler, private inflate::output_handler {
-public:
+  public:
     frame_recorder(record_emitter& out, direction dir, const session_options& options,
                    std::optional<deflate_direction> deflate);
 
@@ -39,7 +39,7 @@ public:
     void on_frame_end(const decoder::frame_header& h, const decoder::frame_end& end) override;
     void on_error(const decoder::decode_error& e) override;
 
-private:
+  private:
     // Data bytes of the current frame (inflated when compressed); `wire_at` is the stream
     // offset of the first of them when they are the bytes on the wire.
     void take(const decoder::frame_header& h, bytes_view data,

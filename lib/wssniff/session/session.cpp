@@ -18,8 +18,6 @@ namespace wssniff::session {
 namespace {
 
 using handshake::iequals;
-using record::payload_encoding;
-using record::payload_mode;
 
 constexpr std::size_t max_queued_requests = 64;
 
@@ -33,23 +31,13 @@ record::header_list redacted(const handshake::header_fields& fields, bool redact
     for (auto& [name, value] : out) {
         if (iequals(name, "authorization") || iequals(name, "proxy-authorization")) {
             const std::size_t space = value.find(' ');
-            value = space == std::string::npos ? "[redacted]"
-                                               : value.substr(0, space) + " [redacted]";
+            value =
+                space == std::string::npos ? "[redacted]" : value.substr(0, space) + " [redacted]";
         } else if (iequals(name, "cookie") || iequals(name, "set-cookie")) {
             value = "[redacted]";
         }
     }
     return out;
-}
-
-// Content-Length as a number, or nullopt when it is not one (RFC 9110 §8.6).
-std::optional<std::uint64_t> content_length(const std::string& value) {
-    if (value.empty() || value.size() > 18 ||
-        !std::all_of(value.begin(), value.end(),
-                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
-        return std::nullopt;
-    }
-    return std::stoull(value);
 }
 
 struct pending_request {
@@ -61,7 +49,7 @@ struct pending_request {
 } // namespace
 
 class session::stream {
-public:
+  public:
     enum class phase : std::uint8_t { http, body, awaiting_response, frames, passthrough };
 
     stream(session& owner, direction dir)
@@ -131,11 +119,8 @@ public:
                 pending_.append(in.chars().substr(pos));
                 return in.size();
             }
-            case phase::frames:
-                decoder_->feed(in.subview(pos));
-                return in.size();
-            case phase::passthrough:
-                return in.size();
+            case phase::frames: decoder_->feed(in.subview(pos)); return in.size();
+            case phase::passthrough: return in.size();
             }
         }
         return pos;
@@ -179,7 +164,7 @@ public:
 
     std::uint64_t frames() const noexcept { return recorder_ ? recorder_->frames() : 0; }
 
-private:
+  private:
     session& owner_;
     direction dir_;
     phase phase_ = phase::http;
@@ -208,7 +193,9 @@ void session::emit(record::record_body body) {
     sink_.write(record::record{options_.conn, now_, std::move(body)});
 }
 
-void session::emit_record(record::record_body&& body) { emit(std::move(body)); }
+void session::emit_record(record::record_body&& body) {
+    emit(std::move(body));
+}
 
 void session::emit_error(direction dir, error_code code, std::optional<std::uint64_t> offset,
                          bool fatal, const std::string& detail) {
@@ -251,15 +238,15 @@ void session::on_request(stream& c2s) {
         return;
     }
     if (transfer_encoding) {
-        http_error(direction::c2s, error_code::unsupported_body,
-                   "request uses Transfer-Encoding");
+        http_error(direction::c2s, error_code::unsupported_body, "request uses Transfer-Encoding");
         c2s.set_phase(stream::phase::passthrough);
         return;
     }
     if (length) {
-        const auto n = content_length(*length);
+        const auto n = handshake::parse_content_length(*length);
         if (!n) {
-            http_error(direction::c2s, error_code::malformed_head, "Content-Length is not a number");
+            http_error(direction::c2s, error_code::malformed_head,
+                       "Content-Length is not a number");
             c2s.set_phase(stream::phase::passthrough);
             return;
         }
@@ -298,10 +285,9 @@ void session::on_response(stream& s2c) {
             extensions = handshake::parse_response_extensions(*h.extensions);
             if (extensions.deflate) {
                 const handshake::deflate_params& d = *extensions.deflate;
-                h.deflate = record::deflate_record{d.server_no_context_takeover,
-                                                   d.client_no_context_takeover,
-                                                   d.server_max_window_bits,
-                                                   d.client_max_window_bits};
+                h.deflate = record::deflate_record{
+                    d.server_no_context_takeover, d.client_no_context_takeover,
+                    d.server_max_window_bits, d.client_max_window_bits};
             }
         }
         emit(std::move(h));
@@ -323,8 +309,10 @@ void session::on_response(stream& s2c) {
         std::optional<deflate_direction> server_deflate;
         std::optional<deflate_direction> client_deflate;
         if (extensions.deflate) {
-            server_deflate = deflate_direction{true, extensions.deflate->server_no_context_takeover};
-            client_deflate = deflate_direction{true, extensions.deflate->client_no_context_takeover};
+            server_deflate =
+                deflate_direction{true, extensions.deflate->server_no_context_takeover};
+            client_deflate =
+                deflate_direction{true, extensions.deflate->client_no_context_takeover};
         } else if (extensions.deflate_accepted) {
             server_deflate = client_deflate = deflate_direction{false, false};
         }
@@ -338,8 +326,8 @@ void session::on_response(stream& s2c) {
     if (upgrade_attempt && c2s_->current() == stream::phase::awaiting_response) {
         c2s_->resume_http();
     }
-    const bool no_body = (request && request->head_method) || response.status == 204 ||
-                         response.status == 304;
+    const bool no_body =
+        (request && request->head_method) || response.status == 204 || response.status == 304;
     if (no_body) {
         return;
     }
@@ -349,9 +337,10 @@ void session::on_response(stream& s2c) {
         return;
     }
     if (const std::string* length = response.find("Content-Length")) {
-        const auto n = content_length(*length);
+        const auto n = handshake::parse_content_length(*length);
         if (!n) {
-            http_error(direction::s2c, error_code::malformed_head, "Content-Length is not a number");
+            http_error(direction::s2c, error_code::malformed_head,
+                       "Content-Length is not a number");
             s2c.set_phase(stream::phase::passthrough);
             return;
         }
@@ -392,13 +381,17 @@ bool session::in_http(direction dir) const noexcept {
     return p == stream::phase::http || p == stream::phase::body;
 }
 
-bool session::awaiting_response() const noexcept { return !c2s_->requests.empty(); }
+bool session::awaiting_response() const noexcept {
+    return !c2s_->requests.empty();
+}
 
 bool session::upgraded() const noexcept {
     return s2c_->current() == stream::phase::frames;
 }
 
-std::uint64_t session::bytes(direction dir) const noexcept { return of(dir).bytes; }
+std::uint64_t session::bytes(direction dir) const noexcept {
+    return of(dir).bytes;
+}
 
 void session::end(direction dir, std::optional<record::timestamp> ts) {
     if (closed_) {

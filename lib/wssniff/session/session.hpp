@@ -30,7 +30,7 @@ struct session_options {
     bool handshake = true;
     // Replace the values of credential headers in handshake records.
     bool redact = true;
-    std::optional<std::string> client;   // addresses for the handshake record (live only)
+    std::optional<std::string> client; // addresses for the handshake record (live only)
     std::optional<std::string> upstream;
     // What each TLS leg negotiated (live only), for the handshake record.
     std::optional<record::tls_info> tls;
@@ -43,17 +43,17 @@ struct session_options {
 
 // How a direction's frame recorder hands records to its session.
 class record_emitter {
-public:
+  public:
     virtual void emit_record(record::record_body&& body) = 0;
     virtual void emit_error(direction dir, error_code code, std::optional<std::uint64_t> offset,
                             bool fatal, const std::string& detail) = 0;
 
-protected:
+  protected:
     ~record_emitter() = default;
 };
 
 class session final : public record_emitter {
-public:
+  public:
     session(record::sink& sink, session_options options);
     ~session();
     session(const session&) = delete;
@@ -85,10 +85,10 @@ public:
 
     // record_emitter: how the frame recorders of both directions hand over their records.
     void emit_record(record::record_body&& body) override;
-    void emit_error(direction dir, error_code code, std::optional<std::uint64_t> offset,
-                    bool fatal, const std::string& detail) override;
+    void emit_error(direction dir, error_code code, std::optional<std::uint64_t> offset, bool fatal,
+                    const std::string& detail) override;
 
-private:
+  private:
     class stream;
     friend class stream;
 

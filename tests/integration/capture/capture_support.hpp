@@ -12,8 +12,7 @@ namespace wssniff::test {
 
 // The bodies of the captured records of one kind (record::handshake, record::close, ...), in
 // arrival order.
-template <class Body>
-std::vector<Body> captured(const record::capture& capture) {
+template <class Body> std::vector<Body> captured(const record::capture& capture) {
     std::vector<Body> out;
     for (const record::record& r : capture.records()) {
         if (const auto* body = std::get_if<Body>(&r.body)) {

@@ -56,8 +56,7 @@ TEST_CASE("two connections at once are numbered in order of acceptance and recor
     CHECK(client_of[1] == first.local_address());
     CHECK(client_of[2] == second.local_address());
     const std::vector<std::string> first_sent{"first 0", "first 1", "first 2", "close first"};
-    const std::vector<std::string> second_sent{"second 0", "second 1", "second 2",
-                                               "close second"};
+    const std::vector<std::string> second_sent{"second 0", "second 1", "second 2", "close second"};
     CHECK(payloads[1][direction::c2s] == first_sent);
     CHECK(payloads[1][direction::s2c] == first_sent);
     CHECK(payloads[2][direction::c2s] == second_sent);

@@ -67,7 +67,8 @@ TEST_CASE("the Host header is rewritten to the upstream's authority by default")
     CHECK(host.in_record == host.by_server);
 }
 
-TEST_CASE("the client's Host header passes unchanged when rewrite_host is off (--host-header keep)") {
+TEST_CASE(
+    "the client's Host header passes unchanged when rewrite_host is off (--host-header keep)") {
     const host_seen host = open_through_proxy(false);
     CHECK(host.by_server == "127.0.0.1:" + std::to_string(host.proxy_port));
     CHECK(host.in_record == host.by_server);

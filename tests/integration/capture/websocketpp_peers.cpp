@@ -20,8 +20,7 @@ using server_endpoint = websocketpp::server<websocketpp::config::asio>;
 using client_endpoint = websocketpp::client<websocketpp::config::asio_client>;
 using websocketpp::connection_hdl;
 
-template <class Endpoint>
-void quiet(Endpoint& endpoint) {
+template <class Endpoint> void quiet(Endpoint& endpoint) {
     endpoint.clear_access_channels(websocketpp::log::alevel::all);
     endpoint.clear_error_channels(websocketpp::log::elevel::all);
 }
@@ -85,7 +84,9 @@ echo_server::~echo_server() {
     state_->thread.join();
 }
 
-std::uint16_t echo_server::port() const { return state_->port; }
+std::uint16_t echo_server::port() const {
+    return state_->port;
+}
 
 std::vector<ws_message> echo_server::received() const {
     const std::lock_guard<std::mutex> lock(state_->mutex);
@@ -115,8 +116,7 @@ struct client::state {
     std::vector<ws_message> received;
     std::optional<std::pair<std::uint16_t, std::string>> close;
 
-    template <class Predicate>
-    bool wait(std::chrono::milliseconds timeout, Predicate done) const {
+    template <class Predicate> bool wait(std::chrono::milliseconds timeout, Predicate done) const {
         std::unique_lock<std::mutex> lock(mutex);
         return changed.wait_for(lock, timeout, done);
     }

@@ -27,7 +27,7 @@ struct ws_message {
 
 // Listens on 127.0.0.1, on a port the kernel picks, and sends every data message back.
 class echo_server {
-public:
+  public:
     echo_server();
     ~echo_server();
     echo_server(const echo_server&) = delete;
@@ -42,14 +42,14 @@ public:
 
     struct state;
 
-private:
+  private:
     std::unique_ptr<state> state_;
 };
 
 // Connects to ws://127.0.0.1:PORT/PATH and waits for the opening handshake (throws
 // std::runtime_error when it fails or takes longer than `timeout`).
 class client {
-public:
+  public:
     explicit client(std::uint16_t port, const std::string& path = "/",
                     std::chrono::milliseconds timeout = std::chrono::seconds(10));
     ~client();
@@ -73,7 +73,7 @@ public:
 
     struct state;
 
-private:
+  private:
     std::unique_ptr<state> state_;
 };
 
