@@ -293,30 +293,41 @@ def one_byte_writes(ctx):
 
 # --- 3: half-close --------------------------------------------------------------------------
 
-@case
-def half_close_client(ctx):
+def half_close(ctx, closing):
+    """`closing` ("client" or "server") sends its last frames and shuts down its writing; the
+    other side must see EOF at once and can still send 300 KB back through the proxy."""
     upstream = ctx.upstream()
     proxy = ctx.proxy(upstream.port, ctx.output())
     client, server, request, response = upgrade(ctx, proxy, upstream, 1)
     c2s, s2c = Side("c2s"), Side("s2c")
-    sent = c2s.frame(OP_TEXT, b"last words") + c2s.frame(OP_CLOSE, close_payload(1000, b"done"))
-    client.send(sent)
-    client.shutdown_write()
-    server.expect(sent, what="the client's frames before its half-close")
+    if closing == "client":
+        closer, closer_side, other_peer, other_side = client, c2s, server, s2c
+        last, code, reply_reason, seed = b"last words", 1000, b"done too", 3
+        closer_reason = b"done"
+    else:
+        closer, closer_side, other_peer, other_side = server, s2c, client, c2s
+        last, code, reply_reason, seed = b"going away", 1001, b"bye too", 4
+        closer_reason = b"bye"
+    other = "server" if closing == "client" else "client"
+    sent = closer_side.frame(OP_TEXT, last) + closer_side.frame(OP_CLOSE,
+                                                                close_payload(code, closer_reason))
+    closer.send(sent)
+    closer.shutdown_write()
+    other_peer.expect(sent, what=f"the {closing}'s frames before its half-close")
     started = time.monotonic()
-    server.expect_eof(timeout=2, what="EOF passed on from the client's half-close")
-    log(f"upstream saw the client's FIN after {time.monotonic() - started:.3f} s")
+    other_peer.expect_eof(timeout=2, what=f"EOF passed on from the {closing}'s half-close")
+    log(f"{other} saw the {closing}'s FIN after {time.monotonic() - started:.3f} s")
 
-    rng = random.Random(3)
-    reply = (s2c.frame(OP_TEXT, b"still here") +
-             s2c.frame(OP_BINARY, rng.randbytes(300 * 1024)) +
-             s2c.frame(OP_CLOSE, close_payload(1000, b"done too")))
-    join = in_background(server.send, reply)
-    client.expect(reply, timeout=10, what="the server's frames after the client's half-close")
+    rng = random.Random(seed)
+    reply = (other_side.frame(OP_TEXT, b"still here") +
+             other_side.frame(OP_BINARY, rng.randbytes(300 * 1024)) +
+             other_side.frame(OP_CLOSE, close_payload(code, reply_reason)))
+    join = in_background(other_peer.send, reply)
+    closer.expect(reply, timeout=10, what=f"the {other}'s frames after the {closing}'s half-close")
     join()
-    server.close()
-    client.expect_eof(what="EOF after the server closed")
-    client.close()
+    other_peer.close()
+    closer.expect_eof(what=f"EOF after the {other} closed")
+    closer.close()
     proxy.wait_idle()
     proxy.check_clean_exit()
 
@@ -328,47 +339,20 @@ def half_close_client(ctx):
     check_frames(records, 1, c2s)
     check_frames(records, 1, s2c)
     check_errors(records, 1, [])
-    check_close(records, 1, "client_closed", bytes_c2s=len(server.received),
-                bytes_s2c=len(client.received), frames_c2s=2, frames_s2c=3)
+    check_close(records, 1, f"{closing}_closed", bytes_c2s=len(server.received),
+                bytes_s2c=len(client.received),
+                frames_c2s=2 if closing == "client" else 3,
+                frames_s2c=3 if closing == "client" else 2)
+
+
+@case
+def half_close_client(ctx):
+    half_close(ctx, "client")
 
 
 @case
 def half_close_server(ctx):
-    upstream = ctx.upstream()
-    proxy = ctx.proxy(upstream.port, ctx.output())
-    client, server, request, response = upgrade(ctx, proxy, upstream, 1)
-    c2s, s2c = Side("c2s"), Side("s2c")
-    sent = s2c.frame(OP_TEXT, b"going away") + s2c.frame(OP_CLOSE, close_payload(1001, b"bye"))
-    server.send(sent)
-    server.shutdown_write()
-    client.expect(sent, what="the server's frames before its half-close")
-    started = time.monotonic()
-    client.expect_eof(timeout=2, what="EOF passed on from the server's half-close")
-    log(f"client saw the server's FIN after {time.monotonic() - started:.3f} s")
-
-    rng = random.Random(4)
-    reply = (c2s.frame(OP_TEXT, b"still here") +
-             c2s.frame(OP_BINARY, rng.randbytes(300 * 1024)) +
-             c2s.frame(OP_CLOSE, close_payload(1001, b"bye too")))
-    join = in_background(client.send, reply)
-    server.expect(reply, timeout=10, what="the client's frames after the server's half-close")
-    join()
-    client.close()
-    server.expect_eof(what="EOF after the client closed")
-    server.close()
-    proxy.wait_idle()
-    proxy.check_clean_exit()
-
-    check_same_bytes(client.received, server.sent, "client received vs upstream sent")
-    check_same_bytes(server.received, request + client.sent[len(request):],
-                     "upstream received vs client sent")
-    records = proxy.records()
-    check_only_conns(records, [1])
-    check_frames(records, 1, c2s)
-    check_frames(records, 1, s2c)
-    check_errors(records, 1, [])
-    check_close(records, 1, "server_closed", bytes_c2s=len(server.received),
-                bytes_s2c=len(client.received), frames_c2s=3, frames_s2c=2)
+    half_close(ctx, "server")
 
 
 # --- 4: reset in the middle of a frame ------------------------------------------------------
