@@ -7,6 +7,7 @@
 #include <asio/ssl.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <memory>
 #include <thread>
@@ -26,9 +27,22 @@ std::string to_string(const tcp::endpoint& ep) {
     return (ep.address().is_v6() ? "[" + address + "]" : address) + ":" + std::to_string(ep.port());
 }
 
+// Asio reports system errors in its own category ("asio.system"), which does not map errno
+// values to std::errc conditions, so the values are compared directly.
 bool exhausted(const std::error_code& ec) {
-    return ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
-           ec == std::errc::no_buffer_space || ec == std::errc::not_enough_memory;
+    if (ec.category() != asio::system_category() && ec.category() != std::system_category() &&
+        ec.category() != std::generic_category()) {
+        return false;
+    }
+    switch (ec.value()) {
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+        return true;
+    default:
+        return false;
+    }
 }
 
 record::close_reason closed_by(direction from) {

@@ -568,6 +568,8 @@ def fd_exhaustion(ctx):
     # The upstream accepts whatever reaches it during the flood and holds it open, so each
     # connection keeps its two descriptors until the test lets go.
     stop_draining = threading.Event()
+    holding = threading.Event()
+    holding.set()
     held = []
 
     def drain():
@@ -575,9 +577,12 @@ def fd_exhaustion(ctx):
         while not stop_draining.is_set():
             try:
                 sock, _ = upstream.listener.accept()
-                held.append(sock)
             except (socket.timeout, OSError):
-                pass
+                continue
+            if holding.is_set():
+                held.append(sock)
+            else:
+                sock.close()  # the flood is over: whatever still comes through is let go
 
     drainer = threading.Thread(target=drain, daemon=True)
     drainer.start()
@@ -596,29 +601,45 @@ def fd_exhaustion(ctx):
         # not dropped: a 502 naming the cause (and, should accept() itself fail, the acceptor
         # backs off and warns instead of spinning).
         refused = 0
+        waiting = selectors.DefaultSelector()
         for c in clients:
-            c.settimeout(0.2)
             try:
                 c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-                answer = c.recv(4096)
+                waiting.register(c, selectors.EVENT_READ)
+            except OSError:
+                pass
+        answers_until = time.monotonic() + 1.0
+        while waiting.get_map() and time.monotonic() < answers_until:
+            for key, _ in waiting.select(timeout=0.1):
+                waiting.unregister(key.fileobj)
+                try:
+                    answer = key.fileobj.recv(4096)
+                except OSError:
+                    continue
                 if answer.startswith(b"HTTP/1.1 502 Bad Gateway"):
                     check(b"Too many open files" in answer, f"the 502 names the cause: {answer!r}")
                     refused += 1
-            except OSError:
-                pass
+        waiting.close()
         log(f"{len(held)} connections reached the upstream, {refused} clients got a 502")
         check(refused > 0 or any("cannot accept" in line for line in proxy.stderr_lines),
               "nothing showed the descriptor limit: no 502, no warning")
         check(len(held) + refused <= len(clients), "more answers than clients")
+        accept_failed = any("cannot accept" in line for line in proxy.stderr_lines)
+        log(f"accept() failed and the acceptor backed off: {accept_failed}")
     finally:
         for c in clients:
             c.close()
-        stop_draining.set()
-        drainer.join(5)
+        holding.clear()
         for sock in held:
             sock.close()
     log(f"the upstream saw {len(held)} connections during the flood")
+    # Clients the acceptor left waiting in the backlog are accepted now that descriptors are
+    # free (their requests reach the upstream, which closes them): the recovery below must not
+    # meet them.
+    proxy.wait_accepted(timeout=20, what="the flood's clients left in the backlog")
     proxy.wait_idle(timeout=20, what="the flood's connections torn down")
+    stop_draining.set()
+    drainer.join(5)
     # Descriptors are free again: a client gets through end to end.
     client, server, forwarded, response = upgrade(ctx, proxy, upstream, 1)
     message = frame(1, b"after the flood", mask=mask_key(1))

@@ -490,6 +490,27 @@ class Proxy:
             return None
         return count
 
+    def accept_backlog(self):
+        """Connections the kernel has completed on the proxy's listening socket that the proxy
+        has not accepted yet (for a listening socket, /proc/net/tcp's rx_queue is that count)."""
+        with open("/proc/net/tcp") as table:
+            for line in table.readlines()[1:]:
+                fields = line.split()
+                local, state, queues = fields[1], fields[3], fields[4]
+                if state == "0A" and int(local.split(":")[1], 16) == self.port:
+                    return int(queues.split(":")[1], 16)
+        raise CheckFailed(f"no listening socket on port {self.port} in /proc/net/tcp")
+
+    def wait_accepted(self, timeout=10, what="the listen backlog accepted"):
+        """Until the proxy has accepted every connection waiting on its listening socket."""
+        deadline = time.monotonic() + timeout
+        while self.accept_backlog() > 0:
+            check(self.alive(), f"the proxy exited while waiting for {what}")
+            if time.monotonic() > deadline:
+                raise CheckFailed(f"{what}: {self.accept_backlog()} connections still wait "
+                                  f"after {timeout} s")
+            time.sleep(0.01)
+
     def wait_idle(self, timeout=10, what="connections torn down"):
         """Until the proxy holds no connection's sockets any more: its close records are
         written then, so a later SIGTERM cannot turn them into `shutdown`."""
