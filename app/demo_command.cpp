@@ -43,10 +43,7 @@ int run_demo(const output_options& o) {
 
     output_file out(o.output);
     record::ndjson_sink ndjson(out.get(), false);
-    std::function<void()> flush;
-    if (out.interactive()) {
-        flush = [&ndjson] { ndjson.flush(); };
-    }
+    const std::function<void()> flush = [&ndjson] { ndjson.flush(); };
     record::queued_sink queue(ndjson, 8192, record::queued_sink::when_full::wait, flush);
 
     demo::echo_server echo;

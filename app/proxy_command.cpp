@@ -105,11 +105,8 @@ int run_proxy(const proxy_command_options& o) {
 
     output_file out(o.output.output);
     record::ndjson_sink ndjson(out.get(), false);
-    // A pipe (jq) sees each record as soon as the writer catches up; a file is flushed on exit.
-    std::function<void()> flush;
-    if (out.interactive()) {
-        flush = [&ndjson] { ndjson.flush(); };
-    }
+    // Flushed whenever the records pause: jq on a pipe and tail -f on a file see them live.
+    const std::function<void()> flush = [&ndjson] { ndjson.flush(); };
     record::queued_sink queue(ndjson, o.queue,
                               o.drop_when_behind ? record::queued_sink::when_full::drop
                                                  : record::queued_sink::when_full::wait,

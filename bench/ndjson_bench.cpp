@@ -107,14 +107,16 @@ bool same_record(const record::record& r) {
     return nlohmann::json::parse(ours) == nlohmann::json::parse(theirs);
 }
 
-template <typename Write>
+// `Buffer` is what each side writes into at its best: wssniff's line_buffer (what the sink
+// uses), a std::string for nlohmann's dump().
+template <typename Buffer, typename Write>
 void write_lines(benchmark::State& state, payload_kind kind, std::size_t size, Write write) {
     const record::record r = frame_record(kind, size);
     if (!same_record(r)) {
         state.SkipWithError("append_ndjson and nlohmann disagree on the record");
         return;
     }
-    std::string line;
+    Buffer line;
     for (auto _ : state) {
         line.clear();
         write(line, r);
@@ -126,12 +128,13 @@ void write_lines(benchmark::State& state, payload_kind kind, std::size_t size, W
 }
 
 void write_ndjson(benchmark::State& state, payload_kind kind, std::size_t size) {
-    write_lines(state, kind, size,
-                [](std::string& out, const record::record& r) { record::append_ndjson(out, r); });
+    write_lines<record::line_buffer>(
+        state, kind, size,
+        [](record::line_buffer& out, const record::record& r) { record::append_ndjson(out, r); });
 }
 
 void write_nlohmann(benchmark::State& state, payload_kind kind, std::size_t size) {
-    write_lines(state, kind, size, append_nlohmann_line);
+    write_lines<std::string>(state, kind, size, append_nlohmann_line);
 }
 
 // Parts of the writer's cost, to see where a record's time goes.

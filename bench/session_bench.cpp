@@ -18,7 +18,7 @@ using namespace wssniff;
 
 constexpr std::size_t frame_payload_size = 16 * 1024;
 
-// Writes each record as an NDJSON line into one reused string: the writer's cost without the
+// Writes each record as an NDJSON line into one reused buffer: the writer's cost without the
 // stdio stream's.
 class ndjson_string_sink final : public record::sink {
   public:
@@ -43,7 +43,7 @@ class ndjson_string_sink final : public record::sink {
 
   private:
     bool serialize_;
-    std::string line_;
+    record::line_buffer line_;
 };
 
 void run_session(benchmark::State& state, record::payload_mode mode, std::uint8_t opcode,

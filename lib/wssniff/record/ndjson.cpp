@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 
@@ -12,6 +13,22 @@ namespace wssniff::record {
 namespace {
 
 constexpr char hex_digits[] = "0123456789abcdef";
+
+// Both hex digits of every byte value, so a byte costs one two-byte copy.
+struct hex_pair_table {
+    char text[512] = {};
+    constexpr hex_pair_table() {
+        for (int b = 0; b < 256; ++b) {
+            text[b * 2] = hex_digits[b >> 4];
+            text[b * 2 + 1] = hex_digits[b & 0xF];
+        }
+    }
+};
+constexpr hex_pair_table hex_pairs;
+
+constexpr char two_digit_pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233"
+                                   "34353637383940414243444546474849505152535455565758596061626364656667"
+                                   "6869707172737475767778798081828384858687888990919293949596979899";
 
 // Bytes that can be copied into a JSON string as they are: printable ASCII but '"' and '\',
 // and, when the text is known to be valid UTF-8, every byte of a multi-byte character.
@@ -63,234 +80,398 @@ std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) noex
     return n;
 }
 
-class json_line {
-  public:
-    explicit json_line(std::string& out) : out_(out) { out_.push_back('{'); }
-
-    json_line& key(std::string_view k) {
-        if (!first_) {
-            out_.push_back(',');
+// Escapes [p, end) into `o`, which has room for six bytes per input byte (\u00XX at worst);
+// returns the end of what was written and moves `p` past what was consumed. A multi-byte
+// character that starts before `end` is judged against `all_end` and taken whole, so `p` may end
+// up to three bytes beyond `end` (its output still fits: at most four bytes for the one byte the
+// room was counted for). Runs that need nothing move eight bytes at a time.
+template <bool Valid>
+char* escape(char* o, const unsigned char*& p, const unsigned char* end,
+             const unsigned char* all_end) noexcept {
+    const plain_table& table = Valid ? plain_utf8 : plain_ascii;
+    while (p < end) {
+        while (end - p >= 8) {
+            std::uint64_t w;
+            std::memcpy(&w, p, sizeof w);
+            constexpr std::uint64_t ones = 0x0101010101010101ULL;
+            constexpr std::uint64_t highs = 0x8080808080808080ULL;
+            const std::uint64_t quote = w ^ (ones * '"');
+            const std::uint64_t backslash = w ^ (ones * '\\');
+            std::uint64_t attention = ((w - ones * 0x20) & ~w) |         // < 0x20
+                                      ((quote - ones) & ~quote) |        // == '"'
+                                      ((backslash - ones) & ~backslash); // == '\\'
+            if (!Valid) {
+                attention |= w; // >= 0x80
+            }
+            attention &= highs;
+            std::memcpy(o, p, 8); // room for 48 bytes here; only the plain prefix counts
+            if (attention != 0) {
+                // The lowest flag is exact (a borrow only runs upwards from a real match):
+                // skip the plain bytes before it at once, not one at a time.
+                const auto plain = static_cast<std::size_t>(__builtin_ctzll(attention)) / 8;
+                o += plain;
+                p += plain;
+                break;
+            }
+            o += 8;
+            p += 8;
         }
-        first_ = false;
-        out_.push_back('"');
-        out_.append(k);
-        out_.append("\":");
-        return *this;
-    }
-    void str(std::string_view k, std::string_view v) {
-        key(k);
-        raw_string(v);
-    }
-    void raw_string(std::string_view v) {
-        out_.push_back('"');
-        append_json_string_contents(out_, v);
-        out_.push_back('"');
-    }
-    void num(std::string_view k, std::uint64_t v) {
-        key(k);
-        const fmt::format_int f(v);
-        out_.append(f.data(), f.size());
-    }
-    void boolean(std::string_view k, bool v) {
-        key(k);
-        out_.append(v ? "true" : "false");
-    }
-    void null(std::string_view k) {
-        key(k);
-        out_.append("null");
-    }
-    void hex(std::string_view k, std::string_view bytes) {
-        key(k);
-        out_.push_back('"');
-        const std::size_t at = out_.size();
-        out_.resize(at + bytes.size() * 2);
-        char* o = &out_[at];
-        for (const char c : bytes) {
-            const auto b = static_cast<unsigned char>(c);
+        if (p >= end) {
+            break;
+        }
+        const unsigned char b = *p;
+        if (table.plain[b]) {
+            *o++ = static_cast<char>(b);
+            ++p;
+            continue;
+        }
+        if (!Valid && b >= 0x80) {
+            const std::size_t seq = utf8_sequence(p, all_end);
+            if (seq == 0) {
+                std::memcpy(o, "\xEF\xBF\xBD", 3); // U+FFFD REPLACEMENT CHARACTER
+                o += 3;
+                ++p;
+            } else {
+                std::memcpy(o, p, seq);
+                o += seq;
+                p += seq;
+            }
+            continue;
+        }
+        *o++ = '\\';
+        switch (b) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
             *o++ = hex_digits[b >> 4];
             *o++ = hex_digits[b & 0xF];
         }
-        out_.push_back('"');
+        ++p;
     }
-    void base64(std::string_view k, std::string_view bytes) {
+    return o;
+}
+
+// Payloads are encoded in blocks, so the room reserved ahead (six bytes per byte for text) stays
+// small however large the payload.
+constexpr std::size_t block_size = 16 * 1024;
+
+char* put_timestamp(char* o, timestamp ts) noexcept;
+
+// Writes one line into a line_buffer through a raw pointer. Every method that writes first makes
+// room for the most it can write (a compare, and rarely a reallocation); literal keys carry
+// their quotes, colon and leading comma, so most fields are one memcpy and a number.
+class line_writer {
+  public:
+    explicit line_writer(line_buffer& out)
+        : out_(out), o_(out.reserve(512)), end_(out.room_end()) {}
+
+    void room(std::size_t n) {
+        if (static_cast<std::size_t>(end_ - o_) < n) {
+            out_.commit(o_);
+            o_ = out_.reserve(std::max(n, std::size_t{512}));
+            end_ = out_.room_end();
+        }
+    }
+
+    // Appends, without a bounds check: only after room().
+    template <std::size_t N> void lit(const char (&s)[N]) noexcept {
+        std::memcpy(o_, s, N - 1);
+        o_ += N - 1;
+    }
+    void raw(std::string_view s) noexcept {
+        std::memcpy(o_, s.data(), s.size());
+        o_ += s.size();
+    }
+    void u64(std::uint64_t v) noexcept {
+        // Most numbers in a record (conn, opcode, small lengths, window bits) are below 100.
+        if (v < 10) {
+            *o_++ = static_cast<char>('0' + v);
+        } else if (v < 100) {
+            std::memcpy(o_, &two_digit_pairs[v * 2], 2);
+            o_ += 2;
+        } else {
+            const fmt::format_int f(v);
+            raw({f.data(), f.size()});
+        }
+    }
+
+    // `key` is a literal such as R"(,"seq":)".
+    template <std::size_t N> void num(const char (&key)[N], std::uint64_t v) {
+        room(N + 20);
+        lit(key);
+        u64(v);
+    }
+    template <std::size_t N> void boolean(const char (&key)[N], bool v) {
+        room(N + 5);
+        lit(key);
+        if (v) {
+            lit("true");
+        } else {
+            lit("false");
+        }
+    }
+    template <std::size_t N> void null(const char (&key)[N]) {
+        room(N + 4);
+        lit(key);
+        lit("null");
+    }
+    // A name from the format's own tables ("frame", "c2s", "text"...): nothing to escape.
+    template <std::size_t N> void name(const char (&key)[N], std::string_view v) {
+        room(N + v.size() + 2);
+        lit(key);
+        *o_++ = '"';
+        raw(v);
+        *o_++ = '"';
+    }
+    template <std::size_t N> void str(const char (&key)[N], std::string_view v) {
+        room(N);
+        lit(key);
+        string(v, false);
+    }
+    void string(std::string_view v, bool valid_utf8) {
+        room(1);
+        *o_++ = '"';
+        const auto* p = reinterpret_cast<const unsigned char*>(v.data());
+        const auto* const all_end = p + v.size();
+        while (p < all_end) {
+            const auto* const end =
+                p + std::min<std::size_t>(block_size, static_cast<std::size_t>(all_end - p));
+            room(static_cast<std::size_t>(end - p) * 6);
+            o_ = valid_utf8 ? escape<true>(o_, p, end, all_end)
+                            : escape<false>(o_, p, end, all_end);
+        }
+        room(1);
+        *o_++ = '"';
+    }
+    template <std::size_t N> void hex(const char (&key)[N], std::string_view bytes) {
+        room(N + 1);
+        lit(key);
+        *o_++ = '"';
+        const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+        const auto* const all_end = p + bytes.size();
+        while (p < all_end) {
+            const auto* const end =
+                p + std::min<std::size_t>(block_size, static_cast<std::size_t>(all_end - p));
+            room(static_cast<std::size_t>(end - p) * 2);
+            // A local pointer: stores through char* may alias the member, which would make the
+            // compiler reload and store o_ for every byte.
+            char* o = o_;
+            for (; p < end; ++p, o += 2) {
+                std::memcpy(o, &hex_pairs.text[*p * 2], 2);
+            }
+            o_ = o;
+        }
+        room(1);
+        *o_++ = '"';
+    }
+    template <std::size_t N> void base64(const char (&key)[N], std::string_view bytes) {
         static constexpr char alphabet[] =
             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        key(k);
-        out_.push_back('"');
-        const std::size_t at = out_.size();
-        out_.resize(at + (bytes.size() + 2) / 3 * 4);
-        char* o = &out_[at];
+        room(N + 1);
+        lit(key);
+        *o_++ = '"';
         const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
         std::size_t n = bytes.size();
-        for (; n >= 3; n -= 3, p += 3) {
-            const std::uint32_t v = (std::uint32_t{p[0]} << 16) | (std::uint32_t{p[1]} << 8) | p[2];
-            *o++ = alphabet[v >> 18];
-            *o++ = alphabet[(v >> 12) & 63];
-            *o++ = alphabet[(v >> 6) & 63];
-            *o++ = alphabet[v & 63];
+        while (n >= 3) {
+            // Whole groups of three bytes per block, so padding can only come at the very end.
+            const std::size_t groups = std::min<std::size_t>(n / 3, block_size / 3);
+            room(groups * 4);
+            char* o = o_; // see hex()
+            for (std::size_t g = 0; g < groups; ++g, p += 3, o += 4) {
+                const std::uint32_t v =
+                    (std::uint32_t{p[0]} << 16) | (std::uint32_t{p[1]} << 8) | p[2];
+                o[0] = alphabet[v >> 18];
+                o[1] = alphabet[(v >> 12) & 63];
+                o[2] = alphabet[(v >> 6) & 63];
+                o[3] = alphabet[v & 63];
+            }
+            o_ = o;
+            n -= groups * 3;
         }
+        room(5);
         if (n > 0) {
             const std::uint32_t v =
                 (std::uint32_t{p[0]} << 16) | (n == 2 ? std::uint32_t{p[1]} << 8 : 0);
-            *o++ = alphabet[v >> 18];
-            *o++ = alphabet[(v >> 12) & 63];
-            *o++ = n == 2 ? alphabet[(v >> 6) & 63] : '=';
-            *o++ = '=';
+            *o_++ = alphabet[v >> 18];
+            *o_++ = alphabet[(v >> 12) & 63];
+            *o_++ = n == 2 ? alphabet[(v >> 6) & 63] : '=';
+            *o_++ = '=';
         }
-        out_.push_back('"');
+        *o_++ = '"';
     }
-    void headers(std::string_view k, const header_list& list) {
-        key(k);
-        out_.push_back('[');
+    void timestamp_field(timestamp ts) {
+        room(40);
+        lit(R"(,"ts":")");
+        o_ = put_timestamp(o_, ts);
+        *o_++ = '"';
+    }
+    void headers(std::string_view key, const header_list& list) {
+        room(key.size() + 1);
+        raw(key);
+        *o_++ = '[';
         bool first = true;
-        for (const auto& [name, value] : list) {
+        for (const auto& [header, value] : list) {
+            room(2);
             if (!first) {
-                out_.push_back(',');
+                *o_++ = ',';
             }
             first = false;
-            out_.push_back('[');
-            raw_string(name);
-            out_.push_back(',');
-            raw_string(value);
-            out_.push_back(']');
+            *o_++ = '[';
+            string(header, false);
+            room(1);
+            *o_++ = ',';
+            string(value, false);
+            room(1);
+            *o_++ = ']';
         }
-        out_.push_back(']');
+        room(1);
+        *o_++ = ']';
     }
     void payload_field(const payload& p) {
         switch (p.encoding) {
         case payload_encoding::none: return;
         case payload_encoding::text:
-            key("text");
-            out_.push_back('"');
-            if (p.valid_utf8) {
-                append_valid_json_string_contents(out_, p.bytes);
-            } else {
-                append_json_string_contents(out_, p.bytes);
-            }
-            out_.push_back('"');
+            room(8);
+            lit(R"(,"text":)");
+            string(p.bytes, p.valid_utf8);
             break;
-        case payload_encoding::hex: hex("hex", p.bytes); break;
-        case payload_encoding::base64: base64("base64", p.bytes); break;
+        case payload_encoding::hex: hex(R"(,"hex":)", p.bytes); break;
+        case payload_encoding::base64: base64(R"(,"base64":)", p.bytes); break;
         }
         if (p.truncated) {
-            boolean("truncated", true);
+            boolean(R"(,"truncated":)", true);
         }
     }
-    void finish() { out_.append("}\n"); }
-    std::string& out() noexcept { return out_; }
+    // For the few places that write structure by hand (nested objects).
+    template <std::size_t N> void punct(const char (&s)[N]) {
+        room(N);
+        lit(s);
+    }
+    void finish() {
+        room(2);
+        lit("}\n");
+        out_.commit(o_);
+    }
 
   private:
-    std::string& out_;
-    bool first_ = true;
+    line_buffer& out_;
+    char* o_;
+    char* end_;
 };
 
-void write_body(json_line& j, const handshake& h) {
+void write_body(line_writer& w, const handshake& h) {
     if (h.client)
-        j.str("client", *h.client);
+        w.str(R"(,"client":)", *h.client);
     if (h.upstream)
-        j.str("upstream", *h.upstream);
-    j.str("method", h.method);
-    j.str("target", h.target);
-    j.num("status", static_cast<std::uint64_t>(h.status));
-    j.headers("request_headers", h.request_headers);
-    j.headers("response_headers", h.response_headers);
+        w.str(R"(,"upstream":)", *h.upstream);
+    w.str(R"(,"method":)", h.method);
+    w.str(R"(,"target":)", h.target);
+    w.num(R"(,"status":)", static_cast<std::uint64_t>(h.status));
+    w.headers(R"(,"request_headers":)", h.request_headers);
+    w.headers(R"(,"response_headers":)", h.response_headers);
     if (h.subprotocol)
-        j.str("subprotocol", *h.subprotocol);
+        w.str(R"(,"subprotocol":)", *h.subprotocol);
     else
-        j.null("subprotocol");
+        w.null(R"(,"subprotocol":)");
     if (h.extensions)
-        j.str("extensions", *h.extensions);
+        w.str(R"(,"extensions":)", *h.extensions);
     else
-        j.null("extensions");
-    if (h.deflate) {
-        std::string& out = j.key("deflate").out();
-        json_line d(out);
-        d.boolean("server_no_context_takeover", h.deflate->server_no_context_takeover);
-        d.boolean("client_no_context_takeover", h.deflate->client_no_context_takeover);
-        d.num("server_max_window_bits", h.deflate->server_max_window_bits);
-        d.num("client_max_window_bits", h.deflate->client_max_window_bits);
-        out.push_back('}');
+        w.null(R"(,"extensions":)");
+    if (const auto& d = h.deflate) {
+        w.boolean(R"(,"deflate":{"server_no_context_takeover":)", d->server_no_context_takeover);
+        w.boolean(R"(,"client_no_context_takeover":)", d->client_no_context_takeover);
+        w.num(R"(,"server_max_window_bits":)", d->server_max_window_bits);
+        w.num(R"(,"client_max_window_bits":)", d->client_max_window_bits);
+        w.punct("}");
     } else {
-        j.null("deflate");
+        w.null(R"(,"deflate":)");
     }
     if (h.tls) {
-        std::string& out = j.key("tls").out();
-        json_line t(out);
-        if (h.tls->client) {
-            json_line c(t.key("client").out());
-            c.str("version", h.tls->client->version);
-            c.str("cipher", h.tls->client->cipher);
-            out.push_back('}');
+        w.punct(R"(,"tls":{)");
+        if (const auto& c = h.tls->client) {
+            w.str(R"("client":{"version":)", c->version);
+            w.str(R"(,"cipher":)", c->cipher);
+            w.punct("}");
         }
         if (const auto& u = h.tls->upstream) {
-            json_line c(t.key("upstream").out());
-            c.str("version", u->version);
-            c.str("cipher", u->cipher);
+            if (h.tls->client) {
+                w.punct(",");
+            }
+            w.str(R"("upstream":{"version":)", u->version);
+            w.str(R"(,"cipher":)", u->cipher);
             if (u->server_name)
-                c.str("server_name", *u->server_name);
+                w.str(R"(,"server_name":)", *u->server_name);
             else
-                c.null("server_name");
-            c.str("subject", u->subject);
-            c.str("issuer", u->issuer);
-            c.boolean("verified", u->verified);
-            out.push_back('}');
+                w.null(R"(,"server_name":)");
+            w.str(R"(,"subject":)", u->subject);
+            w.str(R"(,"issuer":)", u->issuer);
+            w.boolean(R"(,"verified":)", u->verified);
+            w.punct("}");
         }
-        out.push_back('}');
+        w.punct("}");
     }
 }
 
-void write_body(json_line& j, const frame& f) {
-    j.str("dir", to_string(f.dir));
-    j.num("seq", f.seq);
-    j.num("offset", f.offset);
-    j.boolean("fin", f.fin);
-    j.boolean("rsv1", f.rsv1);
-    j.boolean("rsv2", f.rsv2);
-    j.boolean("rsv3", f.rsv3);
-    j.num("opcode", f.opcode);
-    j.str("op", decoder::op_name(f.opcode));
-    j.boolean("masked", f.masked);
+void write_body(line_writer& w, const frame& f) {
+    w.name(R"(,"dir":)", to_string(f.dir));
+    w.num(R"(,"seq":)", f.seq);
+    w.num(R"(,"offset":)", f.offset);
+    w.boolean(R"(,"fin":)", f.fin);
+    w.boolean(R"(,"rsv1":)", f.rsv1);
+    w.boolean(R"(,"rsv2":)", f.rsv2);
+    w.boolean(R"(,"rsv3":)", f.rsv3);
+    w.num(R"(,"opcode":)", f.opcode);
+    w.name(R"(,"op":)", decoder::op_name(f.opcode));
+    w.boolean(R"(,"masked":)", f.masked);
     if (f.masked) {
-        j.hex("mask", std::string_view{reinterpret_cast<const char*>(f.mask.data()), 4});
+        w.hex(R"(,"mask":)", std::string_view{reinterpret_cast<const char*>(f.mask.data()), 4});
     }
-    j.num("len", f.len);
+    w.num(R"(,"len":)", f.len);
     if (f.compressed) {
-        j.boolean("compressed", true);
-        j.num("data_len", f.data_len);
+        w.boolean(R"(,"compressed":)", true);
+        w.num(R"(,"data_len":)", f.data_len);
     }
-    j.payload_field(f.data);
+    w.payload_field(f.data);
     if (f.close_code) {
-        j.num("close_code", *f.close_code);
-        j.str("close_reason", f.close_reason ? *f.close_reason : std::string_view{});
+        w.num(R"(,"close_code":)", *f.close_code);
+        w.str(R"(,"close_reason":)", f.close_reason ? *f.close_reason : std::string_view{});
     }
 }
 
-void write_body(json_line& j, const message& m) {
-    j.str("dir", to_string(m.dir));
-    j.num("seq", m.seq);
-    j.str("op", decoder::op_name(m.opcode));
-    j.num("frames", m.frames);
-    j.num("len", m.len);
-    j.boolean("compressed", m.compressed);
-    j.payload_field(m.data);
+void write_body(line_writer& w, const message& m) {
+    w.name(R"(,"dir":)", to_string(m.dir));
+    w.num(R"(,"seq":)", m.seq);
+    w.name(R"(,"op":)", decoder::op_name(m.opcode));
+    w.num(R"(,"frames":)", m.frames);
+    w.num(R"(,"len":)", m.len);
+    w.boolean(R"(,"compressed":)", m.compressed);
+    w.payload_field(m.data);
 }
 
-void write_body(json_line& j, const error& e) {
-    j.str("code", to_string(e.code));
-    j.str("message", e.message);
-    j.boolean("fatal", e.fatal);
+void write_body(line_writer& w, const error& e) {
+    w.name(R"(,"code":)", to_string(e.code));
+    w.str(R"(,"message":)", e.message);
+    w.boolean(R"(,"fatal":)", e.fatal);
     if (e.dir)
-        j.str("dir", to_string(*e.dir));
+        w.name(R"(,"dir":)", to_string(*e.dir));
     if (e.offset)
-        j.num("offset", *e.offset);
+        w.num(R"(,"offset":)", *e.offset);
 }
 
-void write_body(json_line& j, const close& c) {
-    j.str("reason", to_string(c.reason));
-    j.num("bytes_c2s", c.bytes_c2s);
-    j.num("bytes_s2c", c.bytes_s2c);
-    j.num("frames_c2s", c.frames_c2s);
-    j.num("frames_s2c", c.frames_s2c);
+void write_body(line_writer& w, const close& c) {
+    w.name(R"(,"reason":)", to_string(c.reason));
+    w.num(R"(,"bytes_c2s":)", c.bytes_c2s);
+    w.num(R"(,"bytes_s2c":)", c.bytes_s2c);
+    w.num(R"(,"frames_c2s":)", c.frames_c2s);
+    w.num(R"(,"frames_s2c":)", c.frames_s2c);
 }
 
 constexpr std::string_view type_name(const decltype(record::body)& body) noexcept {
@@ -298,84 +479,17 @@ constexpr std::string_view type_name(const decltype(record::body)& body) noexcep
     return names[body.index()];
 }
 
-// One pass, written through a pointer into room reserved up front (six bytes per input byte at
-// worst: \u00XX), shrunk once at the end. Runs that need nothing move eight bytes at a time.
 template <bool Valid> void escape_into(std::string& out, std::string_view bytes) {
-    const plain_table& table = Valid ? plain_utf8 : plain_ascii;
-    // Bounded blocks keep the reserved room (and its zero-filling) small for large payloads.
-    constexpr std::size_t block = 16 * 1024;
     const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
     const auto* const all_end = p + bytes.size();
     while (p < all_end) {
         const auto* const end =
-            p + std::min<std::size_t>(block, static_cast<std::size_t>(all_end - p));
+            p + std::min<std::size_t>(block_size, static_cast<std::size_t>(all_end - p));
         const std::size_t at = out.size();
         out.resize(at + static_cast<std::size_t>(end - p) * 6);
         char* const first = &out[at];
-        char* o = first;
-        while (p < end) {
-            while (end - p >= 8) {
-                std::uint64_t w;
-                std::memcpy(&w, p, sizeof w);
-                constexpr std::uint64_t ones = 0x0101010101010101ULL;
-                constexpr std::uint64_t highs = 0x8080808080808080ULL;
-                const std::uint64_t quote = w ^ (ones * '"');
-                const std::uint64_t backslash = w ^ (ones * '\\');
-                std::uint64_t attention = ((w - ones * 0x20) & ~w) |         // < 0x20
-                                          ((quote - ones) & ~quote) |        // == '"'
-                                          ((backslash - ones) & ~backslash); // == '\\'
-                if (!Valid) {
-                    attention |= w; // >= 0x80
-                }
-                if ((attention & highs) != 0) {
-                    break;
-                }
-                std::memcpy(o, p, 8);
-                o += 8;
-                p += 8;
-            }
-            if (p == end) {
-                break;
-            }
-            const unsigned char b = *p;
-            if (table.plain[b]) {
-                *o++ = static_cast<char>(b);
-                ++p;
-                continue;
-            }
-            if (!Valid && b >= 0x80) {
-                // A character may straddle the block's end: judge it against the whole input.
-                const std::size_t seq = utf8_sequence(p, all_end);
-                if (seq == 0) {
-                    std::memcpy(o, "\xEF\xBF\xBD", 3); // U+FFFD REPLACEMENT CHARACTER
-                    o += 3;
-                    ++p;
-                } else {
-                    std::memcpy(o, p, seq); // at most 4 bytes into room for 6 per byte
-                    o += seq;
-                    p += seq;
-                }
-                continue;
-            }
-            *o++ = '\\';
-            switch (b) {
-            case '"': *o++ = '"'; break;
-            case '\\': *o++ = '\\'; break;
-            case '\n': *o++ = 'n'; break;
-            case '\r': *o++ = 'r'; break;
-            case '\t': *o++ = 't'; break;
-            case '\b': *o++ = 'b'; break;
-            case '\f': *o++ = 'f'; break;
-            default:
-                *o++ = 'u';
-                *o++ = '0';
-                *o++ = '0';
-                *o++ = hex_digits[b >> 4];
-                *o++ = hex_digits[b & 0xF];
-            }
-            ++p;
-        }
-        out.resize(at + static_cast<std::size_t>(o - first));
+        char* const last = escape<Valid>(first, p, end, all_end);
+        out.resize(at + static_cast<std::size_t>(last - first));
     }
 }
 
@@ -402,9 +516,7 @@ void two_digits(char* o, int v) {
     o[1] = static_cast<char>('0' + v % 10);
 }
 
-} // namespace
-
-void append_timestamp(std::string& out, timestamp ts) {
+char* put_timestamp(char* o, timestamp ts) noexcept {
     using namespace std::chrono;
     const auto us = duration_cast<microseconds>(ts.time_since_epoch()).count();
     long long secs = us / 1000000;
@@ -434,29 +546,60 @@ void append_timestamp(std::string& out, timestamp ts) {
         cache.text[19] = '.';
         cache.second = secs;
     }
+    std::memcpy(o, cache.text, sizeof cache.text);
+    const auto m = static_cast<unsigned>(micros);
+    std::memcpy(o + 20, &two_digit_pairs[m / 10000 * 2], 2);
+    std::memcpy(o + 22, &two_digit_pairs[m / 100 % 100 * 2], 2);
+    std::memcpy(o + 24, &two_digit_pairs[m % 100 * 2], 2);
+    o[26] = 'Z';
+    return o + 27;
+}
+
+} // namespace
+
+void append_timestamp(std::string& out, timestamp ts) {
     char text[27];
-    std::memcpy(text, cache.text, sizeof cache.text);
-    auto m = static_cast<int>(micros);
-    for (int i = 25; i >= 20; --i) {
-        text[i] = static_cast<char>('0' + m % 10);
-        m /= 10;
-    }
-    text[26] = 'Z';
+    put_timestamp(text, ts);
     out.append(text, sizeof text);
 }
 
-void append_ndjson(std::string& out, const record& r) {
-    json_line j(out);
-    j.str("type", type_name(r.body));
-    j.num("conn", r.conn);
-    if (r.ts) {
-        j.key("ts");
-        out.push_back('"');
-        append_timestamp(out, *r.ts);
-        out.push_back('"');
+void line_buffer::clear(std::size_t keep) noexcept {
+    size_ = 0;
+    if (capacity_ > keep) {
+        data_.reset();
+        capacity_ = 0;
     }
-    std::visit([&j](const auto& body) { write_body(j, body); }, r.body);
-    j.finish();
+}
+
+char* line_buffer::reserve(std::size_t n) {
+    if (capacity_ - size_ < n) {
+        const std::size_t capacity = std::max({capacity_ * 2, size_ + n, std::size_t{4096}});
+        std::unique_ptr<char[]> grown(new char[capacity]); // not zero-filled: written before read
+        if (size_ > 0) {
+            std::memcpy(grown.get(), data_.get(), size_);
+        }
+        data_ = std::move(grown);
+        capacity_ = capacity;
+    }
+    return data_.get() + size_;
+}
+
+void append_ndjson(line_buffer& out, const record& r) {
+    line_writer w(out);
+    w.name(R"({"type":)", type_name(r.body));
+    w.num(R"(,"conn":)", r.conn);
+    if (r.ts) {
+        w.timestamp_field(*r.ts);
+    }
+    std::visit([&w](const auto& body) { write_body(w, body); }, r.body);
+    w.finish();
+}
+
+void append_ndjson(std::string& out, const record& r) {
+    thread_local line_buffer line;
+    line.clear();
+    append_ndjson(line, r);
+    out.append(line.view());
 }
 
 ndjson_sink::ndjson_sink(std::FILE* out, bool flush_each_record)
@@ -467,17 +610,24 @@ ndjson_sink::~ndjson_sink() {
 }
 
 void ndjson_sink::write(record&& r) {
-    line_.clear();
-    append_ndjson(line_, r);
-    if (std::fwrite(line_.data(), 1, line_.size(), out_) != line_.size()) {
-        ok_ = false;
-    }
+    append_ndjson(lines_, r);
     if (flush_each_record_) {
         flush();
+    } else if (lines_.size() >= 64 * 1024) {
+        drain();
     }
 }
 
+void ndjson_sink::drain() {
+    if (!lines_.empty() &&
+        std::fwrite(lines_.data(), 1, lines_.size(), out_) != lines_.size()) {
+        ok_ = false;
+    }
+    lines_.clear();
+}
+
 bool ndjson_sink::flush() {
+    drain();
     if (std::fflush(out_) != 0) {
         ok_ = false;
     }

@@ -15,6 +15,10 @@ queued_sink::~queued_sink() {
 
 namespace {
 
+// Both vectors keep their room up to this many records (about 2.3 MiB each), so batches of
+// ordinary size move through without reallocating and moving every record again.
+constexpr std::size_t retained_records = 4096;
+
 // Roughly what a queued record holds in memory: its payload and headers, plus a fixed part.
 std::size_t weight_of(const record& r) {
     std::size_t w = 256;
@@ -57,8 +61,12 @@ void queued_sink::write(record&& r) {
     }
     bytes_ += weight;
     queue_.push_back(std::move(r));
+    // The writer waits only on an empty queue: one wake-up per batch, not per record.
+    const bool was_empty = queue_.size() == 1;
     lock.unlock();
-    not_empty_.notify_one();
+    if (was_empty) {
+        not_empty_.notify_one();
+    }
 }
 
 std::uint64_t queued_sink::dropped() const {
@@ -123,27 +131,44 @@ void queued_sink::run() {
                 lock.lock();
                 continue;
             }
-            if (flush_) {
-                lock.unlock();
-                flush_();
-                lock.lock();
+            const auto more = [this] { return !queue_.empty() || closing_; };
+            if (closing_) {
+                if (flush_) {
+                    lock.unlock();
+                    flush_();
+                    lock.lock();
+                }
+                if (queue_.empty() && unreported_.empty()) {
+                    drained_ = true;
+                    drained_cv_.notify_all();
+                    return;
+                }
+                continue;
             }
-            if (closing_ && queue_.empty() && unreported_.empty()) {
-                drained_ = true;
-                drained_cv_.notify_all();
-                return;
+            // Idle: flush only once no record has come for a moment, so a steady stream is
+            // written in large blocks, and a reader of the output (jq on a pipe, tail -f on a
+            // file) still sees every record within `flush_delay`.
+            if (!not_empty_.wait_for(lock, flush_delay, more)) {
+                if (flush_) {
+                    lock.unlock();
+                    flush_();
+                    lock.lock();
+                }
+                not_empty_.wait(lock, more);
             }
-            not_empty_.wait(lock, [this] { return !queue_.empty() || closing_; });
             continue;
         }
         // Take everything queued in one go; the relay waits on the lock only briefly.
-        std::deque<record> batch;
-        batch.swap(queue_);
+        batch_.swap(queue_);
         bytes_ = 0;
         lock.unlock();
         not_full_.notify_all();
-        for (record& r : batch) {
+        for (record& r : batch_) {
             out_.write(std::move(r));
+        }
+        batch_.clear();
+        if (batch_.capacity() > retained_records) {
+            batch_ = std::vector<record>{}; // a long burst's worth is not kept for good
         }
         lock.lock();
     }

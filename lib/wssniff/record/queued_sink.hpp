@@ -11,11 +11,11 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace wssniff::record {
 
@@ -23,8 +23,9 @@ class queued_sink final : public sink {
   public:
     enum class when_full : std::uint8_t { wait, drop };
 
-    // `flush` runs on the writer thread whenever the queue runs empty (a pipe reader sees
-    // records promptly without a flush per record under load). The queue is full at
+    // `flush` runs on the writer thread once the queue has stayed empty for `flush_delay`, and
+    // before close() returns: a reader sees records promptly, and a busy stream is not flushed
+    // record by record. The queue is full at
     // `capacity` records or `max_bytes` of payload, whichever comes first: records with large
     // payloads must not multiply the memory a count alone would allow.
     queued_sink(sink& out, std::size_t capacity, when_full policy, std::function<void()> flush = {},
@@ -47,6 +48,8 @@ class queued_sink final : public sink {
 
     std::uint64_t dropped() const;
 
+    static constexpr std::chrono::milliseconds flush_delay{10};
+
   private:
     void run();
 
@@ -60,7 +63,11 @@ class queued_sink final : public sink {
     mutable std::mutex mutex_;
     std::condition_variable not_empty_;
     std::condition_variable not_full_;
-    std::deque<record> queue_;
+    // A vector, swapped whole with the writer's batch: both keep their capacity, so a record
+    // costs no allocation on its way through (a deque allocated a node per record, which is
+    // larger than its 512-byte blocks).
+    std::vector<record> queue_;
+    std::vector<record> batch_; // the writer thread's, outside the lock
     std::uint64_t dropped_ = 0;
     // Dropped and not yet reported, per connection: each connection's records say what they
     // are missing.
