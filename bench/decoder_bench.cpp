@@ -21,7 +21,9 @@ constexpr std::uint8_t binary_opcode = 0x2;
 // unmasking cannot be optimised away and the measurement stays the decoder's own.
 class touching_handler final : public decoder::frame_handler {
   public:
-    void on_frame_header(const decoder::frame_header&) override {}
+    decoder::payload_delivery on_frame_header(const decoder::frame_header&) override {
+        return decoder::payload_delivery::bytes;
+    }
     void on_frame_payload(const decoder::frame_header&, bytes_view unmasked) override {
         if (!unmasked.empty()) {
             touched ^= static_cast<std::uint8_t>(unmasked[0] ^ unmasked[unmasked.size() - 1]);

@@ -42,12 +42,20 @@ struct recorder final : decoder::frame_handler {
     std::vector<decoder::decode_error> errors;
     std::size_t largest_piece = 0;
     int ends = 0;
-    void on_frame_header(const decoder::frame_header& h) override { headers.push_back(h); }
+    decoder::payload_delivery delivery = decoder::payload_delivery::bytes;
+    std::vector<decoder::frame_end> frame_ends;
+    decoder::payload_delivery on_frame_header(const decoder::frame_header& h) override {
+        headers.push_back(h);
+        return delivery;
+    }
     void on_frame_payload(const decoder::frame_header&, bytes_view p) override {
         payload.append(p.chars());
         largest_piece = std::max(largest_piece, p.size());
     }
-    void on_frame_end(const decoder::frame_header&, const decoder::frame_end&) override { ++ends; }
+    void on_frame_end(const decoder::frame_header&, const decoder::frame_end& e) override {
+        ++ends;
+        frame_ends.push_back(e);
+    }
     void on_error(const decoder::decode_error& e) override { errors.push_back(e); }
 };
 
@@ -220,6 +228,30 @@ TEST_CASE("decoder: never writes to its input and keeps the mask rotation across
         REQUIRE(r.largest_piece <= 16 * 1024);
     }
     REQUIRE(wire == copy);
+}
+
+TEST_CASE("decoder: length_only delivery counts a frame without handing out its bytes",
+          "[decoder]") {
+    std::string payload(40000, 'x');
+    const std::string close_payload = unhex("03e8") + "bye";
+    const std::string wire =
+        frame(0x82, payload, mask) + frame(0x89, "ping", mask) + frame(0x88, close_payload, mask);
+    for (const std::size_t chunk : {std::size_t{1}, std::size_t{7}, wire.size()}) {
+        recorder r;
+        r.delivery = decoder::payload_delivery::length_only;
+        decoder::frame_decoder d(r, {direction::c2s});
+        for (std::size_t at = 0; at < wire.size(); at += chunk) {
+            d.feed(bytes_view{wire}.subview(at, std::min(chunk, wire.size() - at)));
+        }
+        INFO("chunk " << chunk);
+        REQUIRE(r.ends == 3);
+        REQUIRE(r.errors.empty());
+        REQUIRE(r.frame_ends.at(0).payload_seen == payload.size());
+        // Control frames are delivered whatever the handler asked: the close is still parsed.
+        REQUIRE(r.payload == "ping" + close_payload);
+        REQUIRE(r.frame_ends.at(2).close_code == 1000);
+        REQUIRE(r.frame_ends.at(2).close_reason.chars() == "bye");
+    }
 }
 
 TEST_CASE("decoder: a huge declared length allocates nothing", "[decoder]") {

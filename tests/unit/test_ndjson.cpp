@@ -3,6 +3,7 @@
 #include "wssniff/record/ndjson.hpp"
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <string>
 
@@ -155,4 +156,50 @@ TEST_CASE("ndjson: long strings escape the same across the writer's internal blo
     std::string valid_out;
     record::append_valid_json_string_contents(valid_out, valid_text);
     CHECK(valid_out == valid_expected);
+}
+
+TEST_CASE("ndjson: hex and base64 payloads of every length and byte value", "[ndjson]") {
+    // Lengths around the sixteen-byte blocks of the vector path and the writer's 16 KiB blocks.
+    std::string bytes;
+    for (int i = 0; i < 16 * 1024 + 40; ++i) {
+        bytes.push_back(static_cast<char>((i * 131) ^ (i >> 8)));
+    }
+    for (const std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{15}, std::size_t{16},
+                                std::size_t{17}, std::size_t{256}, std::size_t{16 * 1024},
+                                bytes.size()}) {
+        INFO("length " << n);
+        const std::string data = bytes.substr(0, n);
+        std::string expected_hex;
+        for (const char c : data) {
+            expected_hex += fmt::format("{:02x}", static_cast<unsigned char>(c));
+        }
+        record::frame f;
+        f.len = n;
+        f.data.encoding = record::payload_encoding::hex;
+        f.data.bytes = data;
+        const auto hex = nlohmann::json::parse(line_of({1, std::nullopt, f}));
+        CHECK(hex["hex"] == expected_hex);
+        f.data.encoding = record::payload_encoding::base64;
+        const auto b64 = nlohmann::json::parse(line_of({1, std::nullopt, f}));
+        // Decoded back, base64 gives the bytes.
+        const std::string text = b64["base64"];
+        CHECK(text.size() == (n + 2) / 3 * 4);
+        std::string decoded;
+        std::uint32_t acc = 0;
+        int bits = 0;
+        const std::string alphabet =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        for (const char c : text) {
+            if (c == '=') {
+                break;
+            }
+            acc = (acc << 6) | static_cast<std::uint32_t>(alphabet.find(c));
+            bits += 6;
+            if (bits >= 8) {
+                bits -= 8;
+                decoded.push_back(static_cast<char>((acc >> bits) & 0xFF));
+            }
+        }
+        CHECK(decoded == data);
+    }
 }

@@ -210,6 +210,33 @@ TEST_CASE("session: payload modes", "[session]") {
     CHECK_FALSE(none[0].contains("hex"));
 }
 
+TEST_CASE("session: payload none describes every frame as a payload mode does", "[session]") {
+    // With no payload to show, binary frames are counted without being unmasked; the records
+    // must say the same as when every byte is read, fragments, control frames and a frame cut
+    // short by the end of the stream included.
+    const std::string bytes = frame(0x02, std::string(70000, '\x01'), mask) +
+                              frame(0x89, "ping", mask) + frame(0x80, "tail", mask) +
+                              frame(0x81, "text", mask) + frame(0x82, "whole", mask) +
+                              frame(0x82, "cut short", mask).substr(0, 10);
+    auto records = [&](record::payload_mode mode) {
+        session::session_options options;
+        options.payload = mode;
+        options.emit_messages = true;
+        std::vector<nlohmann::json> out;
+        for (const auto& line : parse_lines(decode_frames(direction::c2s, bytes, options))) {
+            nlohmann::json r = line;
+            for (const char* key : {"text", "hex", "truncated"}) {
+                r.erase(key);
+            }
+            out.push_back(r);
+        }
+        return out;
+    };
+    const auto none = records(record::payload_mode::none);
+    REQUIRE(none.size() > 8);
+    CHECK(none == records(record::payload_mode::automatic));
+}
+
 TEST_CASE("session: --max-payload keeps whole characters and says truncated", "[session]") {
     session::session_options options;
     options.max_payload = 4;

@@ -59,7 +59,9 @@ void frame_decoder::feed(bytes_view in) {
                 std::min<std::uint64_t>(payload_remaining_, in.size() - pos));
             const bytes_view wire = in.subview(pos, take);
             const std::uint64_t done = header_.payload_length - payload_remaining_;
-            if (!header_.masked) {
+            if (!deliver_payload_) {
+                // Counted only: nothing to unmask or hand out.
+            } else if (!header_.masked) {
                 if (is_control(header_.opcode) && control_have_ < control_payload_.size()) {
                     const std::size_t keep =
                         std::min(take, control_payload_.size() - control_have_);
@@ -205,7 +207,8 @@ void frame_decoder::begin_frame() {
     payload_remaining_ = h.payload_length;
     control_have_ = 0;
     state_ = state::payload;
-    handler_.on_frame_header(header_);
+    deliver_payload_ = handler_.on_frame_header(header_) == payload_delivery::bytes ||
+                       is_control(header_.opcode);
     if (payload_remaining_ == 0) {
         end_frame(false);
     }

@@ -51,11 +51,19 @@ struct decode_error {
     bool fatal = false;
 };
 
+// What the handler needs of a frame's payload, said when its header arrives.
+enum class payload_delivery : std::uint8_t {
+    bytes,       // on_frame_payload with the unmasked bytes
+    length_only, // no on_frame_payload calls and no unmasking; frame_end.payload_seen counts
+                 // them. Control frames are delivered whole regardless (the close frame is
+                 // parsed from them).
+};
+
 // Receives the decoder's events, in stream order. Errors about a frame come before its
 // on_frame_end.
 class frame_handler {
   public:
-    virtual void on_frame_header(const frame_header& header) = 0;
+    virtual payload_delivery on_frame_header(const frame_header& header) = 0;
     virtual void on_frame_payload(const frame_header& header, bytes_view unmasked) = 0;
     virtual void on_frame_end(const frame_header& header, const frame_end& end) = 0;
     virtual void on_error(const decode_error& error) = 0;
@@ -105,6 +113,7 @@ class frame_decoder {
     std::uint8_t header_have_ = 0;
 
     std::uint8_t message_opcode_ = 0; // data message in progress across fragments, 0 if none
+    bool deliver_payload_ = true;     // the handler wants this frame's bytes
     bool close_seen_ = false;
 
     // Control frame payloads are at most 125 bytes (longer ones are an error); close frames are

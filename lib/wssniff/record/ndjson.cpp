@@ -5,6 +5,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <cstring>
 #include <ctime>
 
@@ -25,6 +28,33 @@ struct hex_pair_table {
     }
 };
 constexpr hex_pair_table hex_pairs;
+
+// Two hex digits per byte of [p, end) at `o`; returns the end of what was written. SSE2 (every
+// x86-64 has it) does sixteen bytes at a time: split into nibbles, '0' + n, 39 more for a-f,
+// then interleave the high and low digits.
+char* put_hex(char* o, const unsigned char* p, const unsigned char* end) noexcept {
+#if defined(__SSE2__)
+    const __m128i low_nibbles = _mm_set1_epi8(0x0F);
+    const __m128i nine = _mm_set1_epi8(9);
+    const __m128i zero_char = _mm_set1_epi8('0');
+    const __m128i to_letter = _mm_set1_epi8('a' - '0' - 10);
+    const auto digits = [&](__m128i n) {
+        const __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(n, nine), to_letter);
+        return _mm_add_epi8(_mm_add_epi8(n, zero_char), letter);
+    };
+    for (; end - p >= 16; p += 16, o += 32) {
+        const __m128i in = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m128i high = digits(_mm_and_si128(_mm_srli_epi16(in, 4), low_nibbles));
+        const __m128i low = digits(_mm_and_si128(in, low_nibbles));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(o), _mm_unpacklo_epi8(high, low));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(o + 16), _mm_unpackhi_epi8(high, low));
+    }
+#endif
+    for (; p < end; ++p, o += 2) {
+        std::memcpy(o, &hex_pairs.text[*p * 2], 2);
+    }
+    return o;
+}
 
 constexpr char two_digit_pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233"
                                    "34353637383940414243444546474849505152535455565758596061626364656667"
@@ -263,11 +293,8 @@ class line_writer {
             room(static_cast<std::size_t>(end - p) * 2);
             // A local pointer: stores through char* may alias the member, which would make the
             // compiler reload and store o_ for every byte.
-            char* o = o_;
-            for (; p < end; ++p, o += 2) {
-                std::memcpy(o, &hex_pairs.text[*p * 2], 2);
-            }
-            o_ = o;
+            o_ = put_hex(o_, p, end);
+            p = end;
         }
         room(1);
         *o_++ = '"';

@@ -37,7 +37,7 @@ frame_recorder::frame_recorder(record_emitter& out, direction dir, const session
     }
 }
 
-void frame_recorder::on_frame_header(const decoder::frame_header& h) {
+decoder::payload_delivery frame_recorder::on_frame_header(const decoder::frame_header& h) {
     frame_data_.clear();
     frame_data_len_ = 0;
     frame_utf8_.reset();
@@ -54,6 +54,13 @@ void frame_recorder::on_frame_header(const decoder::frame_header& h) {
     }
     // Every frame of a compressed message carries compressed data (RSV1 only on the first).
     frame_inflated_ = h.message_opcode != 0 && message_inflated_ && inflater_.has_value();
+    // Binary data nobody will see needs no unmasking: no payload field is written, binary is
+    // not validated, and only an inflater would read it. On large frames this is most of what
+    // sniffing costs beyond forwarding.
+    frame_counted_only_ = options_.payload == payload_mode::none && h.message_opcode == 2 &&
+                          !message_compressed_;
+    return frame_counted_only_ ? decoder::payload_delivery::length_only
+                               : decoder::payload_delivery::bytes;
 }
 
 void frame_recorder::on_frame_payload(const decoder::frame_header& h, bytes_view data) {
@@ -125,6 +132,10 @@ void frame_recorder::take(const decoder::frame_header& h, bytes_view data,
 }
 
 void frame_recorder::on_frame_end(const decoder::frame_header& h, const decoder::frame_end& end) {
+    if (frame_counted_only_) {
+        frame_data_len_ = end.payload_seen;
+        message_len_ += end.payload_seen;
+    }
     const bool message_complete = h.message_ends && !end.stream_ended;
     if (frame_inflated_ && message_complete && inflater_) {
         header_ = &h;

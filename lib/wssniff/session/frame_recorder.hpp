@@ -34,7 +34,7 @@ class frame_recorder final : public decoder::frame_handler, private inflate::out
 
     std::uint64_t frames() const noexcept { return frames_; }
 
-    void on_frame_header(const decoder::frame_header& h) override;
+    decoder::payload_delivery on_frame_header(const decoder::frame_header& h) override;
     void on_frame_payload(const decoder::frame_header& h, bytes_view data) override;
     void on_frame_end(const decoder::frame_header& h, const decoder::frame_end& end) override;
     void on_error(const decoder::decode_error& e) override;
@@ -60,6 +60,7 @@ class frame_recorder final : public decoder::frame_handler, private inflate::out
     std::uint64_t frame_data_len_ = 0;
     decoder::utf8_validator frame_utf8_;
     bool frame_inflated_ = false;
+    bool frame_counted_only_ = false; // its bytes were not delivered (payload_delivery)
 
     // The data message in progress.
     std::string message_data_;
