@@ -49,6 +49,7 @@ TEST_CASE("queued sink: bounded by bytes; drops are counted per connection", "[s
     // The writer takes the first record and blocks on the gate; then 1 MiB records fill the
     // 4 MiB budget after four, whatever the count capacity says.
     queue.write(big_frame(1, 1 << 20));
+    queue.end_of_batch();
     std::this_thread::sleep_for(50ms);
     for (int i = 0; i < 10; ++i) {
         queue.write(big_frame(i < 5 ? 1 : 2, 1 << 20));
@@ -79,6 +80,7 @@ TEST_CASE("queued sink: lossless waits, and stop_waiting releases the waiter", "
     gated_sink out;
     record::queued_sink queue(out, 2, record::queued_sink::when_full::wait);
     queue.write(big_frame(1, 10)); // taken by the writer, which blocks on the gate
+    queue.end_of_batch();
     std::this_thread::sleep_for(50ms);
     queue.write(big_frame(1, 10));
     queue.write(big_frame(1, 10)); // the queue holds two now
@@ -90,6 +92,21 @@ TEST_CASE("queued sink: lossless waits, and stop_waiting releases the waiter", "
     CHECK(queue.dropped() == 1);
     out.open();
     CHECK(queue.close(5s));
+}
+
+TEST_CASE("queued sink: a batch longer than the queue is written without end_of_batch",
+          "[sink]") {
+    // The writer is woken when the queue fills, not only when the batch ends: a lossless queue
+    // of four takes a thousand records in one batch without the producer waiting for ever.
+    record::capture out;
+    record::queued_sink queue(out, 4, record::queued_sink::when_full::wait);
+    for (int i = 0; i < 1000; ++i) {
+        queue.write(big_frame(1, 10));
+    }
+    REQUIRE(out.wait_for_count("frame", 996, 5s)); // at most four still queued
+    queue.end_of_batch();
+    REQUIRE(out.wait_for_count("frame", 1000, 5s));
+    CHECK(queue.dropped() == 0);
 }
 
 TEST_CASE("queued sink: close gives up on an output that never drains", "[sink]") {

@@ -335,6 +335,7 @@ class connection final : public connection_base,
             e.fatal = true;
             e.dir = direction::c2s;
             owner_.sink.write(record::record{id_, std::chrono::system_clock::now(), std::move(e)});
+            owner_.sink.end_of_batch();
         }
         if (setup_timed_out_) {
             finish(record::close_reason::timeout);
@@ -458,6 +459,7 @@ class connection final : public connection_base,
         e.fatal = true;
         if (sniff_) {
             owner_.sink.write(record::record{id_, std::chrono::system_clock::now(), std::move(e)});
+            owner_.sink.end_of_batch();
         }
         answer_ =
             plain_http_answer("502 Bad Gateway", "wssniff: cannot reach upstream " + up.host + ":" +

@@ -19,6 +19,10 @@ namespace {
 // ordinary size move through without reallocating and moving every record again.
 constexpr std::size_t retained_records = 4096;
 
+// Records a batch may queue before the writer is woken anyway (one read of small frames can
+// carry thousands).
+constexpr std::size_t wake_within_batch = 256;
+
 // Roughly what a queued record holds in memory: its payload and headers, plus a fixed part.
 std::size_t weight_of(const record& r) {
     std::size_t w = 256;
@@ -51,9 +55,11 @@ void queued_sink::write(record&& r) {
     };
     if (full()) {
         if (policy_ == when_full::wait) {
+            not_empty_.notify_one(); // the batch is not over, but the writer must make room
             not_full_.wait(lock, [&] { return !full() || closing_ || policy_ == when_full::drop; });
         }
         if (full()) {
+            not_empty_.notify_one();
             ++dropped_;
             ++unreported_[r.conn];
             return;
@@ -61,12 +67,20 @@ void queued_sink::write(record&& r) {
     }
     bytes_ += weight;
     queue_.push_back(std::move(r));
-    // The writer waits only on an empty queue: one wake-up per batch, not per record.
-    const bool was_empty = queue_.size() == 1;
-    lock.unlock();
-    if (was_empty) {
-        not_empty_.notify_one();
+    if (queue_.size() == wake_within_batch) {
+        lock.unlock();
+        not_empty_.notify_one(); // a long batch: get the writer going before it ends
     }
+}
+
+void queued_sink::end_of_batch() {
+    {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        if (queue_.empty()) {
+            return;
+        }
+    }
+    not_empty_.notify_one();
 }
 
 std::uint64_t queued_sink::dropped() const {

@@ -157,6 +157,9 @@ class sink {
   public:
     virtual ~sink() = default;
     virtual void write(record&& r) = 0;
+    // The producer is done for now (one socket read's records, say). A sink that hands records
+    // to another thread wakes it here rather than once per record.
+    virtual void end_of_batch() {}
 };
 
 } // namespace wssniff::record

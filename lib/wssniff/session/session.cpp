@@ -189,7 +189,7 @@ session::session(record::sink& sink, session_options options)
 
 session::~session() = default;
 
-void session::emit(record::record_body body) {
+void session::emit(record::record_body&& body) {
     sink_.write(record::record{options_.conn, now_, std::move(body)});
 }
 
@@ -363,6 +363,7 @@ void session::feed(direction dir, bytes_view in, std::optional<record::timestamp
     stream& s = of(dir);
     s.bytes += in.size();
     s.consume(in, false);
+    sink_.end_of_batch();
 }
 
 std::size_t session::feed_head(direction dir, bytes_view in) {
@@ -373,6 +374,7 @@ std::size_t session::feed_head(direction dir, bytes_view in) {
     stream& s = of(dir);
     const std::size_t n = s.consume(in, true);
     s.bytes += n;
+    sink_.end_of_batch();
     return n;
 }
 
@@ -399,6 +401,7 @@ void session::end(direction dir, std::optional<record::timestamp> ts) {
     }
     now_ = ts;
     of(dir).end();
+    sink_.end_of_batch();
 }
 
 void session::close(record::close_reason reason, std::optional<record::timestamp> ts) {
@@ -416,6 +419,7 @@ void session::close(record::close_reason reason, std::optional<record::timestamp
     c.frames_s2c = s2c_->frames();
     emit(std::move(c));
     closed_ = true;
+    sink_.end_of_batch();
 }
 
 } // namespace wssniff::session

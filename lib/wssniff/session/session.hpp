@@ -93,7 +93,7 @@ class session final : public record_emitter {
     friend class stream;
 
     stream& of(direction dir) const noexcept;
-    void emit(record::record_body body);
+    void emit(record::record_body&& body);
     void http_error(direction dir, error_code code, const std::string& detail);
     void on_request(stream& c2s);
     void on_response(stream& s2c);
