@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of the session fuzz target, tests/fuzz/corpus/session/. Regenerate with
+"""Writes the seed corpora of the fuzz targets, tests/fuzz/corpus/NAME/. Regenerate with
     python3 tests/fuzz/make_corpus.py
-Each file is one session_fuzz input (layout at the top of session_fuzz.cpp): an options byte,
-max_payload, the chunk sizes, the c2s length, then the c2s and s2c bytes of one connection.
-Masks are fixed so the files are reproducible. Files named crash-* are inputs that once found a
-bug: those listed below are rewritten, any others (saved from a fuzzing run) are kept."""
+Each file is one input of NAME_fuzz (layout at the top of NAME_fuzz.cpp). For session: an options
+byte, max_payload, the chunk sizes, the c2s length, then the c2s and s2c bytes of one connection.
+http_head and extensions seeds include the heads of tests/golden/*.case; inflate seeds include
+the RFC 7692 §7.2.3 examples. Masks are fixed so the files are reproducible. Files named crash-*
+are inputs that once found a bug: those listed below are rewritten, any others (saved from a
+fuzzing run) are kept."""
+import glob
 import os
 import struct
 import zlib
 
 here = os.path.dirname(os.path.abspath(__file__))
-out_dir = os.path.join(here, "corpus", "session")
+corpus_dir = os.path.join(here, "corpus")
+golden_dir = os.path.join(here, "..", "golden")
 
 # Options byte (session_fuzz.cpp).
 AUTO, TEXT, HEX, BASE64, NONE = range(5)
@@ -221,14 +225,189 @@ seeds = {
 }
 
 
+# --- golden cases: their heads seed the parsers' corpora ------------------------------------
+
+def golden_streams():
+    """{case name: (c2s bytes, s2c bytes)} as tests/unit/test_golden.cpp reads them: "| text"
+    is text + CRLF, other lines hex, up to the expect: section."""
+    streams = {}
+    for path in sorted(glob.glob(os.path.join(golden_dir, "*.case"))):
+        parts = {"c2s": b"", "s2c": b""}
+        section = None
+        with open(path, encoding="utf-8") as f:
+            for line in f.read().split("\n"):
+                if line in ("c2s:", "s2c:"):
+                    section = line[:-1]
+                elif line == "expect:":
+                    break
+                elif section is None or not line or line.startswith("#"):
+                    continue
+                elif line.startswith("|"):
+                    parts[section] += line[2:].encode() + b"\r\n"
+                else:
+                    parts[section] += bytes.fromhex("".join(line.split()))
+        streams[os.path.basename(path)[:-len(".case")]] = (parts["c2s"], parts["s2c"])
+    return streams
+
+
+def heads_of(stream):
+    """The stream up to the end of its last HTTP head (the frames after it left out)."""
+    end = stream.rfind(b"\r\n\r\n")
+    return stream[:end + 4] if end >= 0 else b""
+
+
+# --- http_head_fuzz: [options][size limit][k][k chunk sizes] stream ---------------------------
+
+RESPONSES = 0x01
+SMALL_HEAD_LIMIT = 0x02
+
+
+def head_input(stream, options=0, limit=0, chunks=()):
+    assert len(chunks) <= 16 and all(1 <= c <= 256 for c in chunks)
+    return bytes([options, limit, len(chunks)]) + bytes(c - 1 for c in chunks) + stream
+
+
+http_head_seeds = {
+    "request": head_input(request(b"Sec-WebSocket-Extensions: permessage-deflate\r\n")),
+    "response": head_input(response(), RESPONSES, chunks=(3, 1, 7)),
+    "refused-then-101": head_input(
+        b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic\r\n\r\n" + response(),
+        RESPONSES, chunks=(2,)),
+    "continue-then-101": head_input(b"HTTP/1.1 100 Continue\r\n\r\n" + response(), RESPONSES),
+    "empty-lines-before": head_input(b"\r\n\n\r\n" + request(), chunks=(1, 2)),
+    "bare-lf": head_input(b"GET / HTTP/1.1\nHost: a\nX: y\n\n", chunks=(5,)),
+    # obs-fold (RFC 9112 §5.2), including a continuation line of nothing but whitespace.
+    "obs-fold": head_input(b"GET / HTTP/1.1\r\nX-Long: one\r\n two\r\n\t three\r\n"
+                           b"X-Empty:\r\n \r\n\r\n", chunks=(4, 9)),
+    "duplicates-and-lists": head_input(
+        b"GET / HTTP/1.1\r\nConnection: keep-alive, Upgrade\r\nconnection: close\r\n"
+        b"Upgrade: websocket\r\n\r\n"),
+    "status-no-reason": head_input(b"HTTP/1.1 101\r\n\r\n", RESPONSES),
+    "status-bad-code": head_input(b"HTTP/1.1 10x Nope\r\n\r\n", RESPONSES),
+    "space-before-colon": head_input(b"GET / HTTP/1.1\r\nHost : a\r\n\r\n"),
+    "no-colon": head_input(b"GET / HTTP/1.1\r\nHost a\r\n\r\n"),
+    "fold-first": head_input(b"GET / HTTP/1.1\r\n folded: a\r\n\r\n"),
+    "tls-client-hello": head_input(bytes.fromhex("16030100a5010000a103035f")),
+    "not-http-response": head_input(b"SSH-2.0-OpenSSH\r\n\r\n", RESPONSES),
+    "over-small-limit": head_input(request(), SMALL_HEAD_LIMIT, limit=64, chunks=(16,)),
+    "exactly-small-limit": head_input(b"GET / HTTP/1.1\r\n\r\n", SMALL_HEAD_LIMIT, limit=18),
+    "zero-limit": head_input(b"GET / HTTP/1.1\r\n\r\n", SMALL_HEAD_LIMIT, limit=0),
+    "truncated": head_input(b"GET / HTTP/1.1\r\nHost: a\r"),
+}
+for case, (c2s, s2c) in golden_streams().items():
+    if heads_of(c2s):
+        http_head_seeds[f"golden-{case}-c2s"] = head_input(heads_of(c2s), chunks=(7, 1))
+    if heads_of(s2c):
+        http_head_seeds[f"golden-{case}-s2c"] = head_input(heads_of(s2c), RESPONSES, chunks=(2,))
+
+
+# --- extensions_fuzz: the header value itself ---------------------------------------------------
+
+extensions_seeds = {
+    # RFC 7692 §7.1 parameters, each alone and together.
+    "plain": b"permessage-deflate",
+    "server-no-context-takeover": b"permessage-deflate; server_no_context_takeover",
+    "client-no-context-takeover": b"permessage-deflate; client_no_context_takeover",
+    "window-bits": b"permessage-deflate; server_max_window_bits=10; client_max_window_bits=8",
+    "quoted-window-bits": b'permessage-deflate; client_max_window_bits="15"',
+    "client-bits-no-value": b"permessage-deflate; client_max_window_bits",
+    "all": b"permessage-deflate;server_no_context_takeover;client_no_context_takeover;"
+           b"server_max_window_bits=15;client_max_window_bits=9",
+    # RFC 7692 §5.2 example offers, answered as a server might.
+    "upper-case": b"PerMessage-Deflate; Server_Max_Window_Bits=12",
+    "whitespace": b" permessage-deflate ;\tclient_max_window_bits = 11 , ",
+    # Problems: bad values, duplicates, unknown parameters, accepted twice.
+    "bits-7": b"permessage-deflate; server_max_window_bits=7",
+    "bits-16": b"permessage-deflate; server_max_window_bits=16",
+    "bits-leading-zero": b"permessage-deflate; server_max_window_bits=09",
+    "bits-empty": b"permessage-deflate; server_max_window_bits=",
+    "takeover-with-value": b"permessage-deflate; server_no_context_takeover=1",
+    "given-twice": b"permessage-deflate; client_max_window_bits=9; client_max_window_bits=9",
+    "unknown-parameter": b"permessage-deflate; x_bits=3",
+    "empty-parameter": b"permessage-deflate;;",
+    "accepted-twice": b"permessage-deflate, permessage-deflate",
+    # Other extensions, with quoted strings that hide separators.
+    "unknown-extension": b'x-foo; bar="a,b;c=d", permessage-deflate',
+    "escaped-quote": b'x-foo; bar="a\\",b", permessage-deflate; server_max_window_bits="9"',
+    "unterminated-quote": b'permessage-deflate; client_max_window_bits="1',
+    "empty": b"",
+    "commas": b",, ,",
+}
+for case, (c2s, s2c) in golden_streams().items():
+    for line in heads_of(s2c).split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.lower() == b"sec-websocket-extensions":
+            extensions_seeds[f"golden-{case}"] = value.strip()
+
+
+# --- inflate_fuzz: [options][cap lo][cap hi][k][k chunk sizes] then (u16 length, bytes)* -------
+
+NO_CONTEXT_TAKEOVER = 0x01
+COMPRESS = 0x02
+SMALL_CAP = 0x40
+
+
+def window(bits):
+    """The compress-mode options bits for a sender's window of `bits` (9-15)."""
+    return ((bits - 9) % 7) << 2
+
+
+def inflate_input(messages, options=0, cap=65536, chunks=()):
+    assert len(chunks) <= 16 and all(1 <= c <= 256 for c in chunks)
+    assert 1 <= cap <= (256 if options & SMALL_CAP else 65536)
+    head = bytes([options]) + struct.pack("<H", cap - 1) + bytes([len(chunks)])
+    head += bytes(c - 1 for c in chunks)
+    return head + b"".join(struct.pack("<H", len(m)) + m for m in messages)
+
+
+hello = bytes.fromhex("f248cdc9c90700")
+inflate_seeds = {
+    # RFC 7692 §7.2.3: one message; context takeover; a stored block; BFINAL; two blocks.
+    "rfc7692-7.2.3.1": inflate_input([hello], chunks=(3, 4)),
+    "rfc7692-7.2.3.2-takeover": inflate_input([hello, bytes.fromhex("f200110000")], chunks=(1,)),
+    "rfc7692-7.2.3.2-no-takeover": inflate_input([hello, hello], NO_CONTEXT_TAKEOVER),
+    "rfc7692-7.2.3.3-stored": inflate_input([bytes.fromhex("000500faff48656c6c6f00")]),
+    "rfc7692-7.2.3.4-bfinal": inflate_input([bytes.fromhex("f348cdc9c9070000"), hello],
+                                            chunks=(2,)),
+    "rfc7692-7.2.3.5-two-blocks": inflate_input([bytes.fromhex("f24805000000ffffcac9c90700")]),
+    # The harness compresses these (COMPRESS): text, a run that compresses well, past the cap.
+    "compress-chat": inflate_input([b"Hello", b"Hello again", "héllo ✓".encode()],
+                                   COMPRESS | window(15), chunks=(1, 5)),
+    "compress-no-takeover-bits-9": inflate_input([b"abc" * 50, b"abc" * 50],
+                                                 COMPRESS | NO_CONTEXT_TAKEOVER | window(9)),
+    "compress-past-cap": inflate_input([bytes(5000)], COMPRESS | SMALL_CAP, cap=100,
+                                       chunks=(1, 2, 3)),
+    "compress-at-cap": inflate_input([b"x" * 256], COMPRESS | SMALL_CAP, cap=256),
+    # Empty messages: the first flush gives 00 00 ff ff, later ones nothing to flush (one 00).
+    "compress-empty-messages": inflate_input([b"", b"", b"x", b""], COMPRESS),
+    # Already compressed: a bomb past a small cap, corrupt data after good output.
+    "bomb": inflate_input([deflate(bytes(60000))], SMALL_CAP, cap=200, chunks=(4, 1)),
+    "bomb-one-shot": inflate_input([deflate(b"ab" * 30000)], cap=1000),
+    "output-before-corrupt-data": inflate_input([bytes.fromhex("faee2100379b70395cbd5b")],
+                                                chunks=(1,)),
+    "empty-messages": inflate_input([b"", b"", hello]),
+    "garbage": inflate_input([b"\xff" * 16]),
+}
+
+
+corpora = {
+    "session": seeds,
+    "http_head": http_head_seeds,
+    "extensions": extensions_seeds,
+    "inflate": inflate_seeds,
+}
+
+
 def main():
-    os.makedirs(out_dir, exist_ok=True)
-    for name in os.listdir(out_dir):
-        if not name.startswith("crash-"):
-            os.remove(os.path.join(out_dir, name))
-    for name, data in seeds.items():
-        with open(os.path.join(out_dir, name), "wb") as f:
-            f.write(data)
+    for target, target_seeds in corpora.items():
+        out_dir = os.path.join(corpus_dir, target)
+        os.makedirs(out_dir, exist_ok=True)
+        for name in os.listdir(out_dir):
+            if not name.startswith("crash-") or name in target_seeds:
+                os.remove(os.path.join(out_dir, name))
+        for name, data in target_seeds.items():
+            with open(os.path.join(out_dir, name), "wb") as f:
+                f.write(data)
 
 
 if __name__ == "__main__":

@@ -77,6 +77,36 @@ TEST_CASE("http head: malformed heads are rejected", "[handshake]") {
     CHECK(r.state() == head_parser::status::failed);
 }
 
+TEST_CASE("http head: obs-fold is one space; a blank continuation adds nothing", "[handshake]") {
+    // Found by http_head_fuzz: a continuation line of only whitespace left a value ending in a
+    // space, and one folded into an empty value began with one (RFC 9112 §5.2, §5.5).
+    const std::string request = "GET / HTTP/1.1\r\nX-Long: one\r\n two\r\n\t three\r\n"
+                                "X-Blank: b\r\n \t\r\nX-Empty:\r\n later\r\n\r\n";
+    head_parser p(head_parser::kind::request);
+    REQUIRE(p.feed(bytes_view{request}) == request.size());
+    REQUIRE(p.state() == head_parser::status::done);
+    const handshake::header_fields expected = {
+        {"X-Long", "one two three"}, {"X-Blank", "b"}, {"X-Empty", "later"}};
+    CHECK(p.head().fields == expected);
+}
+
+TEST_CASE("http head: empty lines that fill the size limit are too large, however cut",
+          "[handshake]") {
+    // Found by http_head_fuzz: fed whole, the byte after the limit was judged (not HTTP); fed a
+    // byte at a time, the limit came first. Both must say head_too_large.
+    const std::string stream = std::string(8, '\n') + std::string(1, '\0');
+    for (const std::size_t chunk : {1U, 2U, 3U, 9U}) {
+        INFO("chunk " << chunk);
+        head_parser p(head_parser::kind::request, 8);
+        for (std::size_t at = 0; at < stream.size() && p.state() == head_parser::status::need_more;
+             at += chunk) {
+            p.feed(bytes_view{std::string_view{stream}.substr(at, chunk)});
+        }
+        CHECK(p.state() == head_parser::status::failed);
+        CHECK(p.error() == error_code::head_too_large);
+    }
+}
+
 TEST_CASE("http head: the size limit holds", "[handshake]") {
     head_parser p(head_parser::kind::request, 1024);
     const std::string huge = "GET / HTTP/1.1\r\nX: " + std::string(2000, 'a') + "\r\n\r\n";
@@ -110,9 +140,14 @@ TEST_CASE("extensions: permessage-deflate parameters from the response", "[hands
     CHECK(full.deflate->server_max_window_bits == 10);
     CHECK(full.deflate->client_max_window_bits == 12);
 
-    auto no_value = parse_response_extensions("permessage-deflate; client_max_window_bits");
-    REQUIRE(no_value.deflate);
-    CHECK(no_value.deflate->client_max_window_bits == 15);
+    // Only an offer may carry client_max_window_bits without a value (RFC 7692 §7.1.2.2).
+    for (const char* bare : {"permessage-deflate; client_max_window_bits",
+                             "permessage-deflate; server_max_window_bits"}) {
+        INFO(bare);
+        auto no_value = parse_response_extensions(bare);
+        CHECK_FALSE(no_value.deflate);
+        CHECK(no_value.problem.find("must be a number from 8 to 15") != std::string::npos);
+    }
 }
 
 TEST_CASE("extensions: nonsense parameters are rejected", "[handshake]") {

@@ -34,10 +34,12 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
     return parts;
 }
 
-// A window-bits value: 8-15, as a token or a quoted string (RFC 7692 §7.1.2.1).
+// A window-bits value: 8-15, as a token or a quoted string (RFC 7692 §7.1.2.1). In a response
+// both parameters need one: only the client's offer may send client_max_window_bits bare
+// (§7.1.2.2), so a bare one here is as wrong as a bad number.
 std::optional<std::uint8_t> window_bits(std::optional<std::string_view> value) {
     if (!value) {
-        return 15; // client_max_window_bits may come without a value: the default
+        return std::nullopt;
     }
     std::string_view v = *value;
     if (v.size() >= 2 && v.front() == '"' && v.back() == '"') {

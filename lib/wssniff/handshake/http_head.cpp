@@ -103,12 +103,14 @@ std::size_t head_parser::feed(bytes_view in) {
     if (!first_byte_judged_) {
         // Judge the first byte of the start line at once: a peer that is not speaking HTTP
         // (a TLS ClientHello on a plain port) should not wait for a line end that never comes.
-        // Only CR and LF may come before it, so where the input was split does not matter.
+        // Only CR and LF may come before it, so where the input was split does not matter;
+        // nor may a byte past the size limit, which a split input would never get to.
+        const std::size_t within_limit = std::min(in.size(), max_size_ - before);
         std::size_t i = 0;
-        while (i < in.size() && (in[i] == '\r' || in[i] == '\n')) {
+        while (i < within_limit && (in[i] == '\r' || in[i] == '\n')) {
             ++i;
         }
-        if (i < in.size()) {
+        if (i < within_limit) {
             first_byte_judged_ = true;
             const char first = static_cast<char>(in[i]);
             const bool plausible = kind_ == kind::request ? is_token_char(first) : first == 'H';
@@ -129,8 +131,15 @@ std::size_t head_parser::feed(bytes_view in) {
             continue;
         }
         const std::size_t line_length = i - line_start_;
-        const bool empty_line =
-            line_length == 0 || (line_length == 1 && buffer_[line_start_] == '\r');
+        bool empty_line = line_length == 0 || (line_length == 1 && buffer_[line_start_] == '\r');
+        if (!seen_start_line_ && !empty_line) {
+            // Before the start line CR and LF are skipped in any order, as the first-byte
+            // judgement above and parse() skip them: a line of CRs alone starts nothing,
+            // however the bytes were split.
+            empty_line = std::string_view{buffer_}
+                             .substr(line_start_, line_length)
+                             .find_first_not_of('\r') == std::string_view::npos;
+        }
         line_start_ = i + 1;
         if (!empty_line) {
             seen_start_line_ = true;
@@ -212,7 +221,13 @@ bool head_parser::parse() {
                 fail(error_code::malformed_head, "first header line starts with whitespace");
                 return false;
             }
-            head_.fields.back().second.append(" ").append(trim(line));
+            // Each fold is one space; a continuation of nothing but whitespace adds nothing, so
+            // the value stays without the whitespace around it.
+            std::string& value = head_.fields.back().second;
+            const std::string_view more = trim(line);
+            if (!more.empty()) {
+                value.append(value.empty() ? "" : " ").append(more);
+            }
             continue;
         }
         const std::size_t colon = line.find(':');

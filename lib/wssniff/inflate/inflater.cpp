@@ -38,7 +38,14 @@ inflater::status inflater::run(bytes_view in, output_handler& out) {
         // not.
         const bool failed = rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END;
         if (produced > 0) {
-            if (message_out_ + produced > limits_.max_message) {
+            // A message past the cap yields exactly its first max_message bytes: how many bytes
+            // one call produces depends on how much input it had, and the records must not.
+            const std::uint64_t room = limits_.max_message - message_out_;
+            if (produced > room) {
+                if (room > 0) {
+                    message_out_ += room;
+                    out.on_inflated(bytes_view{buffer_.data(), static_cast<std::size_t>(room)});
+                }
                 problem_ =
                     "message inflates past " + std::to_string(limits_.max_message) + " bytes";
                 return status::limit_exceeded;
