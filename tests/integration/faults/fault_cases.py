@@ -1404,9 +1404,13 @@ def stopped_reader(ctx, stopping):
         reader.note_received(data)
         return len(data)
 
-    # A slow reader: 16 KiB every 10 ms for a second. The sender moves on in step with it.
+    # A slow reader: 16 KiB every 10 ms, for a second and then until the sender has moved on
+    # (at most 10 s): the kernel's buffers on both legs, autotuned to megabytes, have to drain
+    # far enough before a window opens back to the sender, which under a sanitizer on a loaded
+    # machine can take longer than the first second.
     slow_began = time.monotonic()
-    while time.monotonic() - slow_began < 1.0:
+    while time.monotonic() - slow_began < 1.0 or (blaster.sent_count == stalled_at and
+                                                  time.monotonic() - slow_began < 10.0):
         read_available(16 * 1024, time.monotonic() + 0.5)
         time.sleep(0.01)
     slow_ended = time.monotonic()
