@@ -207,8 +207,8 @@ void frame_decoder::begin_frame() {
     payload_remaining_ = h.payload_length;
     control_have_ = 0;
     state_ = state::payload;
-    deliver_payload_ = handler_.on_frame_header(header_) == payload_delivery::bytes ||
-                       is_control(header_.opcode);
+    deliver_payload_ =
+        handler_.on_frame_header(header_) == payload_delivery::bytes || is_control(header_.opcode);
     if (payload_remaining_ == 0) {
         end_frame(false);
     }

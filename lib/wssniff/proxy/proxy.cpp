@@ -38,10 +38,8 @@ bool exhausted(const std::error_code& ec) {
     case EMFILE:
     case ENFILE:
     case ENOBUFS:
-    case ENOMEM:
-        return true;
-    default:
-        return false;
+    case ENOMEM: return true;
+    default: return false;
     }
 }
 

@@ -56,9 +56,10 @@ char* put_hex(char* o, const unsigned char* p, const unsigned char* end) noexcep
     return o;
 }
 
-constexpr char two_digit_pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233"
-                                   "34353637383940414243444546474849505152535455565758596061626364656667"
-                                   "6869707172737475767778798081828384858687888990919293949596979899";
+constexpr char two_digit_pairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233"
+    "34353637383940414243444546474849505152535455565758596061626364656667"
+    "6869707172737475767778798081828384858687888990919293949596979899";
 
 // Bytes that can be copied into a JSON string as they are: printable ASCII but '"' and '\',
 // and, when the text is known to be valid UTF-8, every byte of a multi-byte character.
@@ -275,8 +276,8 @@ class line_writer {
             const auto* const end =
                 p + std::min<std::size_t>(block_size, static_cast<std::size_t>(all_end - p));
             room(static_cast<std::size_t>(end - p) * 6);
-            o_ = valid_utf8 ? escape<true>(o_, p, end, all_end)
-                            : escape<false>(o_, p, end, all_end);
+            o_ =
+                valid_utf8 ? escape<true>(o_, p, end, all_end) : escape<false>(o_, p, end, all_end);
         }
         room(1);
         *o_++ = '"';
@@ -646,8 +647,7 @@ void ndjson_sink::write(record&& r) {
 }
 
 void ndjson_sink::drain() {
-    if (!lines_.empty() &&
-        std::fwrite(lines_.data(), 1, lines_.size(), out_) != lines_.size()) {
+    if (!lines_.empty() && std::fwrite(lines_.data(), 1, lines_.size(), out_) != lines_.size()) {
         ok_ = false;
     }
     lines_.clear();

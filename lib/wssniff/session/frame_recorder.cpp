@@ -57,8 +57,8 @@ decoder::payload_delivery frame_recorder::on_frame_header(const decoder::frame_h
     // Binary data nobody will see needs no unmasking: no payload field is written, binary is
     // not validated, and only an inflater would read it. On large frames this is most of what
     // sniffing costs beyond forwarding.
-    frame_counted_only_ = options_.payload == payload_mode::none && h.message_opcode == 2 &&
-                          !message_compressed_;
+    frame_counted_only_ =
+        options_.payload == payload_mode::none && h.message_opcode == 2 && !message_compressed_;
     return frame_counted_only_ ? decoder::payload_delivery::length_only
                                : decoder::payload_delivery::bytes;
 }

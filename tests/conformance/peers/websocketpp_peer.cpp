@@ -47,12 +47,12 @@ int run_server() {
     server endpoint;
     endpoint.clear_access_channels(websocketpp::log::alevel::all);
     endpoint.clear_error_channels(websocketpp::log::elevel::all);
-    endpoint.set_message_handler([&endpoint](websocketpp::connection_hdl hdl,
-                                             server::message_ptr msg) {
-        websocketpp::lib::error_code ec;
-        // A failed echo shows up at the driver as a missing message.
-        endpoint.send(hdl, msg->get_payload(), msg->get_opcode(), ec);
-    });
+    endpoint.set_message_handler(
+        [&endpoint](websocketpp::connection_hdl hdl, server::message_ptr msg) {
+            websocketpp::lib::error_code ec;
+            // A failed echo shows up at the driver as a missing message.
+            endpoint.send(hdl, msg->get_payload(), msg->get_opcode(), ec);
+        });
     websocketpp::lib::error_code ec;
     endpoint.init_asio(ec);
     endpoint.set_reuse_addr(true);
@@ -121,8 +121,7 @@ nlohmann::json run_one_connection(const std::string& url, double timeout_s) {
             report["close_code"] = code;
             report["close_reason"] = con->get_remote_close_reason();
         }
-        report["clean"] = code != websocketpp::close::status::abnormal_close &&
-                          !con->get_ec();
+        report["clean"] = code != websocketpp::close::status::abnormal_close && !con->get_ec();
         if (con->get_ec()) {
             report["error"] = con->get_ec().message();
         }
