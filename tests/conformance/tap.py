@@ -54,35 +54,61 @@ class Tap:
         for s in (downstream, upstream):
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             s.settimeout(None)
-        finished = []
+        lock = threading.Lock()
+        finished = set()  # the sockets whose pump (reading from them) has ended
+        gone = set()      # the sockets a write to failed: reset, or closed with bytes unread
+
+        def abort(sock):
+            # RST instead of FIN; SHUT_RD first wakes our own pump if it is blocked reading it.
+            conn.reset = True
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
+            sock.close()
 
         def pump(src, dst, keep):
-            try:
-                while True:
+            # As the proxy does: a reset on one leg becomes a reset on the other, but only after
+            # everything the reset side sent before it (a close frame saying why, say) has been
+            # passed on.
+            while True:
+                try:
                     data = src.recv(262144)
-                    if not data:
+                except OSError:
+                    abort(dst)
+                    break
+                if not data:
+                    with lock:  # decided with `finished` marked, so the writer side agrees
+                        reset = src in gone
+                        finished.add(src)
+                    if reset:
+                        abort(dst)
+                    else:
                         try:
                             dst.shutdown(socket.SHUT_WR)
                         except OSError:
                             pass
-                        break
-                    keep += data
-                    if conn.path is None and keep is conn.c2s:
-                        line = bytes(conn.c2s.split(b"\r\n", 1)[0]).split(b" ")
-                        if len(line) >= 2:
-                            conn.path = line[1].decode("latin-1")
+                    break
+                keep += data
+                if conn.path is None and keep is conn.c2s:
+                    line = bytes(conn.c2s.split(b"\r\n", 1)[0]).split(b" ")
+                    if len(line) >= 2:
+                        conn.path = line[1].decode("latin-1")
+                try:
                     dst.sendall(data)
-            except OSError:
-                # A reset on one leg becomes a reset on the other, as the proxy does.
-                conn.reset = True
-                for s in (src, dst):
-                    try:
-                        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                        s.close()
-                    except OSError:
-                        pass
-            finished.append(1)
-            if len(finished) == 2:
+                except OSError:
+                    # dst is gone: the other pump reads what it sent before, then resets src.
+                    with lock:
+                        gone.add(dst)
+                        drained = dst in finished
+                    if drained:
+                        abort(src)
+                    break
+            with lock:
+                finished.add(src)
+                both = len(finished) == 2
+            if both:
                 for s in (src, dst):
                     try:
                         s.close()

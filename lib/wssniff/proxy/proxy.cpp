@@ -6,6 +6,9 @@
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -52,6 +55,9 @@ record::close_reason reset_by(direction side) {
     return side == direction::c2s ? record::close_reason::client_reset
                                   : record::close_reason::server_reset;
 }
+
+// How long a reset waits for the other side to take what was already written to it.
+constexpr auto reset_linger = std::chrono::seconds(1);
 
 direction other(direction d) {
     return d == direction::c2s ? direction::s2c : direction::c2s;
@@ -470,7 +476,7 @@ class connection final : public connection_base,
     }
 
     void read(direction d) {
-        if (finished_) {
+        if (finished_ || resetting_) {
             return;
         }
         auto self = this->shared_from_this();
@@ -519,7 +525,7 @@ class connection final : public connection_base,
     }
 
     void on_read(direction d, std::error_code ec, std::size_t n) {
-        if (finished_) {
+        if (finished_ || resetting_) {
             return;
         }
         const auto now = std::chrono::system_clock::now();
@@ -527,6 +533,12 @@ class connection final : public connection_base,
         // A TLS peer that closes its socket without a close_notify ends its stream all the same
         // (most do; the WebSocket closing handshake already said the conversation is over).
         if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
+            if (gone_ == d) {
+                // The end of what a reset side sent before its reset (its error was taken by
+                // the failed write): now the reset is passed on.
+                reset(d);
+                return;
+            }
             end_of_stream(d, now);
             return;
         }
@@ -560,15 +572,27 @@ class connection final : public connection_base,
     }
 
     void on_written(direction d, std::error_code ec) {
-        if (finished_) {
+        if (finished_ || resetting_) {
             return;
         }
         if (ec) {
             // The receiving side is gone: treat it as its reset.
-            reset(other(d));
+            source_gone(other(d));
             return;
         }
         read(d);
+    }
+
+    // The side `d`'s bytes come from failed a write: it reset, or closed with our bytes unread.
+    // What it sent before that may still wait unread in our socket (the close frame that says
+    // why, say); `d` goes on reading until the socket's end and forwards it all, and only then
+    // is the reset passed on. The failed direction reads no more: its bytes have nowhere to go.
+    void source_gone(direction d) {
+        if (gone_ || pump_of(d).eof) {
+            reset(gone_.value_or(d));
+            return;
+        }
+        gone_ = d;
     }
 
     // `from` finished sending (FIN): pass the half-close on, keep the other direction going.
@@ -641,10 +665,32 @@ class connection final : public connection_base,
         SSL_set_shutdown(ssl, shutdown_state | SSL_SENT_SHUTDOWN);
     }
 
-    // `side` reset its connection (or failed): reset the other side too.
+    // `side` reset its connection (or failed): reset the other side too, once what we already
+    // wrote to it has left our send queue (an RST throws the queue away) or after a bounded
+    // wait for a peer that does not read. No more reading meanwhile.
     void reset(direction side) {
-        std::error_code ignored;
+        if (finished_ || resetting_) {
+            return;
+        }
+        resetting_ = true;
+        pass_reset_on(side, clock::now() + reset_linger);
+    }
+
+    void pass_reset_on(direction side, clock::time_point give_up) {
         tcp::socket& peer = side == direction::c2s ? tcp_of(upstream_) : tcp_of(client_);
+        int unsent = 0;
+        if (::ioctl(peer.native_handle(), SIOCOUTQ, &unsent) == 0 && unsent > 0 &&
+            clock::now() < give_up) {
+            auto self = this->shared_from_this();
+            timer_.expires_after(std::chrono::milliseconds(1));
+            timer_.async_wait([this, self, side, give_up](std::error_code ec) {
+                if (!ec && !finished_) {
+                    pass_reset_on(side, give_up);
+                }
+            });
+            return;
+        }
+        std::error_code ignored;
         peer.set_option(asio::socket_base::linger(true, 0), ignored);
         finish(reset_by(side));
     }
@@ -720,6 +766,9 @@ class connection final : public connection_base,
     clock::time_point last_activity_;
     phase phase_ = phase::connect;
     bool setup_timed_out_ = false;
+    // The side whose socket failed a write, while what it sent before is read (source_gone).
+    std::optional<direction> gone_;
+    bool resetting_ = false; // waiting for our send queue to the other side to empty (reset)
     bool finished_ = false;
 };
 
