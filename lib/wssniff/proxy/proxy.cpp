@@ -263,6 +263,7 @@ class connection final : public connection_base,
     struct pump {
         std::unique_ptr<std::uint8_t[]> buffer; // lent by the proxy while data flows
         std::string rewritten;                  // c2s bytes released by the Host rewriter
+        std::size_t in_flight = 0;              // bytes of the write under way
         bool eof = false;
     };
 
@@ -560,10 +561,11 @@ class connection final : public connection_base,
             }
         }
         auto self = this->shared_from_this();
+        p.in_flight = chunk.size();
         with_destination(d, [&](auto& destination) {
             asio::async_write(
                 destination, asio::buffer(chunk.data(), chunk.size()),
-                [this, self, d](std::error_code wec, std::size_t) { on_written(d, wec); });
+                [this, self, d](std::error_code wec, std::size_t wn) { on_written(d, wec, wn); });
         });
         // The tee: the session sees the chunk after its write has been started, read-only.
         if (sniff_) {
@@ -571,7 +573,8 @@ class connection final : public connection_base,
         }
     }
 
-    void on_written(direction d, std::error_code ec) {
+    void on_written(direction d, std::error_code ec, std::size_t n) {
+        written(d, n);
         if (finished_ || resetting_) {
             return;
         }
@@ -581,6 +584,19 @@ class connection final : public connection_base,
             return;
         }
         read(d);
+    }
+
+    // A write of `d` ended with `n` of its bytes taken by the destination's socket; the rest
+    // was never forwarded, which the close record's counts say.
+    void written(direction d, std::size_t n) {
+        pump& p = pump_of(d);
+        if (sniff_ && n < p.in_flight) {
+            session_->not_forwarded(d, p.in_flight - n);
+        }
+        p.in_flight = 0;
+        if (finished_) {
+            write_close_record();
+        }
     }
 
     // The side `d`'s bytes come from failed a write: it reset, or closed with our bytes unread.
@@ -608,9 +624,11 @@ class connection final : public connection_base,
             rewriter_->flush(p.rewritten);
             if (!p.rewritten.empty()) {
                 auto self = this->shared_from_this();
+                p.in_flight = p.rewritten.size();
                 with_destination(from, [&](auto& destination) {
                     asio::async_write(destination, asio::buffer(p.rewritten),
-                                      [this, self, from, now](std::error_code, std::size_t) {
+                                      [this, self, from, now](std::error_code, std::size_t n) {
+                                          written(from, n);
                                           if (!finished_) {
                                               pass_end_on(from, now);
                                           }
@@ -742,9 +760,20 @@ class connection final : public connection_base,
             if (!session_) {
                 session_.emplace(owner_.sink, session_options_); // for the close record
             }
-            session_->close(reason, std::chrono::system_clock::now());
+            closing_.emplace(reason, std::chrono::system_clock::now());
+            write_close_record();
         }
         owner_.forget(id_);
+    }
+
+    // The close record, once no write is under way: a write the teardown cut short reports
+    // how much of it was forwarded when its handler runs, with operation_aborted.
+    void write_close_record() {
+        if (!closing_ || pumps_[0].in_flight != 0 || pumps_[1].in_flight != 0) {
+            return;
+        }
+        session_->close(closing_->first, closing_->second);
+        closing_.reset();
     }
 
     proxy::impl& owner_;
@@ -768,6 +797,8 @@ class connection final : public connection_base,
     bool setup_timed_out_ = false;
     // The side whose socket failed a write, while what it sent before is read (source_gone).
     std::optional<direction> gone_;
+    // Why and when the connection ended, until its close record is written.
+    std::optional<std::pair<record::close_reason, std::chrono::system_clock::time_point>> closing_;
     bool resetting_ = false; // waiting for our send queue to the other side to empty (reset)
     bool finished_ = false;
 };
