@@ -198,7 +198,8 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         ->default_str("5")
         ->option_text("SECONDS");
     cmd->add_option("--handshake-timeout", o->handshake_timeout,
-                    "Seconds from accept until the upgrade completes; 0: no limit")
+                    "Seconds from accept until the upgrade completes; 0: no limit (not with "
+                    "--emit none, which does not look at the bytes)")
         ->check(CLI::NonNegativeNumber)
         ->default_str("30")
         ->option_text("SECONDS");

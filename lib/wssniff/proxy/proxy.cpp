@@ -716,7 +716,8 @@ class connection final : public connection_base,
     void arm_timer() {
         const auto& o = owner_.options;
         auto next = clock::time_point::max();
-        if (o.handshake_timeout.count() > 0 && !session_->upgraded()) {
+        // Only a sniffing relay sees the upgrade; forward-only (--emit none) never looks.
+        if (o.handshake_timeout.count() > 0 && sniff_ && !session_->upgraded()) {
             next = std::min(next, accepted_at_ + o.handshake_timeout);
         }
         if (o.idle_timeout.count() > 0) {
@@ -733,7 +734,7 @@ class connection final : public connection_base,
             }
             const auto now = clock::now();
             const auto& opts = owner_.options;
-            const bool handshake_late = opts.handshake_timeout.count() > 0 &&
+            const bool handshake_late = opts.handshake_timeout.count() > 0 && sniff_ &&
                                         !session_->upgraded() &&
                                         now >= accepted_at_ + opts.handshake_timeout;
             const bool idle =

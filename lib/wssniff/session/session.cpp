@@ -61,7 +61,7 @@ class session::stream {
     direction dir() const noexcept { return dir_; }
     phase current() const noexcept { return phase_; }
     std::uint64_t bytes = 0;
-    std::uint64_t not_forwarded = 0; // of `bytes`
+    std::uint64_t not_forwarded = 0;      // of `bytes`
     std::deque<pending_request> requests; // c2s: requests awaiting their responses
 
     handshake::head_parser& parser() noexcept { return parser_; }

@@ -1354,6 +1354,38 @@ def upstream_stalls_handshake(ctx):
 
 
 @case
+def handshake_timeout_spares_upgraded(ctx):
+    """An upgraded connection outlives --handshake-timeout, sniffing or forward-only
+    (--emit none, which never sees the upgrade and so must not time it)."""
+    upstream = ctx.upstream()
+    for n, args in ((1, []), (2, ["--emit", "none"])):
+        output = ctx.output(f"-{n}")
+        proxy = ctx.proxy(upstream.port, output, ["--handshake-timeout", "1"] + args)
+        client, server, request, response = upgrade(ctx, proxy, upstream, n, name=f" {n}")
+        time.sleep(1.5)
+        c2s, s2c = Side("c2s"), Side("s2c")
+        hello = c2s.frame(OP_TEXT, b"after the handshake timeout")
+        client.send(hello)
+        server.expect(hello, what=f"proxy {n}: a frame sent 1.5 s after the upgrade")
+        bye = s2c.frame(OP_CLOSE, close_payload(1000))
+        server.send(bye)
+        client.expect(bye, what=f"proxy {n}: the server's close")
+        server.shutdown_write()
+        client.expect_eof(what=f"proxy {n}: EOF after the server's close")
+        client.close()
+        server.expect_eof(what=f"proxy {n}: EOF after the client's close")
+        server.close()
+        proxy.wait_idle()
+        proxy.check_clean_exit()
+        records = proxy.records()
+        if args:
+            check(records == [], f"proxy {n} (--emit none) wrote records: {records[:2]}")
+        else:
+            check_close(records, 1, "server_closed", bytes_c2s=len(server.received),
+                        bytes_s2c=len(client.received))
+
+
+@case
 def upstream_connect_stalls(ctx):
     """The upstream's listen queue is full, so its kernel drops the proxy's SYNs and connect()
     never completes: at --connect-timeout the client gets a 502 that says so, and the records
