@@ -79,7 +79,7 @@ int run_decode(const decode_options& options) {
         s, [&c2s] { return c2s->next(); }, [&s2c] { return s2c->next(); });
 
     if (!sink.flush() || !out.close()) {
-        throw runtime_failure("cannot write records: " + std::string(std::strerror(errno)));
+        throw runtime_failure(output_failure(sink));
     }
     return 0;
 }

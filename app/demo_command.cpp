@@ -88,7 +88,7 @@ int run_demo(const output_options& o) {
         throw runtime_failure("demo failed: " + failure);
     }
     if (!written) {
-        throw runtime_failure("cannot write records: output failed");
+        throw runtime_failure(output_failure(ndjson));
     }
     return 0;
 }

@@ -52,4 +52,9 @@ bool output_file::close() {
     return ok;
 }
 
+std::string output_failure(const record::ndjson_sink& sink) {
+    const std::error_code ec = sink.error();
+    return "cannot write records: " + (ec ? ec.message() : std::string(std::strerror(errno)));
+}
+
 } // namespace wssniff::app

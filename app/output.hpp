@@ -2,6 +2,8 @@
 // Where the NDJSON goes: stdout, or a file that only its owner can read (it holds other
 // people's traffic).
 
+#include "wssniff/record/ndjson.hpp"
+
 #include <cstdio>
 #include <string>
 
@@ -26,5 +28,9 @@ class output_file {
     bool owned_ = false;
     bool interactive_ = false;
 };
+
+// The line that says records did not all reach the output: the sink's first failed write, or
+// else the failed close (errno).
+std::string output_failure(const record::ndjson_sink& sink);
 
 } // namespace wssniff::app

@@ -105,6 +105,14 @@ int run_proxy(const proxy_command_options& o) {
 
     output_file out(o.output.output);
     record::ndjson_sink ndjson(out.get(), false);
+    // The traffic goes on whatever happens to the records; the user hears at once that they
+    // are being lost, and the exit status says so again.
+    ndjson.on_failure([](std::error_code ec) {
+        fmt::print(stderr,
+                   "wssniff: cannot write records: {}; still forwarding, records are lost\n",
+                   ec.message());
+        std::fflush(stderr);
+    });
     // Flushed whenever the records pause: jq on a pipe and tail -f on a file see them live.
     const std::function<void()> flush = [&ndjson] { ndjson.flush(); };
     record::queued_sink queue(ndjson, o.queue,
@@ -156,7 +164,7 @@ int run_proxy(const proxy_command_options& o) {
         std::_Exit(1);
     }
     if (!ndjson.flush() || !out.close()) {
-        throw runtime_failure("cannot write records: output failed");
+        throw runtime_failure(output_failure(ndjson));
     }
     return 0;
 }

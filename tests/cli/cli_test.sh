@@ -151,6 +151,14 @@ output_unwritable)
     expect_status 1
     expect_one_error_line "$work/no-such-dir/records.ndjson"
     ;;
+output_full)
+    # A device that takes no bytes: the records are lost, and the one line says why.
+    "$wssniff" decode "${chat[@]}" >/dev/full 2>"$work/stderr"
+    status=$?
+    : >"$work/stdout"
+    expect_status 1
+    expect_one_error_line "cannot write records: No space left on device"
+    ;;
 golden)
     run decode "${chat[@]}" --emit both
     expect_status 0

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -648,7 +649,7 @@ void ndjson_sink::write(record&& r) {
 
 void ndjson_sink::drain() {
     if (!lines_.empty() && std::fwrite(lines_.data(), 1, lines_.size(), out_) != lines_.size()) {
-        ok_ = false;
+        failed(errno);
     }
     lines_.clear();
 }
@@ -656,9 +657,20 @@ void ndjson_sink::drain() {
 bool ndjson_sink::flush() {
     drain();
     if (std::fflush(out_) != 0) {
-        ok_ = false;
+        failed(errno);
     }
     return ok_;
+}
+
+void ndjson_sink::failed(int error_number) {
+    if (!ok_) {
+        return;
+    }
+    ok_ = false;
+    error_ = std::error_code(error_number != 0 ? error_number : EIO, std::generic_category());
+    if (on_failure_) {
+        on_failure_(error_);
+    }
 }
 
 } // namespace wssniff::record

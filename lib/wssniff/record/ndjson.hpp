@@ -8,9 +8,11 @@
 
 #include <cstddef>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 namespace wssniff::record {
 
@@ -65,13 +67,23 @@ class ndjson_sink final : public sink {
     // False once a write to the stream has failed (disk full, closed pipe).
     bool flush();
     bool ok() const noexcept { return ok_; }
+    // Why the first failed write failed.
+    std::error_code error() const noexcept { return error_; }
+    // Called once, on the writing thread, when a write first fails: a long-running caller can
+    // say so at once instead of at exit.
+    void on_failure(std::function<void(std::error_code)> report) {
+        on_failure_ = std::move(report);
+    }
 
   private:
     void drain();
+    void failed(int error_number);
 
     std::FILE* out_;
     bool flush_each_record_;
     bool ok_ = true;
+    std::error_code error_;
+    std::function<void(std::error_code)> on_failure_;
     line_buffer lines_;
 };
 

@@ -1386,6 +1386,45 @@ def handshake_timeout_spares_upgraded(ctx):
 
 
 @case
+def output_reader_gone(ctx):
+    """Nobody reads the records any more (the reader of the proxy's stdout closed it, as
+    `| head -1` does): the proxy says so on stderr at once, keeps forwarding every byte, and
+    on SIGTERM exits 1 saying the records were not all written."""
+    upstream = ctx.upstream()
+    proxy = ctx.proxy(upstream.port, None)
+    proxy.stdout.close()
+    client, server, request, response = upgrade(ctx, proxy, upstream, 1)
+    started = time.monotonic()
+    expected = "wssniff: cannot write records: Broken pipe; still forwarding, records are lost"
+    while expected not in proxy.stderr_lines and time.monotonic() - started < 5:
+        time.sleep(0.01)
+    check(expected in proxy.stderr_lines, f"no {expected!r} on stderr within 5 s of the "
+                                          f"handshake; stderr: {proxy.stderr_text()!r}")
+    log(f"stderr said so {time.monotonic() - started:.3f} s after the handshake")
+    c2s, s2c = Side("c2s"), Side("s2c")
+    for k in range(50):
+        data = c2s.frame(OP_TEXT, f"message {k}".encode())
+        client.send(data)
+        server.expect(data, what=f"client frame {k} after the output failed")
+        data = s2c.frame(OP_BINARY, bytes([k]) * 3000)
+        server.send(data)
+        client.expect(data, what=f"server frame {k} after the output failed")
+    client.close()
+    server.wait_closed()
+    server.close()
+    proxy.wait_idle()
+    proxy.check_no_leaks()
+    code, _ = proxy.terminate()
+    proxy._stderr_reader.join(5)
+    lines = proxy.stderr_lines
+    check(code == 1, f"exit code {code} after SIGTERM with lost records, expected 1; "
+                     f"stderr: {proxy.stderr_text()!r}")
+    check(lines.count(expected) == 1, f"the failure was said {lines.count(expected)} times")
+    check(lines[-1] == "wssniff: cannot write records: Broken pipe",
+          f"last stderr line {lines[-1]!r}")
+
+
+@case
 def upstream_connect_stalls(ctx):
     """The upstream's listen queue is full, so its kernel drops the proxy's SYNs and connect()
     never completes: at --connect-timeout the client gets a 502 that says so, and the records
