@@ -595,7 +595,7 @@ class connection final : public connection_base,
         }
         p.in_flight = 0;
         if (finished_) {
-            write_close_record();
+            settle();
         }
     }
 
@@ -762,19 +762,24 @@ class connection final : public connection_base,
                 session_.emplace(owner_.sink, session_options_); // for the close record
             }
             closing_.emplace(reason, std::chrono::system_clock::now());
-            write_close_record();
         }
-        owner_.forget(id_);
+        settle();
     }
 
-    // The close record, once no write is under way: a write the teardown cut short reports
-    // how much of it was forwarded when its handler runs, with operation_aborted.
-    void write_close_record() {
-        if (!closing_ || pumps_[0].in_flight != 0 || pumps_[1].in_flight != 0) {
+    // After finish(), once no write is under way (a write the teardown cut short reports how
+    // much of it was forwarded when its handler runs, with operation_aborted): the close
+    // record, then the proxy forgets the connection, so that a caller who sees no open
+    // connections also sees every close record.
+    void settle() {
+        if (forgotten_ || pumps_[0].in_flight != 0 || pumps_[1].in_flight != 0) {
             return;
         }
-        session_->close(closing_->first, closing_->second);
-        closing_.reset();
+        if (closing_) {
+            session_->close(closing_->first, closing_->second);
+            closing_.reset();
+        }
+        forgotten_ = true;
+        owner_.forget(id_);
     }
 
     proxy::impl& owner_;
@@ -802,6 +807,7 @@ class connection final : public connection_base,
     std::optional<std::pair<record::close_reason, std::chrono::system_clock::time_point>> closing_;
     bool resetting_ = false; // waiting for our send queue to the other side to empty (reset)
     bool finished_ = false;
+    bool forgotten_ = false; // settle() has run
 };
 
 template <class Client, class Upstream>

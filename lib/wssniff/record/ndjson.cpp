@@ -635,7 +635,11 @@ ndjson_sink::ndjson_sink(std::FILE* out, bool flush_each_record)
     : out_(out), flush_each_record_(flush_each_record) {}
 
 ndjson_sink::~ndjson_sink() {
-    flush();
+    // Only lines still held: after an explicit flush() the owner may have closed the stream,
+    // which must not be touched again.
+    if (!lines_.empty()) {
+        flush();
+    }
 }
 
 void ndjson_sink::write(record&& r) {

@@ -62,6 +62,7 @@ void append_timestamp(std::string& out, timestamp ts);
 class ndjson_sink final : public sink {
   public:
     ndjson_sink(std::FILE* out, bool flush_each_record);
+    // Writes the lines still held, if any.
     ~ndjson_sink() override;
     void write(record&& r) override;
     // False once a write to the stream has failed (disk full, closed pipe).
