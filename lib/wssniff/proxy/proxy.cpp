@@ -263,7 +263,9 @@ class connection final : public connection_base,
     struct pump {
         std::unique_ptr<std::uint8_t[]> buffer; // lent by the proxy while data flows
         std::string rewritten;                  // c2s bytes released by the Host rewriter
-        std::size_t in_flight = 0;              // bytes of the write under way
+        bytes_view writing;                     // the chunk whose write is under way
+        bool write_pending = false;
+        std::chrono::system_clock::time_point read_at; // when `writing` was read
         bool eof = false;
     };
 
@@ -560,21 +562,44 @@ class connection final : public connection_base,
                 return;
             }
         }
+        forward(d, chunk, now, [this, d](std::error_code wec) { on_written(d, wec); });
+    }
+
+    // Writes `chunk` of `d` to its destination, then runs `then`. The tee: once the write is
+    // done, the session sees, read-only, what of the chunk was forwarded, so that the records
+    // and the close record's counts describe the same bytes whatever befalls the destination.
+    template <class F>
+    void forward(direction d, bytes_view chunk, std::chrono::system_clock::time_point read_at,
+                 F&& then) {
+        pump& p = pump_of(d);
+        p.writing = chunk;
+        p.write_pending = true;
+        p.read_at = read_at;
         auto self = this->shared_from_this();
-        p.in_flight = chunk.size();
         with_destination(d, [&](auto& destination) {
-            asio::async_write(
-                destination, asio::buffer(chunk.data(), chunk.size()),
-                [this, self, d](std::error_code wec, std::size_t wn) { on_written(d, wec, wn); });
+            asio::async_write(destination, asio::buffer(chunk.data(), chunk.size()),
+                              [this, self, d, then = std::forward<F>(then)](std::error_code ec,
+                                                                            std::size_t n) mutable {
+                                  written(d, n);
+                                  then(ec);
+                              });
         });
-        // The tee: the session sees the chunk after its write has been started, read-only.
-        if (sniff_) {
-            session_->feed(d, chunk, now);
+    }
+
+    // The write of `d` ended with `n` bytes taken by the destination's socket (all of them
+    // unless it failed or the teardown cut it short).
+    void written(direction d, std::size_t n) {
+        pump& p = pump_of(d);
+        p.write_pending = false;
+        if (sniff_ && n > 0) {
+            session_->feed(d, p.writing.first(n), p.read_at);
+        }
+        if (finished_) {
+            settle();
         }
     }
 
-    void on_written(direction d, std::error_code ec, std::size_t n) {
-        written(d, n);
+    void on_written(direction d, std::error_code ec) {
         if (finished_ || resetting_) {
             return;
         }
@@ -584,19 +609,6 @@ class connection final : public connection_base,
             return;
         }
         read(d);
-    }
-
-    // A write of `d` ended with `n` of its bytes taken by the destination's socket; the rest
-    // was never forwarded, which the close record's counts say.
-    void written(direction d, std::size_t n) {
-        pump& p = pump_of(d);
-        if (sniff_ && n < p.in_flight) {
-            session_->not_forwarded(d, p.in_flight - n);
-        }
-        p.in_flight = 0;
-        if (finished_) {
-            settle();
-        }
     }
 
     // The side `d`'s bytes come from failed a write: it reset, or closed with our bytes unread.
@@ -623,20 +635,11 @@ class connection final : public connection_base,
             p.rewritten.clear();
             rewriter_->flush(p.rewritten);
             if (!p.rewritten.empty()) {
-                auto self = this->shared_from_this();
-                p.in_flight = p.rewritten.size();
-                with_destination(from, [&](auto& destination) {
-                    asio::async_write(destination, asio::buffer(p.rewritten),
-                                      [this, self, from, now](std::error_code, std::size_t n) {
-                                          written(from, n);
-                                          if (!finished_) {
-                                              pass_end_on(from, now);
-                                          }
-                                      });
+                forward(from, bytes_view{p.rewritten}, now, [this, from, now](std::error_code) {
+                    if (!finished_) {
+                        pass_end_on(from, now);
+                    }
                 });
-                if (sniff_) {
-                    session_->feed(from, bytes_view{p.rewritten}, now);
-                }
                 return;
             }
         }
@@ -771,7 +774,7 @@ class connection final : public connection_base,
     // record, then the proxy forgets the connection, so that a caller who sees no open
     // connections also sees every close record.
     void settle() {
-        if (forgotten_ || pumps_[0].in_flight != 0 || pumps_[1].in_flight != 0) {
+        if (forgotten_ || pumps_[0].write_pending || pumps_[1].write_pending) {
             return;
         }
         if (closing_) {

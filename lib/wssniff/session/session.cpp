@@ -61,7 +61,6 @@ class session::stream {
     direction dir() const noexcept { return dir_; }
     phase current() const noexcept { return phase_; }
     std::uint64_t bytes = 0;
-    std::uint64_t not_forwarded = 0;      // of `bytes`
     std::deque<pending_request> requests; // c2s: requests awaiting their responses
 
     handshake::head_parser& parser() noexcept { return parser_; }
@@ -396,11 +395,6 @@ std::uint64_t session::bytes(direction dir) const noexcept {
     return of(dir).bytes;
 }
 
-void session::not_forwarded(direction dir, std::uint64_t n) noexcept {
-    stream& s = of(dir);
-    s.not_forwarded = std::min(s.bytes, s.not_forwarded + n);
-}
-
 void session::end(direction dir, std::optional<record::timestamp> ts) {
     if (closed_) {
         return;
@@ -419,8 +413,8 @@ void session::close(record::close_reason reason, std::optional<record::timestamp
     s2c_->end();
     record::close c;
     c.reason = reason;
-    c.bytes_c2s = c2s_->bytes - c2s_->not_forwarded;
-    c.bytes_s2c = s2c_->bytes - s2c_->not_forwarded;
+    c.bytes_c2s = c2s_->bytes;
+    c.bytes_s2c = s2c_->bytes;
     c.frames_c2s = c2s_->frames();
     c.frames_s2c = s2c_->frames();
     emit(std::move(c));

@@ -80,10 +80,6 @@ class session final : public record_emitter {
     // Nothing is recorded after it.
     void close(record::close_reason reason, std::optional<record::timestamp> ts = {});
 
-    // `n` of the bytes fed for `dir` never reached the other side: its write failed, or the
-    // connection was torn down before it completed. The close record counts bytes forwarded.
-    void not_forwarded(direction dir, std::uint64_t n) noexcept;
-
     bool upgraded() const noexcept;
     std::uint64_t bytes(direction dir) const noexcept;
 
