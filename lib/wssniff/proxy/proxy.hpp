@@ -1,7 +1,8 @@
 #pragma once
 // The sniffing reverse proxy: accepts WebSocket clients, connects each to the upstream, relays
 // both directions byte for byte, and tees every chunk, read-only, into the connection's
-// session, whose records go to a sink.
+// session once its write is done (what the destination took of it: the records describe the
+// bytes forwarded), whose records go to a sink.
 //
 // One thread runs the relay (run() or start()); records leave through the sink, which may hand
 // them to a thread of its own (record::queued_sink).
