@@ -36,14 +36,14 @@ void add_output_options(CLI::App& command, output_options& options, bool forward
                     "record says truncated:true when it holds less than the frame")
         ->transform(CLI::AsSizeValue(false))
         ->default_str("1MiB")
-        ->option_text("BYTES");
+        ->option_text("BYTES=1MiB");
     command
         .add_option("--max-message", options.max_message,
                     "Stop inflating a permessage-deflate direction when one message inflates "
                     "past this many bytes (a decompression bomb); an error record says so")
         ->transform(CLI::AsSizeValue(false))
         ->default_str("64MiB")
-        ->option_text("BYTES");
+        ->option_text("BYTES=64MiB");
     command.add_flag("--no-redact", options.no_redact,
                      "Keep Authorization, Proxy-Authorization, Cookie and Set-Cookie values in "
                      "handshake records (redacted by default)");

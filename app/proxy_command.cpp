@@ -192,7 +192,7 @@ std::function<int()> add_proxy_command(CLI::App& app) {
     cmd->add_option("-l,--listen", o->listen,
                     "Address to accept clients on; port 0 picks a free one (printed on stderr)")
         ->default_str("127.0.0.1:8080")
-        ->option_text("HOST:PORT");
+        ->option_text("HOST:PORT=127.0.0.1:8080");
     cmd->add_option("--host-header", o->host_header,
                     "Host header of requests: rewritten to the upstream's (upstream) or left as "
                     "the client sent it (keep)")
@@ -204,22 +204,23 @@ std::function<int()> add_proxy_command(CLI::App& app) {
     cmd->add_option("--connect-timeout", o->connect_timeout, "Seconds to connect to the upstream")
         ->check(CLI::PositiveNumber)
         ->default_str("5")
-        ->option_text("SECONDS");
+        ->option_text("SECONDS=5");
     cmd->add_option("--handshake-timeout", o->handshake_timeout,
-                    "Seconds from accept until the upgrade completes; 0: no limit (not with "
-                    "--emit none, which does not look at the bytes)")
+                    "Seconds from accept until the upgrade completes, then the connection is "
+                    "closed (with a 504 if the upstream answered nothing); 0: no limit. Not with "
+                    "--emit none, which does not look at the bytes")
         ->check(CLI::NonNegativeNumber)
         ->default_str("30")
-        ->option_text("SECONDS");
+        ->option_text("SECONDS=30");
     cmd->add_option("--idle-timeout", o->idle_timeout,
                     "Seconds without a byte either way before a connection is closed; 0: never")
         ->check(CLI::NonNegativeNumber)
         ->default_str("0")
-        ->option_text("SECONDS");
+        ->option_text("SECONDS=0");
     cmd->add_option("--queue", o->queue, "Records held for the writer before backpressure or drops")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
         ->default_str("8192")
-        ->option_text("RECORDS");
+        ->option_text("RECORDS=8192");
     cmd->add_option("--ca-file", o->ca_file,
                     "Verify a wss:// upstream against the CA certificates in FILE (PEM) instead "
                     "of the system's")

@@ -479,7 +479,7 @@ class connection final : public connection_base,
     }
 
     void read(direction d) {
-        if (finished_ || resetting_) {
+        if (finished_ || winding_down_) {
             return;
         }
         auto self = this->shared_from_this();
@@ -528,7 +528,7 @@ class connection final : public connection_base,
     }
 
     void on_read(direction d, std::error_code ec, std::size_t n) {
-        if (finished_ || resetting_) {
+        if (finished_ || winding_down_) {
             return;
         }
         const auto now = std::chrono::system_clock::now();
@@ -600,7 +600,7 @@ class connection final : public connection_base,
     }
 
     void on_written(direction d, std::error_code ec) {
-        if (finished_ || resetting_) {
+        if (finished_ || winding_down_) {
             return;
         }
         if (ec) {
@@ -690,10 +690,10 @@ class connection final : public connection_base,
     // wrote to it has left our send queue (an RST throws the queue away) or after a bounded
     // wait for a peer that does not read. No more reading meanwhile.
     void reset(direction side) {
-        if (finished_ || resetting_) {
+        if (finished_ || winding_down_) {
             return;
         }
-        resetting_ = true;
+        winding_down_ = true;
         pass_reset_on(side, clock::now() + reset_linger);
     }
 
@@ -742,12 +742,41 @@ class connection final : public connection_base,
                                         now >= accepted_at_ + opts.handshake_timeout;
             const bool idle =
                 opts.idle_timeout.count() > 0 && now >= last_activity_ + opts.idle_timeout;
-            if (handshake_late || idle) {
+            if (handshake_late) {
+                handshake_timed_out();
+                return;
+            }
+            if (idle) {
                 finish(record::close_reason::timeout);
                 return;
             }
             arm_timer();
         });
+    }
+
+    // The upgrade did not complete within --handshake-timeout. When the upstream has the request
+    // and has answered nothing, the client hears why (a 504, as a gateway says it) rather than
+    // a bare close; once any of a response has been forwarded, the connection just ends.
+    void handshake_timed_out() {
+        if (!session_->awaiting_response() || session_->bytes(direction::s2c) != 0 ||
+            pump_of(direction::s2c).write_pending) {
+            finish(record::close_reason::timeout);
+            return;
+        }
+        winding_down_ = true;
+        const auto& o = owner_.options;
+        answer_ = plain_http_answer("504 Gateway Timeout",
+                                    "wssniff: upstream " + o.upstream.host + ":" +
+                                        std::to_string(o.upstream.port) +
+                                        " sent no response within the handshake timeout (" +
+                                        std::to_string(o.handshake_timeout.count()) + " ms)\n");
+        auto self = this->shared_from_this();
+        asio::async_write(
+            client_, asio::buffer(answer_), [this, self](std::error_code, std::size_t) {
+                if (!finished_) {
+                    half_close(client_, [this] { finish(record::close_reason::timeout); });
+                }
+            });
     }
 
     void finish(record::close_reason reason) {
@@ -808,7 +837,8 @@ class connection final : public connection_base,
     std::optional<direction> gone_;
     // Why and when the connection ended, until its close record is written.
     std::optional<std::pair<record::close_reason, std::chrono::system_clock::time_point>> closing_;
-    bool resetting_ = false; // waiting for our send queue to the other side to empty (reset)
+    // Nothing more is read: a reset is being passed on, or the proxy's own answer written.
+    bool winding_down_ = false;
     bool finished_ = false;
     bool forgotten_ = false; // settle() has run
 };
