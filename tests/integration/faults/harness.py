@@ -829,10 +829,16 @@ def one_close(records, conn):
 
 class EchoUpstream:
     """A WebSocket server on one selector thread: answers each upgrade with a 101 and echoes
-    every data frame unmasked; answers a close frame with a close frame and then closes (it
-    closes first). Keeps every byte per connection, keyed by Sec-WebSocket-Key."""
+    every frame unmasked with its FIN and opcode; answers a close frame with its echo and then
+    closes (it closes first). Keeps per connection, keyed by Sec-WebSocket-Key, the SHA-256 and
+    count of the bytes each way, and with `keep` the bytes themselves.
 
-    def __init__(self):
+    `deflate`: accepts an offer of permessage-deflate and echoes RSV bits too, so that a
+    compressed stream echoed in order is a valid stream for the other direction."""
+
+    def __init__(self, keep=True, deflate=False):
+        self.keep = keep
+        self.deflate = deflate
         self.upstream = Upstream()
         self.port = self.upstream.port
         self.authority = self.upstream.authority
@@ -850,17 +856,32 @@ class EchoUpstream:
         self.thread.start()
 
     class _State:
-        def __init__(self, sock):
+        def __init__(self, sock, keep):
             self.sock = sock
             self.key = None
             self.inbox = bytearray()
             self.outbox = bytearray()
-            self.received = bytearray()
-            self.sent = bytearray()
+            self.received = bytearray() if keep else None
+            self.sent = bytearray() if keep else None
+            self.received_hash = hashlib.sha256()
+            self.sent_hash = hashlib.sha256()
+            self.received_count = self.sent_count = 0
             self.closing = False  # close frame answered: close once the outbox is empty
             # None while open; then "eof" or "reset" (the proxy ended it), or
             # "closed after the close handshake" (this side closed, as servers do)
             self.ended = None
+
+        def note_received(self, data):
+            if self.received is not None:
+                self.received += data
+            self.received_hash.update(data)
+            self.received_count += len(data)
+
+        def note_sent(self, data):
+            if self.sent is not None:
+                self.sent += data
+            self.sent_hash.update(data)
+            self.sent_count += len(data)
 
     def _run(self):
         try:
@@ -883,7 +904,7 @@ class EchoUpstream:
                 return
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.selector.register(sock, selectors.EVENT_READ, self._State(sock))
+            self.selector.register(sock, selectors.EVENT_READ, self._State(sock, self.keep))
 
     def _finish(self, state, how):
         self.selector.unregister(state.sock)
@@ -893,7 +914,7 @@ class EchoUpstream:
     def _service(self, state, events):
         if events & selectors.EVENT_READ and not state.closing:
             try:
-                data = state.sock.recv(65536)
+                data = state.sock.recv(262144)
             except ConnectionResetError:
                 self._finish(state, "reset")
                 return
@@ -903,7 +924,7 @@ class EchoUpstream:
                 self._finish(state, "eof")
                 return
             if data:
-                state.received += data
+                state.note_received(data)
                 state.inbox += data
                 self._consume(state)
         if state.outbox:
@@ -911,7 +932,10 @@ class EchoUpstream:
                 n = state.sock.send(state.outbox)
             except BlockingIOError:
                 n = 0
-            state.sent += state.outbox[:n]
+            except (ConnectionResetError, BrokenPipeError):
+                self._finish(state, "reset")
+                return
+            state.note_sent(state.outbox[:n])
             del state.outbox[:n]
         if state.closing and not state.outbox:
             self._finish(state, "closed after the close handshake")
@@ -929,7 +953,9 @@ class EchoUpstream:
             state.key = header_key(head)
             with self.lock:
                 self.connections[state.key] = state
-            state.outbox += upgrade_response(state.key)
+            offered = self.deflate and b"permessage-deflate" in head
+            state.outbox += upgrade_response(
+                state.key, [("Sec-WebSocket-Extensions", "permessage-deflate")] if offered else [])
         while not state.closing:
             parsed, size = parse_frame(state.inbox)
             if parsed is None:
@@ -937,7 +963,8 @@ class EchoUpstream:
             del state.inbox[:size]
             if not parsed["masked"]:
                 self.failures.append(f"upstream conn {state.key}: unmasked client frame")
-            state.outbox += frame(parsed["opcode"], parsed["payload"], fin=parsed["fin"])
+            state.outbox += frame(parsed["opcode"], parsed["payload"], fin=parsed["fin"],
+                                  rsv=parsed["rsv"] if self.deflate else 0)
             if parsed["opcode"] == OP_CLOSE:
                 state.closing = True
 

@@ -28,138 +28,15 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (LOOPBACK, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_TEXT,  # noqa: E402
-                     RETAINED_KB_PER_PEAK_CONNECTION, RSS_SETTLE_KB, CheckFailed, Proxy,
-                     accept_for, brief, check, close_payload, frame, header_key, log, mask_key,
+                     RETAINED_KB_PER_PEAK_CONNECTION, RSS_SETTLE_KB, CheckFailed, EchoUpstream,
+                     Proxy, accept_for, brief, check, close_payload, frame, log, mask_key,
                      of_type, parse_frame, rewrite_host, sample_for_schema, upgrade_request,
-                     upgrade_response, websocket_key)
+                     websocket_key)
 
 DEFLATE = "permessage-deflate"
 # Resident memory the proxy may reach at the peak: 300 connections each with their decoders,
 # zlib windows for a third of them and a 64 KiB buffer per direction while data flows.
 RSS_CEILING_KB = int(128 * 1024 * float(os.environ.get("WSSNIFF_RSS_FACTOR", "1")))
-
-
-class Upstream:
-    """A WebSocket server on one selector thread: answers each upgrade with a 101 (accepting
-    permessage-deflate when offered) and echoes every frame unmasked with its FIN, RSV and
-    opcode: a compressed stream echoed in the same order is a valid stream for the other
-    direction too. Answers a close frame with its echo and closes. Keeps SHA-256 and counts
-    per connection, keyed by Sec-WebSocket-Key."""
-
-    class State:
-        def __init__(self, sock):
-            self.sock = sock
-            self.key = None
-            self.inbox = bytearray()
-            self.outbox = bytearray()
-            self.received = hashlib.sha256()
-            self.sent = hashlib.sha256()
-            self.received_count = self.sent_count = 0
-            self.closing = False
-            self.ended = None
-
-    def __init__(self):
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((LOOPBACK, 0))
-        self.listener.listen(1024)
-        self.listener.setblocking(False)
-        self.port = self.listener.getsockname()[1]
-        self.authority = f"{LOOPBACK}:{self.port}"
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(self.listener, selectors.EVENT_READ, None)
-        self.connections = {}
-        self.failures = []
-        self.stopped = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        try:
-            while not self.stopped:
-                for key, events in self.selector.select(timeout=0.2):
-                    if key.data is None:
-                        self._accept()
-                    else:
-                        self._service(key.data, events)
-        except Exception as e:  # the test fails on it
-            self.failures.append(f"upstream crashed: {e!r}")
-
-    def _accept(self):
-        while True:
-            try:
-                sock, _ = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            sock.setblocking(False)
-            self.selector.register(sock, selectors.EVENT_READ, self.State(sock))
-
-    def _finish(self, state, how):
-        self.selector.unregister(state.sock)
-        state.sock.close()
-        state.ended = how
-
-    def _service(self, state, events):
-        if events & selectors.EVENT_READ and not state.closing:
-            try:
-                data = state.sock.recv(262144)
-            except ConnectionResetError:
-                self._finish(state, "reset")
-                return
-            except BlockingIOError:
-                data = None
-            if data == b"":
-                self._finish(state, "eof")
-                return
-            if data:
-                state.received.update(data)
-                state.received_count += len(data)
-                state.inbox += data
-                self._consume(state)
-        if state.outbox:
-            try:
-                n = state.sock.send(state.outbox)
-            except BlockingIOError:
-                n = 0
-            except (ConnectionResetError, BrokenPipeError):
-                self._finish(state, "reset")
-                return
-            state.sent.update(state.outbox[:n])
-            state.sent_count += n
-            del state.outbox[:n]
-        if state.closing and not state.outbox:
-            self._finish(state, "closed")
-            return
-        self.selector.modify(state.sock, selectors.EVENT_READ |
-                             (selectors.EVENT_WRITE if state.outbox else 0), state)
-
-    def _consume(self, state):
-        if state.key is None:
-            end = state.inbox.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = bytes(state.inbox[:end + 4])
-            del state.inbox[:end + 4]
-            state.key = header_key(head)
-            self.connections[state.key] = state
-            extra = [("Sec-WebSocket-Extensions", DEFLATE)] if DEFLATE.encode() in head else []
-            state.outbox += upgrade_response(state.key, extra)
-        while not state.closing:
-            parsed, size = parse_frame(state.inbox)
-            if parsed is None:
-                return
-            del state.inbox[:size]
-            state.outbox += frame(parsed["opcode"], parsed["payload"], fin=parsed["fin"],
-                                  rsv=parsed["rsv"])
-            if parsed["opcode"] == OP_CLOSE:
-                state.closing = True
-
-    def close(self):
-        self.stopped = True
-        self.thread.join(5)
-        for key in list(self.selector.get_map().values()):
-            key.fileobj.close()
-        self.selector.close()
 
 
 class Client:
@@ -344,7 +221,7 @@ def soak(args):
     for path in (sample, output):
         if os.path.exists(path):
             os.unlink(path)
-    upstream = Upstream()
+    upstream = EchoUpstream(keep=False, deflate=True)
     proxy = Proxy(args.wssniff, upstream.port, output, ["--emit", "both", "--payload", "none"])
     sampler = None
     try:
@@ -408,11 +285,11 @@ def soak(args):
     for c in clients:
         state = by_key.get(c.key)
         check(state is not None, f"client {c.index}: its upgrade never reached the upstream")
-        check(state.received.hexdigest() == c.expected_upstream.hexdigest() and
+        check(state.received_hash.hexdigest() == c.expected_upstream.hexdigest() and
               state.received_count == c.sent_count,
               f"client {c.index}: the upstream received {state.received_count} bytes, not the "
               f"{c.sent_count} the client sent (SHA-256 compared)")
-        check(state.sent.hexdigest() == c.received.hexdigest() and
+        check(state.sent_hash.hexdigest() == c.received.hexdigest() and
               state.sent_count == c.received_count,
               f"client {c.index}: received {c.received_count} bytes, not the "
               f"{state.sent_count} the upstream sent (SHA-256 compared)")
