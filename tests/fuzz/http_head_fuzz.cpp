@@ -12,6 +12,8 @@
 //   [3..3+k) chunk sizes, each byte b meaning b + 1 bytes; k = 0 feeds one byte at a time
 //   ...      the stream
 
+#include "fuzz_support.hpp"
+
 #include "wssniff/handshake/http_head.hpp"
 #include "wssniff/handshake/text.hpp"
 
@@ -34,13 +36,7 @@ using wssniff::handshake::head_parser;
 using wssniff::handshake::http_head;
 
 [[noreturn]] void fail(const char* property, std::string_view detail = {}) {
-    std::fprintf(stderr, "http_head_fuzz: property violated: %s\n", property);
-    if (!detail.empty()) {
-        const std::size_t shown = std::min<std::size_t>(detail.size(), 4096);
-        std::fprintf(stderr, "%.*s%s\n", static_cast<int>(shown), detail.data(),
-                     shown < detail.size() ? " [...]" : "");
-    }
-    std::abort();
+    wssniff::fuzz::fail("http_head_fuzz", property, detail);
 }
 
 struct fuzz_input {
@@ -52,23 +48,15 @@ struct fuzz_input {
 
 fuzz_input split(const std::uint8_t* data, std::size_t size) {
     fuzz_input in;
-    std::size_t pos = 0;
-    auto next_byte = [&]() -> std::uint8_t { return pos < size ? data[pos++] : 0; };
-    const std::uint8_t flags = next_byte();
+    wssniff::fuzz::input_reader input(data, size);
+    const std::uint8_t flags = input.byte();
     in.kind = (flags & 0x01u) != 0 ? head_parser::kind::response : head_parser::kind::request;
-    const std::uint8_t limit = next_byte();
+    const std::uint8_t limit = input.byte();
     if ((flags & 0x02u) != 0) {
         in.max_size = limit;
     }
-    const std::size_t k = next_byte() % 17u;
-    for (std::size_t i = 0; i < k; ++i) {
-        in.chunk_sizes.push_back(std::size_t{next_byte()} + 1);
-    }
-    if (in.chunk_sizes.empty()) {
-        in.chunk_sizes.push_back(1);
-    }
-    pos = std::min(pos, size);
-    in.stream = bytes_view{data + pos, size - pos};
+    in.chunk_sizes = input.chunk_sizes();
+    in.stream = input.rest();
     return in;
 }
 
@@ -134,18 +122,15 @@ std::string run(const fuzz_input& in, const std::vector<std::size_t>& sizes) {
     head_parser parser(in.kind, in.max_size);
     std::size_t pos = 0;
     std::size_t head_start = 0;
-    std::size_t next_size = 0;
+    wssniff::fuzz::chunk_cutter cutter(sizes, 0);
     while (true) {
-        const std::size_t n = std::min(sizes[next_size], in.stream.size() - pos);
-        next_size = (next_size + 1) % sizes.size();
-        // Each chunk in an allocation of its own size: a read past it is an ASan report.
-        std::unique_ptr<std::uint8_t[]> chunk(new std::uint8_t[n == 0 ? 1 : n]);
-        std::memcpy(chunk.get(), in.stream.data() + pos, n);
-        const std::size_t took = parser.feed(bytes_view{chunk.get(), n});
+        const bytes_view chunk = cutter.cut(in.stream.subview(pos));
+        const std::size_t n = chunk.size();
+        const std::size_t took = parser.feed(chunk);
         if (took > n) {
             fail("feed() consumed more bytes than it was given");
         }
-        if (std::memcmp(chunk.get(), in.stream.data() + pos, n) != 0) {
+        if (!cutter.unchanged()) {
             fail("feed() wrote into the bytes it was given");
         }
         pos += took;

@@ -16,6 +16,8 @@
 //   [4..4+k) chunk sizes, each byte b meaning b + 1 bytes; k = 0 feeds one byte at a time
 //   ...      messages, each a 2-byte little-endian length (clamped to what is left) and bytes
 
+#include "fuzz_support.hpp"
+
 #include "wssniff/inflate/inflater.hpp"
 
 #include <zlib.h>
@@ -37,12 +39,8 @@ using wssniff::bytes_view;
 using wssniff::inflate::inflate_limits;
 using wssniff::inflate::inflater;
 
-[[noreturn]] void fail(const char* property, const std::string& detail = {}) {
-    std::fprintf(stderr, "inflate_fuzz: property violated: %s\n", property);
-    if (!detail.empty()) {
-        std::fprintf(stderr, "%s\n", detail.substr(0, 4096).c_str());
-    }
-    std::abort();
+[[noreturn]] void fail(const char* property, std::string_view detail = {}) {
+    wssniff::fuzz::fail("inflate_fuzz", property, detail);
 }
 
 struct fuzz_input {
@@ -97,29 +95,18 @@ std::vector<std::string> compress_messages(const std::vector<std::string>& plain
 
 fuzz_input split(const std::uint8_t* data, std::size_t size) {
     fuzz_input in;
-    std::size_t pos = 0;
-    auto next_byte = [&]() -> std::uint8_t { return pos < size ? data[pos++] : 0; };
-    const std::uint8_t flags = next_byte();
+    wssniff::fuzz::input_reader input(data, size);
+    const std::uint8_t flags = input.byte();
     in.no_context_takeover = (flags & 0x01u) != 0;
     in.compress = (flags & 0x02u) != 0;
     in.window_bits = 9 + ((flags >> 2) & 0x0fu) % 7;
-    const std::uint8_t low = next_byte();
-    const std::uint8_t high = next_byte();
+    const std::uint8_t low = input.byte();
+    const std::uint8_t high = input.byte();
     in.max_message =
         (flags & 0x40u) != 0 ? std::uint64_t{low} + 1 : (std::uint64_t{high} << 8 | low) + 1;
-    const std::size_t k = next_byte() % 17u;
-    for (std::size_t i = 0; i < k; ++i) {
-        in.chunk_sizes.push_back(std::size_t{next_byte()} + 1);
-    }
-    if (in.chunk_sizes.empty()) {
-        in.chunk_sizes.push_back(1);
-    }
-    while (pos < size) {
-        std::size_t n = next_byte();
-        n |= std::size_t{next_byte()} << 8;
-        n = std::min(n, size - std::min(pos, size));
-        in.messages.emplace_back(reinterpret_cast<const char*>(data) + pos, n);
-        pos += n;
+    in.chunk_sizes = input.chunk_sizes();
+    while (!input.done()) {
+        in.messages.emplace_back(input.take(input.u16()).chars());
     }
     if (in.compress) {
         in.plain = std::move(in.messages);
@@ -171,22 +158,18 @@ std::vector<message_result> run(const fuzz_input& in, const std::vector<std::str
                                 const std::vector<std::size_t>& sizes) {
     std::vector<message_result> results;
     inflater z(in.no_context_takeover, inflate_limits{in.max_message});
-    std::size_t next_size = 0;
+    wssniff::fuzz::chunk_cutter cutter(sizes, 0);
     for (const std::string& message : messages) {
         collector out(in.max_message);
         message_result r;
-        std::size_t pos = 0;
-        while (r.status == inflater::status::ok && pos < message.size()) {
-            const std::size_t n = std::min(sizes[next_size], message.size() - pos);
-            next_size = (next_size + 1) % sizes.size();
-            // Each chunk in an allocation of its own size: a read past it is an ASan report.
-            std::unique_ptr<std::uint8_t[]> chunk(new std::uint8_t[n]);
-            std::memcpy(chunk.get(), message.data() + pos, n);
-            r.status = z.feed(bytes_view{chunk.get(), n}, out);
-            if (std::memcmp(chunk.get(), message.data() + pos, n) != 0) {
+        bytes_view rest{message};
+        while (r.status == inflater::status::ok && !rest.empty()) {
+            const bytes_view chunk = cutter.cut(rest);
+            r.status = z.feed(chunk, out);
+            if (!cutter.unchanged()) {
                 fail("the inflater wrote into the bytes it was fed");
             }
-            pos += n;
+            rest = rest.subview(chunk.size());
         }
         if (r.status == inflater::status::ok) {
             r.status = z.end_message(out);

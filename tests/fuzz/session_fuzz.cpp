@@ -13,6 +13,8 @@
 //   2 bytes  c2s length, little-endian, clamped to what is left
 //   ...      c2s bytes, then the s2c bytes
 
+#include "fuzz_support.hpp"
+
 #include "wssniff/record/ndjson.hpp"
 #include "wssniff/session/replay.hpp"
 #include "wssniff/session/session.hpp"
@@ -35,14 +37,7 @@ namespace {
 using wssniff::bytes_view;
 
 [[noreturn]] void fail(const char* property, std::string_view detail = {}) {
-    std::fprintf(stderr, "session_fuzz: property violated: %s\n", property);
-    if (!detail.empty()) {
-        // Enough to see what went wrong without flooding the fuzzer's log.
-        const std::size_t shown = std::min<std::size_t>(detail.size(), 4096);
-        std::fprintf(stderr, "%.*s%s\n", static_cast<int>(shown), detail.data(),
-                     shown < detail.size() ? " [...]" : "");
-    }
-    std::abort();
+    wssniff::fuzz::fail("session_fuzz", property, detail);
 }
 
 struct fuzz_input {
@@ -54,10 +49,8 @@ struct fuzz_input {
 
 fuzz_input split(const std::uint8_t* data, std::size_t size) {
     fuzz_input in;
-    std::size_t pos = 0;
-    auto next_byte = [&]() -> std::uint8_t { return pos < size ? data[pos++] : 0; };
-
-    const std::uint8_t flags = next_byte();
+    wssniff::fuzz::input_reader input(data, size);
+    const std::uint8_t flags = input.byte();
     constexpr wssniff::record::payload_mode modes[] = {
         wssniff::record::payload_mode::automatic, wssniff::record::payload_mode::text,
         wssniff::record::payload_mode::hex, wssniff::record::payload_mode::base64,
@@ -76,68 +69,40 @@ fuzz_input split(const std::uint8_t* data, std::size_t size) {
         in.options.max_message = 1024;
     }
 
-    const std::uint8_t max_payload = next_byte();
+    const std::uint8_t max_payload = input.byte();
     if (max_payload <= 64) {
         in.options.max_payload = max_payload;
     }
 
-    const std::size_t k = next_byte() % 17u;
-    for (std::size_t i = 0; i < k; ++i) {
-        in.chunk_sizes.push_back(std::size_t{next_byte()} + 1);
-    }
-    if (in.chunk_sizes.empty()) {
-        in.chunk_sizes.push_back(1);
-    }
-
-    std::size_t c2s_size = next_byte();
-    c2s_size |= std::size_t{next_byte()} << 8;
-    const std::size_t rest = size - std::min(pos, size);
-    c2s_size = std::min(c2s_size, rest);
-    const std::uint8_t* body = data + std::min(pos, size);
-    in.c2s = bytes_view{body, c2s_size};
-    in.s2c = bytes_view{body + c2s_size, rest - c2s_size};
+    in.chunk_sizes = input.chunk_sizes();
+    in.c2s = input.take(input.u16());
+    in.s2c = input.rest();
     return in;
 }
 
-// Hands out one direction's bytes in chunks of the given sizes (cycled). Each chunk is copied
-// into an allocation of exactly its size, freed on the next call: a read past a chunk's end or a
-// pointer kept into an earlier chunk is an AddressSanitizer report, as it would be a bug for the
-// proxy, whose read buffers are reused. Each chunk is also checked unchanged once it is done.
+// Hands out one direction's bytes in chunks of the given sizes (cycled), each checked unchanged
+// once the session is done with it.
 class chunked_stream {
   public:
     chunked_stream(bytes_view all, const std::vector<std::size_t>& sizes, std::size_t first)
-        : all_(all), sizes_(sizes), next_size_(first % sizes.size()) {}
+        : rest_(all), cutter_(sizes, first) {}
 
     bytes_view next() {
         check_unchanged();
-        const std::size_t n = std::min(sizes_[next_size_], all_.size() - pos_);
-        next_size_ = (next_size_ + 1) % sizes_.size();
-        chunk_.reset();
-        if (n == 0) {
-            return {};
-        }
-        chunk_ = std::make_unique<std::uint8_t[]>(n);
-        std::memcpy(chunk_.get(), all_.data() + pos_, n);
-        chunk_size_ = n;
-        chunk_pos_ = pos_;
-        pos_ += n;
-        return bytes_view{chunk_.get(), n};
+        const bytes_view chunk = cutter_.cut(rest_);
+        rest_ = rest_.subview(chunk.size());
+        return chunk;
     }
 
     void check_unchanged() const {
-        if (chunk_ && std::memcmp(chunk_.get(), all_.data() + chunk_pos_, chunk_size_) != 0) {
+        if (!cutter_.unchanged()) {
             fail("the session wrote into the bytes it was fed");
         }
     }
 
   private:
-    bytes_view all_;
-    const std::vector<std::size_t>& sizes_;
-    std::size_t next_size_;
-    std::size_t pos_ = 0;
-    std::unique_ptr<std::uint8_t[]> chunk_;
-    std::size_t chunk_size_ = 0;
-    std::size_t chunk_pos_ = 0;
+    bytes_view rest_;
+    wssniff::fuzz::chunk_cutter cutter_;
 };
 
 class ndjson_collector final : public wssniff::record::sink {

@@ -164,9 +164,9 @@ TEST_CASE("ndjson: hex and base64 payloads of every length and byte value", "[nd
     for (int i = 0; i < 16 * 1024 + 40; ++i) {
         bytes.push_back(static_cast<char>((i * 131) ^ (i >> 8)));
     }
-    for (const std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{15}, std::size_t{16},
-                                std::size_t{17}, std::size_t{256}, std::size_t{16 * 1024},
-                                bytes.size()}) {
+    for (const std::size_t n :
+         {std::size_t{0}, std::size_t{1}, std::size_t{15}, std::size_t{16}, std::size_t{17},
+          std::size_t{256}, std::size_t{16 * 1024}, bytes.size()}) {
         INFO("length " << n);
         const std::string data = bytes.substr(0, n);
         std::string expected_hex;

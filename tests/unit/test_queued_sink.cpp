@@ -94,8 +94,7 @@ TEST_CASE("queued sink: lossless waits, and stop_waiting releases the waiter", "
     CHECK(queue.close(5s));
 }
 
-TEST_CASE("queued sink: a batch longer than the queue is written without end_of_batch",
-          "[sink]") {
+TEST_CASE("queued sink: a batch longer than the queue is written without end_of_batch", "[sink]") {
     // The writer is woken when the queue fills, not only when the batch ends: a lossless queue
     // of four takes a thousand records in one batch without the producer waiting for ever.
     record::capture out;
