@@ -716,11 +716,16 @@ class connection final : public connection_base,
         finish(reset_by(side));
     }
 
+    // Whether --handshake-timeout still runs: until the upgrade, which only a sniffing relay
+    // sees (forward-only, --emit none, never looks).
+    bool handshake_timed() const {
+        return owner_.options.handshake_timeout.count() > 0 && sniff_ && !session_->upgraded();
+    }
+
     void arm_timer() {
         const auto& o = owner_.options;
         auto next = clock::time_point::max();
-        // Only a sniffing relay sees the upgrade; forward-only (--emit none) never looks.
-        if (o.handshake_timeout.count() > 0 && sniff_ && !session_->upgraded()) {
+        if (handshake_timed()) {
             next = std::min(next, accepted_at_ + o.handshake_timeout);
         }
         if (o.idle_timeout.count() > 0) {
@@ -737,9 +742,8 @@ class connection final : public connection_base,
             }
             const auto now = clock::now();
             const auto& opts = owner_.options;
-            const bool handshake_late = opts.handshake_timeout.count() > 0 && sniff_ &&
-                                        !session_->upgraded() &&
-                                        now >= accepted_at_ + opts.handshake_timeout;
+            const bool handshake_late =
+                handshake_timed() && now >= accepted_at_ + opts.handshake_timeout;
             const bool idle =
                 opts.idle_timeout.count() > 0 && now >= last_activity_ + opts.idle_timeout;
             if (handshake_late) {

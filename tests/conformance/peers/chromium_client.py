@@ -380,27 +380,18 @@ class browser:
         return " | ".join(tail)
 
     def stop(self):
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            self.process.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        for pid in pids_using(self.profile):
+        def quietly(action, *args):
             try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            self.process.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            pass
+                action(*args)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass  # already gone, or left to the next step
+
+        quietly(os.killpg, self.process.pid, signal.SIGTERM)
+        quietly(self.process.wait, 3)
+        quietly(os.killpg, self.process.pid, signal.SIGKILL)
+        for pid in pids_using(self.profile):
+            quietly(os.kill, pid, signal.SIGKILL)
+        quietly(self.process.wait, 3)
         self.log_file.close()
         # Helpers may still be writing into the profile for a moment after SIGKILL.
         for _ in range(10):

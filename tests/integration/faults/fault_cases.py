@@ -17,7 +17,6 @@ import re
 import resource
 import select
 import selectors
-import signal
 import socket
 import statistics
 import struct
@@ -30,14 +29,14 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import (LOOPBACK, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG,  # noqa: E402
-                     OP_TEXT, RETAINED_KB_PER_PEAK_CONNECTION, RSS_SETTLE_KB, CheckFailed,
-                     EchoUpstream, Proxy, RssMonitor, Side, Upstream, accept_for, apply_mask,
-                     brief, check, check_errors, check_fields, check_frames,
-                     check_same_bytes, close_payload, connect, frame, frame_header, log,
+from harness import (LOOPBACK, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING,  # noqa: E402
+                     OP_PONG, OP_TEXT, RETAINED_KB_PER_PEAK_CONNECTION, RSS_SETTLE_KB,
+                     CheckFailed, EchoUpstream, Proxy, RssMonitor, Side, Upstream, accept_for,
+                     apply_mask, brief, check, check_errors, check_fields, check_frames,
+                     check_same_bytes, close_payload, connect, exchange, frame, frame_header, log,
                      mask_key, of_type, one_close, parse_frame, parse_ndjson, rewrite_host,
-                     sample_for_schema, sha256, unused_port, upgrade_request, upgrade_response,
-                     websocket_key, without_ts)
+                     run_within_budget, sample_for_schema, sha256, take_upgrade_response,
+                     unused_port, upgrade_request, upgrade_response, websocket_key, without_ts)
 
 CASES = {}
 
@@ -137,6 +136,20 @@ def check_close(records, conn, reason, *, bytes_c2s=None, bytes_s2c=None, frames
             expected[field] = value
     check_fields(close, expected, f"conn {conn} close record")
     return close
+
+
+def check_unreachable(records, saying=""):
+    """Connection 1 never reached the upstream: one fatal upstream_unreachable error whose
+    message says `saying`, no handshake or frame record, and a close record that says so."""
+    check_only_conns(records, [1])
+    errors = of_type(records, "error", 1)
+    check([e.get("code") for e in errors] == ["upstream_unreachable"],
+          f"error records {[brief(e) for e in errors]}, expected one upstream_unreachable")
+    check(errors[0].get("fatal") is True and saying in errors[0].get("message", ""),
+          f"upstream_unreachable is not fatal or does not say {saying!r}: {brief(errors[0])}")
+    check(not of_type(records, "handshake", 1), "a handshake record without an upstream")
+    check(not of_type(records, "frame"), "frame records although no upstream was reached")
+    check_close(records, 1, "upstream_unreachable", frames_c2s=0, frames_s2c=0)
 
 
 def check_only_conns(records, conns):
@@ -528,14 +541,7 @@ def upstream_down(ctx):
     proxy.wait_idle()
     proxy.check_clean_exit()
 
-    records = proxy.records()
-    check_only_conns(records, [1])
-    errors = of_type(records, "error", 1)
-    check([e.get("code") for e in errors] == ["upstream_unreachable"],
-          f"error records {[brief(e) for e in errors]}, expected one upstream_unreachable")
-    check(errors[0].get("fatal") is True, f"upstream_unreachable is not fatal: {brief(errors[0])}")
-    check(not of_type(records, "frame"), "frame records although no upstream was reached")
-    check_close(records, 1, "upstream_unreachable")
+    check_unreachable(proxy.records())
 
 
 @case
@@ -984,13 +990,8 @@ class EchoClient:
 
     def on_bytes(self):
         if self.phase == "upgrading":
-            end = self.inbox.find(b"\r\n\r\n")
-            if end < 0:
+            if take_upgrade_response(self.inbox, self.key, f"client {self.index}") is None:
                 return
-            head = bytes(self.inbox[:end + 4])
-            del self.inbox[:end + 4]
-            check(head.startswith(b"HTTP/1.1 101 ") and accept_for(self.key) in head,
-                  f"client {self.index}: not a 101 for its key: {head[:200]!r}")
             self.phase = "messaging"
             self.queue(OP_TEXT, self.message(0))
         while self.phase in ("messaging", "closing"):
@@ -1029,29 +1030,19 @@ def run_clients(clients, timeout):
               f"phases: {sorted({c.phase for c in clients if c.phase != 'done'})}")
         for key, events in selector.select(timeout=0.5):
             c = key.data
-            if events & selectors.EVENT_WRITE and c.outbox:
-                n = c.peer.sock.send(c.outbox)
-                c.peer.note_sent(bytes(c.outbox[:n]))
-                del c.outbox[:n]
-            if events & selectors.EVENT_READ:
-                try:
-                    data = c.peer.sock.recv(65536)
-                except BlockingIOError:
-                    data = None
-                except ConnectionResetError:
-                    raise CheckFailed(f"client {c.index}: connection reset in phase {c.phase}")
-                if data == b"":
-                    check(c.phase == "awaiting_eof",
-                          f"client {c.index}: EOF in phase {c.phase}")
-                    selector.unregister(c.peer.sock)
-                    c.peer.sock.close()
-                    c.phase = "done"
-                    open_count -= 1
-                    continue
-                if data:
-                    c.peer.note_received(data)
-                    c.inbox += data
-                    c.on_bytes()
+            try:
+                data = exchange(c, events)
+            except ConnectionResetError:
+                raise CheckFailed(f"client {c.index}: connection reset in phase {c.phase}")
+            if data == b"":
+                check(c.phase == "awaiting_eof", f"client {c.index}: EOF in phase {c.phase}")
+                selector.unregister(c.peer.sock)
+                c.peer.sock.close()
+                c.phase = "done"
+                open_count -= 1
+                continue
+            if data:
+                c.on_bytes()
             selector.modify(c.peer.sock, selectors.EVENT_READ |
                             (selectors.EVENT_WRITE if c.outbox else 0), c)
     selector.close()
@@ -1471,15 +1462,7 @@ def upstream_connect_stalls(ctx):
     client.close()
     proxy.wait_idle()
     proxy.check_clean_exit()
-    records = proxy.records()
-    check_only_conns(records, [1])
-    errors = of_type(records, "error", 1)
-    check([e.get("code") for e in errors] == ["upstream_unreachable"],
-          f"error records {[brief(e) for e in errors]}, expected one upstream_unreachable")
-    check(errors[0].get("fatal") is True and "timed out" in errors[0].get("message", ""),
-          f"upstream_unreachable is not fatal or does not say it timed out: {brief(errors[0])}")
-    check(not of_type(records, "handshake", 1), "a handshake record without an upstream")
-    check_close(records, 1, "upstream_unreachable", frames_c2s=0, frames_s2c=0)
+    check_unreachable(proxy.records(), saying="timed out")
 
 
 # --- a reader that stops, then reads slowly, on each side ------------------------------------
@@ -1684,13 +1667,8 @@ class LoadClient:
 
     def on_bytes(self):
         if not self.upgraded:
-            end = self.inbox.find(b"\r\n\r\n")
-            if end < 0:
+            if take_upgrade_response(self.inbox, self.key, f"load client {self.index}") is None:
                 return
-            head = bytes(self.inbox[:end + 4])
-            del self.inbox[:end + 4]
-            check(head.startswith(b"HTTP/1.1 101 ") and accept_for(self.key) in head,
-                  f"load client {self.index}: not a 101 for its key: {head[:200]!r}")
             self.upgraded = True
         while True:
             parsed, size = parse_frame(self.inbox)
@@ -1712,18 +1690,11 @@ def drive_load(clients, deadline):
     while running and time.monotonic() < deadline:
         for key, events in selector.select(timeout=0.1):
             c = key.data
+            data = None
             try:
-                if events & selectors.EVENT_WRITE and c.outbox:
-                    n = c.peer.sock.send(c.outbox)
-                    c.peer.note_sent(bytes(c.outbox[:n]))
-                    del c.outbox[:n]
-                data = None
-                if events & selectors.EVENT_READ:
-                    data = c.peer.sock.recv(65536)
-                    if data == b"":
-                        c.ended = "eof"
-            except BlockingIOError:
-                data = None
+                data = exchange(c, events)
+                if data == b"":
+                    c.ended = "eof"
             except (ConnectionResetError, BrokenPipeError):
                 c.ended = "reset"
             if c.ended:
@@ -1731,8 +1702,6 @@ def drive_load(clients, deadline):
                 running -= 1
                 continue
             if data:
-                c.peer.note_received(data)
-                c.inbox += data
                 c.on_bytes()
             selector.modify(c.peer.sock, selectors.EVENT_READ |
                             (selectors.EVENT_WRITE if c.outbox else 0), c)
@@ -2492,24 +2461,13 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.records_dir, exist_ok=True)
 
-    def out_of_time(signum, frame_):
-        raise CheckFailed(f"the case did not finish within its {args.budget:.0f} s budget")
-
-    signal.signal(signal.SIGALRM, out_of_time)
-    signal.setitimer(signal.ITIMER_REAL, args.budget)
     ctx = Context(args.wssniff, args.records_dir, args.case)
-    started = time.monotonic()
-    try:
+
+    def run():
         with ctx.stack:
             CASES[args.case](ctx)
-    except CheckFailed as failure:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        print(f"FAIL [{args.case}] after {time.monotonic() - started:.2f} s: {failure}",
-              file=sys.stderr, flush=True)
-        return 1
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    print(f"PASS [{args.case}] in {time.monotonic() - started:.2f} s", flush=True)
-    return 0
+
+    return run_within_budget(args.case, args.budget, run)
 
 
 if __name__ == "__main__":

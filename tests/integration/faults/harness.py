@@ -17,6 +17,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 
@@ -178,6 +179,19 @@ def upgrade_response(key, extra=()):
              b"Sec-WebSocket-Accept: " + accept_for(key)]
     lines += [name.encode() + b": " + value.encode() for name, value in extra]
     return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def take_upgrade_response(inbox, key, who):
+    """The response head at the front of `inbox`, taken off it and checked to be a 101 that
+    answers `key`; None while it is incomplete."""
+    end = inbox.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = bytes(inbox[:end + 4])
+    del inbox[:end + 4]
+    check(head.startswith(b"HTTP/1.1 101 ") and accept_for(key) in head,
+          f"{who}: not a 101 for its key: {head[:200]!r}")
+    return head
 
 
 def rewrite_host(request, authority):
@@ -370,6 +384,30 @@ class Peer:
             self.sock.close()
         except OSError:
             pass
+
+
+def exchange(client, events, size=65536):
+    """One selector event of a non-blocking client that has a `peer` (Peer), an `outbox` and an
+    `inbox`: sends what the outbox holds, then reads once. Returns what was read, also added to
+    the inbox (b"" at EOF, None when nothing came); a reset raises ConnectionResetError or
+    BrokenPipeError."""
+    if events & selectors.EVENT_WRITE and client.outbox:
+        try:
+            n = client.peer.sock.send(client.outbox)
+        except BlockingIOError:
+            n = 0
+        client.peer.note_sent(bytes(client.outbox[:n]))
+        del client.outbox[:n]
+    if not events & selectors.EVENT_READ:
+        return None
+    try:
+        data = client.peer.sock.recv(size)
+    except BlockingIOError:
+        return None
+    if data:
+        client.peer.note_received(data)
+        client.inbox += data
+    return data
 
 
 def connect(port, name, keep=True, timeout=5):
@@ -626,13 +664,18 @@ class Proxy:
 
 
 class RssMonitor:
-    """Samples the proxy's VmRSS until stopped; `peak_kb` is the largest sample."""
+    """Samples the proxy's VmRSS until stopped; `peak_kb` is the largest sample. With
+    `descriptors`, `history` keeps every sample as (seconds since start, RSS kB, open
+    descriptors)."""
 
-    def __init__(self, proxy, interval=0.05):
+    def __init__(self, proxy, interval=0.05, descriptors=False):
         self.proxy = proxy
         self.interval = interval
+        self.descriptors = descriptors
         self.peak_kb = 0
         self.samples = 0
+        self.history = []
+        self.started = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -640,14 +683,39 @@ class RssMonitor:
     def _run(self):
         while not self._stop.is_set():
             rss = self.proxy.rss_kb()
-            if rss is not None:
+            fds = self.proxy.open_fds() if self.descriptors else None
+            if rss is not None and (fds is not None or not self.descriptors):
                 self.peak_kb = max(self.peak_kb, rss)
                 self.samples += 1
+                if self.descriptors:
+                    self.history.append((time.monotonic() - self.started, rss, len(fds)))
             self._stop.wait(self.interval)
 
     def stop(self):
         self._stop.set()
         self._thread.join(5)
+
+
+def run_within_budget(name, budget, body):
+    """Runs body() with SIGALRM as its time budget and says PASS or FAIL [name] with the time it
+    took (a failed check on stderr); returns the exit status."""
+
+    def out_of_time(signum, frame_):
+        raise CheckFailed(f"{name} did not finish within its {budget:g} s budget")
+
+    signal.signal(signal.SIGALRM, out_of_time)
+    signal.setitimer(signal.ITIMER_REAL, budget)
+    started = time.monotonic()
+    try:
+        body()
+    except CheckFailed as failure:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        print(f"FAIL [{name}] after {time.monotonic() - started:.2f} s: {failure}",
+              file=sys.stderr, flush=True)
+        return 1
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    print(f"PASS [{name}] in {time.monotonic() - started:.2f} s", flush=True)
+    return 0
 
 
 # --- records --------------------------------------------------------------------------------

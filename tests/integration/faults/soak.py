@@ -17,10 +17,8 @@ import os
 import random
 import resource
 import selectors
-import signal
 import socket
 import sys
-import threading
 import time
 import zlib
 
@@ -29,9 +27,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (LOOPBACK, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_TEXT,  # noqa: E402
                      RETAINED_KB_PER_PEAK_CONNECTION, RSS_SETTLE_KB, CheckFailed, EchoUpstream,
-                     Proxy, accept_for, brief, check, close_payload, frame, log, mask_key,
-                     of_type, parse_frame, rewrite_host, sample_for_schema, upgrade_request,
-                     websocket_key)
+                     Proxy, RssMonitor, brief, check, close_payload, frame, log, mask_key,
+                     of_type, parse_frame, rewrite_host, run_within_budget, sample_for_schema,
+                     take_upgrade_response, upgrade_request, websocket_key)
 
 DEFLATE = "permessage-deflate"
 # Resident memory the proxy may reach at the peak: 300 connections each with their decoders,
@@ -104,13 +102,9 @@ class Client:
 
     def on_bytes(self):
         if self.phase == "upgrading":
-            end = self.inbox.find(b"\r\n\r\n")
-            if end < 0:
+            head = take_upgrade_response(self.inbox, self.key, f"client {self.index}")
+            if head is None:
                 return
-            head = bytes(self.inbox[:end + 4])
-            del self.inbox[:end + 4]
-            check(head.startswith(b"HTTP/1.1 101 ") and accept_for(self.key) in head,
-                  f"client {self.index}: not a 101 for its key: {head[:200]!r}")
             check((DEFLATE.encode() in head) == self.deflate,
                   f"client {self.index}: deflate not negotiated as offered")
             self.phase = "messaging"
@@ -185,30 +179,6 @@ def run_wave(clients, deadline):
     selector.close()
 
 
-class Sampler:
-    """The proxy's RSS and descriptor count every 0.5 s."""
-
-    def __init__(self, proxy):
-        self.proxy = proxy
-        self.samples = []  # (seconds, rss kB, descriptors)
-        self.started = time.monotonic()
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while not self.stop_event.is_set():
-            fds = self.proxy.open_fds()
-            rss = self.proxy.rss_kb()
-            if fds is not None and rss is not None:
-                self.samples.append((time.monotonic() - self.started, rss, len(fds)))
-            self.stop_event.wait(0.5)
-
-    def stop(self):
-        self.stop_event.set()
-        self.thread.join(5)
-
-
 def soak(args):
     # Each connection is a client and an upstream socket here, and two in the proxy, which
     # inherits the limit.
@@ -225,7 +195,7 @@ def soak(args):
     proxy = Proxy(args.wssniff, upstream.port, output, ["--emit", "both", "--payload", "none"])
     sampler = None
     try:
-        sampler = Sampler(proxy)
+        sampler = RssMonitor(proxy, interval=0.5, descriptors=True)
         rng = random.Random(args.seed)
         clients = []
         started = time.monotonic()
@@ -244,12 +214,12 @@ def soak(args):
         load_ended = time.monotonic()
         proxy.wait_idle(timeout=20, what="every connection torn down after the soak")
         check(not upstream.failures, f"upstream: {upstream.failures[:3]}")
-        peak_fds = max(s[2] for s in sampler.samples)
-        peak_rss = max(s[1] for s in sampler.samples)
+        peak_fds = max(s[2] for s in sampler.history)
+        peak_rss = max(s[1] for s in sampler.history)
         log(f"{len(clients)} connections in {waves} waves over {load_ended - started:.1f} s; "
-            f"{len(sampler.samples)} samples: RSS {proxy.baseline_rss_kb} kB at start, peak "
+            f"{len(sampler.history)} samples: RSS {proxy.baseline_rss_kb} kB at start, peak "
             f"{peak_rss} kB; descriptors {len(proxy.baseline_fds)} at start, peak {peak_fds}")
-        log("RSS (kB) every 5 s: " + " ".join(str(s[1]) for s in sampler.samples[::10]))
+        log("RSS (kB) every 5 s: " + " ".join(str(s[1]) for s in sampler.history[::10]))
         check(peak_fds > args.peak // 2, f"at most {peak_fds} descriptors: the waves never "
                                              f"had many connections open at once")
         check(peak_rss < RSS_CEILING_KB, f"proxy RSS peaked at {peak_rss} kB, ceiling "
@@ -372,22 +342,7 @@ def main():
     os.makedirs(args.records_dir, exist_ok=True)
     budget = args.budget or args.seconds + 60
 
-    def out_of_time(signum, frame_):
-        raise CheckFailed(f"the soak did not finish within its {budget:.0f} s budget")
-
-    signal.signal(signal.SIGALRM, out_of_time)
-    signal.setitimer(signal.ITIMER_REAL, budget)
-    started = time.monotonic()
-    try:
-        soak(args)
-    except CheckFailed as failure:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        print(f"FAIL [soak] after {time.monotonic() - started:.2f} s: {failure}",
-              file=sys.stderr, flush=True)
-        return 1
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    print(f"PASS [soak] in {time.monotonic() - started:.2f} s", flush=True)
-    return 0
+    return run_within_budget("soak", budget, lambda: soak(args))
 
 
 if __name__ == "__main__":
