@@ -7,6 +7,7 @@
 // One thread runs the relay (run() or start()); records leave through the sink, which may hand
 // them to a thread of its own (record::queued_sink).
 
+#include "wssniff/proxy/upstream_url.hpp"
 #include "wssniff/record/record.hpp"
 #include "wssniff/session/session.hpp"
 
@@ -18,20 +19,6 @@
 #include <string>
 
 namespace wssniff::proxy {
-
-// ws://HOST[:PORT][/path] or wss://HOST[:PORT][/path]
-struct upstream_url {
-    std::string host;
-    std::uint16_t port = 80;
-    std::string path = "/";
-    bool tls = false; // wss://
-
-    // The Host header value: host, plus :port unless it is the scheme's default.
-    std::string authority() const;
-
-    // Parses a ws:// or wss:// URL; returns nullopt with `problem` set when it is not one.
-    static std::optional<upstream_url> parse(const std::string& url, std::string& problem);
-};
 
 struct proxy_options {
     std::string listen_host = "127.0.0.1";
