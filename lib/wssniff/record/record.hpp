@@ -4,6 +4,7 @@
 
 #include "wssniff/base/bytes.hpp"
 #include "wssniff/base/error_code.hpp"
+#include "wssniff/base/tls_info.hpp"
 
 #include <array>
 #include <chrono>
@@ -39,24 +40,10 @@ struct deflate_record {
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
-// What one TLS leg of a live connection negotiated (OpenSSL's names).
-struct tls_leg {
-    std::string version; // "TLSv1.3"
-    std::string cipher;  // "TLS_AES_256_GCM_SHA384"
-};
-
-// The proxy's TLS to a wss:// upstream, and what the upstream presented.
-struct tls_upstream_leg : tls_leg {
-    std::optional<std::string> server_name; // the SNI sent; none for an IP address
-    std::string subject;                    // the certificate's, RFC 2253
-    std::string issuer;
-    bool verified = true; // false under --insecure
-};
-
-struct tls_info {
-    std::optional<tls_leg> client;            // the client's TLS to the proxy
-    std::optional<tls_upstream_leg> upstream; // the proxy's TLS to the upstream
-};
+// TLS facts (base/tls_info.hpp) as the handshake record shows them.
+using tls_leg = wssniff::tls_leg;
+using tls_upstream_leg = wssniff::tls_upstream_leg;
+using tls_info = wssniff::tls_info;
 
 struct handshake {
     std::optional<std::string> client;   // "host:port", live capture only
