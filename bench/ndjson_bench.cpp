@@ -4,7 +4,7 @@
 
 #include "client_frames.hpp"
 
-#include "wssniff/decoder/opcode.hpp"
+#include "wssniff/base/opcode.hpp"
 #include "wssniff/record/ndjson.hpp"
 #include "wssniff/record/record.hpp"
 
@@ -28,7 +28,7 @@ record::record frame_record(payload_kind kind, std::size_t size) {
     f.seq = 4711;
     f.offset = 9'876'543;
     f.fin = true;
-    f.opcode = kind == payload_kind::hex ? 0x2 : 0x1;
+    f.opcode = to_raw(kind == payload_kind::hex ? opcode::binary : opcode::text);
     f.masked = true;
     f.mask = {0x37, 0xfa, 0x21, 0x3d};
     f.len = size;
@@ -76,7 +76,7 @@ nlohmann::json frame_json(const record::record& r) {
     j["rsv2"] = f.rsv2;
     j["rsv3"] = f.rsv3;
     j["opcode"] = f.opcode;
-    j["op"] = decoder::op_name(f.opcode);
+    j["op"] = op_name(f.opcode);
     j["masked"] = f.masked;
     if (f.masked) {
         j["mask"] = lowercase_hex(

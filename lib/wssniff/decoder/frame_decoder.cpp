@@ -162,7 +162,7 @@ void frame_decoder::begin_frame() {
         error(error_code::reserved_bits, h.offset);
     } else if (h.rsv1 && control) {
         error(error_code::rsv1_on_control, h.offset);
-    } else if (h.rsv1 && h.opcode == 0) {
+    } else if (h.rsv1 && h.opcode == opcode::continuation) {
         error(error_code::rsv1_on_continuation, h.offset);
     }
     if (control && h.payload_length > 125) {
@@ -183,14 +183,14 @@ void frame_decoder::begin_frame() {
         error(error_code::frame_after_close, h.offset);
     }
 
-    if (h.opcode == 0) {
+    if (h.opcode == opcode::continuation) {
         if (message_opcode_ == 0) {
             error(error_code::unexpected_continuation, h.offset);
         } else {
             h.message_opcode = message_opcode_;
             h.message_ends = h.fin;
         }
-    } else if (h.opcode == 1 || h.opcode == 2) {
+    } else if (is_message_start(h.opcode)) {
         if (message_opcode_ != 0) {
             // The message in progress is abandoned; this frame starts a new one.
             error(error_code::expected_continuation, h.offset);
@@ -241,7 +241,7 @@ void frame_decoder::end_frame(bool stream_ended) {
     frame_end end;
     end.stream_ended = stream_ended;
     end.payload_seen = header_.payload_length - payload_remaining_;
-    if (header_.opcode == static_cast<std::uint8_t>(opcode::close)) {
+    if (header_.opcode == opcode::close) {
         check_close_payload(end);
         close_seen_ = true;
     }

@@ -1,5 +1,7 @@
 #include "wssniff/decoder/utf8.hpp"
 
+#include "wssniff/base/utf8_lead.hpp"
+
 #include <algorithm>
 #include <cstring>
 
@@ -31,28 +33,14 @@ std::size_t utf8_validator::feed(bytes_view in) noexcept {
                 ++p;
                 continue;
             }
-            lower_ = 0x80;
-            upper_ = 0xBF;
-            if (b >= 0xC2 && b <= 0xDF) {
-                need_ = 1;
-            } else if (b >= 0xE0 && b <= 0xEF) {
-                need_ = 2;
-                if (b == 0xE0) {
-                    lower_ = 0xA0; // overlong below U+0800
-                } else if (b == 0xED) {
-                    upper_ = 0x9F; // UTF-16 surrogates U+D800..U+DFFF
-                }
-            } else if (b >= 0xF0 && b <= 0xF4) {
-                need_ = 3;
-                if (b == 0xF0) {
-                    lower_ = 0x90; // overlong below U+10000
-                } else if (b == 0xF4) {
-                    upper_ = 0x8F; // beyond U+10FFFF
-                }
-            } else {
+            const utf8_lead& lead = utf8_lead_of(b);
+            if (lead.length == 0) {
                 failed_ = true; // C0, C1, F5..FF and stray continuation bytes
                 return static_cast<std::size_t>(p - first);
             }
+            need_ = static_cast<std::uint8_t>(lead.length - 1);
+            lower_ = lead.lower; // tighter after E0 ED F0 F4
+            upper_ = lead.upper;
             ++p;
             continue;
         }
