@@ -298,3 +298,72 @@ TEST_CASE("session: live records carry a timestamp and the conn number", "[sessi
     CHECK(records[0]["conn"] == 7);
     CHECK(records[0]["ts"] == "2026-11-18T11:06:40.123456Z");
 }
+
+TEST_CASE("session: after pending_overflow the client side is never decoded again (issue 19 "
+          "item 7)",
+          "[session]") {
+    // Live order: the client pipelines 350 KB of frames behind its request; the 101 arrives
+    // when 300 KB of them are through (past the 256 KiB held), the rest follows.
+    std::string frames;
+    while (frames.size() < 350 * 1000) {
+        frames += frame(0x82, std::string(1000, 'x'), mask);
+    }
+    const std::string c2s = upgrade_request() + frames;
+    const std::size_t mid_way = upgrade_request().size() + 300 * 1000 + 17; // inside a frame
+    for (const std::size_t chunk : {std::size_t{1460}, std::size_t{65536}, c2s.size()}) {
+        INFO("chunk " << chunk);
+        test::ndjson_capture capture;
+        session::session s(capture, session::session_options{});
+        auto feed_c2s = [&](std::size_t from, std::size_t to) {
+            for (std::size_t at = from; at < to; at += chunk) {
+                s.feed(direction::c2s,
+                       bytes_view{c2s}.subview(at, std::min(chunk, to - at)));
+            }
+        };
+        feed_c2s(0, std::min(mid_way, c2s.size()));
+        s.feed(direction::s2c, bytes_view{switching() + frame(0x81, "ok")});
+        feed_c2s(std::min(mid_way, c2s.size()), c2s.size());
+        CHECK(s.setup_over());
+        s.close(record::close_reason::client_closed);
+        const std::string out = capture.text();
+        REQUIRE(error_codes(out) == std::vector<std::string>{"pending_overflow"});
+        CHECK(of_type(out, "error").at(0)["fatal"] == true);
+        const auto frames_seen = of_type(out, "frame");
+        REQUIRE(frames_seen.size() == 1); // the server's; no bogus client frames
+        CHECK(frames_seen[0]["dir"] == "s2c");
+        CHECK(of_type(out, "close").at(0)["bytes_c2s"] == c2s.size());
+    }
+}
+
+TEST_CASE("session: setup_over says when a setup timeout no longer applies", "[session]") {
+    auto run = [](const std::string& c2s, const std::string& s2c) {
+        test::ndjson_capture capture;
+        session::session s(capture, session::session_options{});
+        s.feed(direction::c2s, bytes_view{c2s});
+        s.feed(direction::s2c, bytes_view{s2c});
+        return s.setup_over();
+    };
+    CHECK_FALSE(run("", ""));
+    CHECK_FALSE(run(upgrade_request(), ""));
+    // Plain keep-alive HTTP, chunked, is still setup: an upgrade may follow.
+    CHECK_FALSE(run("GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+                    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"));
+    CHECK(run(upgrade_request(), switching()));
+    // A 101 to another protocol (Docker's attach): both directions opaque.
+    CHECK(run("POST /attach HTTP/1.1\r\nHost: a\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\nls\n",
+              "HTTP/1.1 101 UPGRADED\r\nUpgrade: tcp\r\n\r\nbin\n"));
+    CHECK(run("CONNECT a:443 HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\n\r\n"));
+    // No longer understood.
+    CHECK(run("\x16\x03\x01", ""));
+    CHECK(run("GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\n\r\nuntil close"));
+}
+
+TEST_CASE("session: a refused upgrade of another protocol goes back to HTTP", "[session]") {
+    const std::string c2s = "POST /attach HTTP/1.1\r\nHost: a\r\nUpgrade: tcp\r\n\r\n" +
+                            upgrade_request() + frame(0x81, "hi", mask);
+    const std::string s2c = "HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\n\r\nno" + switching();
+    const auto out = decode_connection(c2s, s2c);
+    CHECK(error_codes(out).empty());
+    CHECK(of_type(out, "handshake").at(0)["status"] == 101);
+    CHECK(of_type(out, "frame").at(0)["text"] == "hi");
+}

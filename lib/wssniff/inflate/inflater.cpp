@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
 #include <stdexcept>
 
 namespace wssniff::inflate {
@@ -10,6 +11,13 @@ namespace wssniff::inflate {
 struct inflater::stream {
     z_stream z{};
 };
+
+namespace {
+
+// Where zlib writes; each piece goes to the handler before the next is inflated.
+thread_local std::array<std::uint8_t, 16 * 1024> output_buffer;
+
+} // namespace
 
 inflater::inflater(bool no_context_takeover, inflate_limits limits)
     : z_(std::make_unique<stream>()), no_context_takeover_(no_context_takeover), limits_(limits) {
@@ -26,13 +34,14 @@ inflater::~inflater() {
 
 inflater::status inflater::run(bytes_view in, output_handler& out) {
     z_stream& z = z_->z;
+    auto& buffer = output_buffer;
     z.next_in = const_cast<Bytef*>(in.data()); // zlib's API is not const-correct; it only reads
     z.avail_in = static_cast<uInt>(in.size());
     do {
-        z.next_out = buffer_.data();
-        z.avail_out = static_cast<uInt>(buffer_.size());
+        z.next_out = buffer.data();
+        z.avail_out = static_cast<uInt>(buffer.size());
         const int rc = ::inflate(&z, Z_SYNC_FLUSH);
-        const std::size_t produced = buffer_.size() - z.avail_out;
+        const std::size_t produced = buffer.size() - z.avail_out;
         // Bytes zlib produced before it hit an error are delivered first: whether they come in
         // the same call as the error depends on how the input was split, and the records must
         // not.
@@ -44,14 +53,14 @@ inflater::status inflater::run(bytes_view in, output_handler& out) {
             if (produced > room) {
                 if (room > 0) {
                     message_out_ += room;
-                    out.on_inflated(bytes_view{buffer_.data(), static_cast<std::size_t>(room)});
+                    out.on_inflated(bytes_view{buffer.data(), static_cast<std::size_t>(room)});
                 }
                 problem_ =
                     "message inflates past " + std::to_string(limits_.max_message) + " bytes";
                 return status::limit_exceeded;
             }
             message_out_ += produced;
-            out.on_inflated(bytes_view{buffer_.data(), produced});
+            out.on_inflated(bytes_view{buffer.data(), produced});
         }
         if (failed) {
             problem_ = z.msg != nullptr ? z.msg : "inflate error " + std::to_string(rc);

@@ -2,11 +2,12 @@
 // RFC 7692 permessage-deflate, receiving side, for one direction: raw DEFLATE inflated
 // incrementally as frames arrive, the context kept across messages unless no_context_takeover
 // applies. Output comes in pieces from a fixed buffer and is capped per message, so memory per
-// direction is zlib's state and window plus that buffer, whatever the input claims.
+// direction is zlib's state and window, whatever the input claims. The output buffer is one per
+// thread, not one per direction: inflation hands each piece on before it inflates more, and a
+// thousand idle deflate connections should not pin 16 KiB each for nothing.
 
 #include "wssniff/base/bytes.hpp"
 
-#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -53,7 +54,6 @@ class inflater {
     inflate_limits limits_;
     std::uint64_t message_out_ = 0;
     std::string problem_;
-    std::array<std::uint8_t, 16 * 1024> buffer_{};
 };
 
 } // namespace wssniff::inflate

@@ -1,9 +1,25 @@
 #include "wssniff/session/frame_recorder.hpp"
 
+#include "wssniff/decoder/opcode.hpp"
+#include "wssniff/session/error_record.hpp"
+
 namespace wssniff::session {
 
 using record::payload_encoding;
 using record::payload_mode;
+
+namespace {
+
+constexpr bool is(std::uint8_t raw, decoder::opcode op) noexcept {
+    return raw == static_cast<std::uint8_t>(op);
+}
+
+// With no payload field to write, nothing is kept.
+std::uint64_t kept_per_record(const session_options& options) noexcept {
+    return options.payload == payload_mode::none ? 0 : options.max_payload;
+}
+
+} // namespace
 
 record::payload make_payload(const session_options& options, std::string&& bytes,
                              std::uint64_t total, bool valid_text, bool stream_ended) {
@@ -29,7 +45,11 @@ record::payload make_payload(const session_options& options, std::string&& bytes
 
 frame_recorder::frame_recorder(record_emitter& out, direction dir, const session_options& options,
                                std::optional<deflate_direction> deflate)
-    : out_(out), dir_(dir), options_(options) {
+    : out_(out), dir_(dir), options_(options),
+      frame_data_(options.budget.get(),
+                  options.emit_frames ? kept_per_record(options) : 0),
+      message_data_(options.budget.get(),
+                    options.emit_messages ? kept_per_record(options) : 0) {
     deflate_negotiated_ = deflate.has_value();
     if (deflate && deflate->inflate) {
         inflater_.emplace(deflate->no_context_takeover,
@@ -37,28 +57,42 @@ frame_recorder::frame_recorder(record_emitter& out, direction dir, const session
     }
 }
 
+void frame_recorder::emit_error(error_code code, std::uint64_t offset, bool fatal,
+                                std::string_view detail) {
+    out_.emit_record(make_error(code, detail, dir_, offset, fatal));
+}
+
+void frame_recorder::release() noexcept {
+    frame_data_.release();
+    message_data_.release();
+    message_opcode_ = 0;
+}
+
 decoder::payload_delivery frame_recorder::on_frame_header(const decoder::frame_header& h) {
-    frame_data_.clear();
+    frame_data_.release();
     frame_data_len_ = 0;
     frame_utf8_.reset();
     if (h.message_begins) {
         // A message still in progress here was abandoned (expected_continuation).
-        message_data_.clear();
+        message_data_.release();
         message_len_ = 0;
         message_frames_ = 0;
+        message_opcode_ = h.message_opcode;
         message_utf8_.reset();
         message_utf8_reported_ = false;
-        message_compressed_ = h.rsv1 && h.opcode != 0 && deflate_negotiated_;
+        message_compressed_ =
+            h.rsv1 && !is(h.opcode, decoder::opcode::continuation) && deflate_negotiated_;
         message_inflated_ = message_compressed_ && inflater_.has_value();
-        message_judged_ = h.message_opcode == 1 && (!message_compressed_ || message_inflated_);
+        message_judged_ = is(h.message_opcode, decoder::opcode::text) &&
+                          (!message_compressed_ || message_inflated_);
     }
     // Every frame of a compressed message carries compressed data (RSV1 only on the first).
     frame_inflated_ = h.message_opcode != 0 && message_inflated_ && inflater_.has_value();
     // Binary data nobody will see needs no unmasking: no payload field is written, binary is
     // not validated, and only an inflater would read it. On large frames this is most of what
     // sniffing costs beyond forwarding.
-    frame_counted_only_ =
-        options_.payload == payload_mode::none && h.message_opcode == 2 && !message_compressed_;
+    frame_counted_only_ = options_.payload == payload_mode::none &&
+                          is(h.message_opcode, decoder::opcode::binary) && !message_compressed_;
     return frame_counted_only_ ? decoder::payload_delivery::length_only
                                : decoder::payload_delivery::bytes;
 }
@@ -87,7 +121,7 @@ void frame_recorder::inflate_stopped(inflate::inflater::status status,
     const error_code code = status == inflate::inflater::status::limit_exceeded
                                 ? error_code::inflate_limit
                                 : error_code::inflate_failed;
-    out_.emit_error(dir_, code, h.offset, false, inflater_->problem());
+    emit_error(code, h.offset, false, inflater_->problem());
     inflater_.reset();
     // What was inflated so far is not the whole message.
     message_judged_ = false;
@@ -96,14 +130,7 @@ void frame_recorder::inflate_stopped(inflate::inflater::status status,
 
 void frame_recorder::take(const decoder::frame_header& h, bytes_view data,
                           std::optional<std::uint64_t> wire_at) {
-    // With no payload field to write, nothing is kept.
-    const std::uint64_t max =
-        options_.payload == record::payload_mode::none ? 0 : options_.max_payload;
-    if (frame_data_.size() < max) {
-        const auto keep = static_cast<std::size_t>(
-            std::min<std::uint64_t>(data.size(), max - frame_data_.size()));
-        frame_data_.append(data.chars().substr(0, keep));
-    }
+    frame_data_.append(data);
     frame_data_len_ += data.size();
     if (h.message_opcode == 0) {
         return;
@@ -118,17 +145,12 @@ void frame_recorder::take(const decoder::frame_header& h, bytes_view data,
             if (bad != decoder::utf8_validator::npos) {
                 message_utf8_reported_ = true;
                 // Inflated bytes have no place on the wire: the frame's offset stands for them.
-                out_.emit_error(dir_, error_code::invalid_utf8, wire_at ? *wire_at + bad : h.offset,
-                                false, {});
+                emit_error(error_code::invalid_utf8, wire_at ? *wire_at + bad : h.offset);
             }
         }
     }
     message_len_ += data.size();
-    if (options_.emit_messages && message_data_.size() < max) {
-        const auto keep = static_cast<std::size_t>(
-            std::min<std::uint64_t>(data.size(), max - message_data_.size()));
-        message_data_.append(data.chars().substr(0, keep));
-    }
+    message_data_.append(data); // keeps nothing unless messages are emitted
 }
 
 void frame_recorder::on_frame_end(const decoder::frame_header& h, const decoder::frame_end& end) {
@@ -144,12 +166,11 @@ void frame_recorder::on_frame_end(const decoder::frame_header& h, const decoder:
             inflate_stopped(status, h);
         }
     }
-    const bool text = h.message_opcode == 1 && message_judged_;
+    const bool text = is(h.message_opcode, decoder::opcode::text) && message_judged_;
     if (text && message_complete && !message_utf8_reported_ && !message_utf8_.complete()) {
         message_utf8_reported_ = true;
-        out_.emit_error(dir_, error_code::invalid_utf8,
-                        frame_inflated_ ? h.offset : h.offset + h.header_size + h.payload_length,
-                        false, {});
+        emit_error(error_code::invalid_utf8,
+                   frame_inflated_ ? h.offset : h.offset + h.header_size + h.payload_length);
     }
     ++frames_;
     if (options_.emit_frames) {
@@ -171,20 +192,29 @@ void frame_recorder::on_frame_end(const decoder::frame_header& h, const decoder:
             f.close_code = end.close_code;
             // The decoder keeps the 125 bytes a valid close frame can have; a longer one (already
             // an error) shows its reason as far as the record keeps payload.
-            f.close_reason = h.payload_length > 125 && frame_data_.size() > 2
-                                 ? frame_data_.substr(2)
-                                 : std::string(end.close_reason.chars());
+            f.close_reason = std::string(end.close_reason.chars());
+        }
+        std::string kept = frame_data_.take();
+        if (end.close_code && h.payload_length > 125 && kept.size() > 2) {
+            f.close_reason = kept.substr(2);
         }
         const bool valid_text = text && (h.message_begins && h.message_ends
                                              ? !message_utf8_reported_ && message_utf8_.complete()
                                              : frame_utf8_.complete());
-        f.data = make_payload(options_, std::move(frame_data_), frame_data_len_, valid_text,
+        f.data = make_payload(options_, std::move(kept), frame_data_len_, valid_text,
                               end.stream_ended);
         out_.emit_record(std::move(f));
-        frame_data_ = std::string{};
     }
+    frame_data_.release();
     if (h.message_opcode != 0) {
         ++message_frames_;
+    }
+    if (end.stream_ended && h.message_opcode != 0 && h.message_ends) {
+        // The FIN fragment was cut: the decoder, which counts this message as ended at its
+        // header, says the frame was cut; this says the message was. A message of one frame
+        // is not a fragmented message: only its record says it was cut.
+        message_cut(h.offset + h.header_size + end.payload_seen, !h.message_begins);
+        return;
     }
     if (message_complete) {
         if (options_.emit_messages) {
@@ -195,17 +225,52 @@ void frame_recorder::on_frame_end(const decoder::frame_header& h, const decoder:
             m.frames = message_frames_;
             m.len = message_len_;
             m.compressed = message_inflated_;
-            m.data = make_payload(options_, std::move(message_data_), message_len_,
+            m.data = make_payload(options_, message_data_.take(), message_len_,
                                   text && message_utf8_.complete(), false);
             out_.emit_record(std::move(m));
-            message_data_ = std::string{};
         }
+        message_data_.release();
+        message_opcode_ = 0;
         ++message_seq_;
     }
 }
 
+void frame_recorder::message_cut(std::uint64_t offset, bool report) {
+    if (report) {
+        emit_error(error_code::stream_ended_mid_message, offset);
+    }
+    if (message_opcode_ == 0) {
+        return;
+    }
+    if (options_.emit_messages) {
+        record::message m;
+        m.dir = dir_;
+        m.seq = message_seq_;
+        m.opcode = message_opcode_;
+        m.frames = message_frames_;
+        m.len = message_len_;
+        m.compressed = message_inflated_;
+        // What arrived is text if it is valid so far; it is cut where a character starts.
+        const bool valid_text = is(message_opcode_, decoder::opcode::text) && message_judged_ &&
+                                !message_utf8_.failed() && !message_utf8_reported_;
+        std::string kept = message_data_.take();
+        if (valid_text) {
+            kept.resize(decoder::utf8_boundary(bytes_view{kept}, kept.size()));
+        }
+        m.data = make_payload(options_, std::move(kept), message_len_, valid_text, true);
+        out_.emit_record(std::move(m));
+    }
+    message_data_.release();
+    message_opcode_ = 0;
+    ++message_seq_;
+}
+
 void frame_recorder::on_error(const decoder::decode_error& e) {
-    out_.emit_error(dir_, e.code, e.offset, e.fatal, {});
+    if (e.code == error_code::stream_ended_mid_message) {
+        message_cut(e.offset, true);
+        return;
+    }
+    emit_error(e.code, e.offset, e.fatal);
 }
 
 } // namespace wssniff::session

@@ -7,6 +7,7 @@
 #include "wssniff/decoder/utf8.hpp"
 #include "wssniff/inflate/inflater.hpp"
 #include "wssniff/record/record.hpp"
+#include "wssniff/session/held_payload.hpp"
 #include "wssniff/session/session.hpp"
 
 #include <cstdint>
@@ -34,6 +35,10 @@ class frame_recorder final : public decoder::frame_handler, private inflate::out
 
     std::uint64_t frames() const noexcept { return frames_; }
 
+    // Gives back the payload held for a frame or message left unfinished (the stream ended
+    // after a fatal error): nothing more will be recorded.
+    void release() noexcept;
+
     decoder::payload_delivery on_frame_header(const decoder::frame_header& h) override;
     void on_frame_payload(const decoder::frame_header& h, bytes_view data) override;
     void on_frame_end(const decoder::frame_header& h, const decoder::frame_end& end) override;
@@ -46,6 +51,11 @@ class frame_recorder final : public decoder::frame_handler, private inflate::out
               std::optional<std::uint64_t> wire_at);
     void on_inflated(bytes_view data) override;
     void inflate_stopped(inflate::inflater::status status, const decoder::frame_header& h);
+    void emit_error(error_code code, std::uint64_t offset, bool fatal = false,
+                    std::string_view detail = {});
+    // The stream ended inside a data message: said by an error (when it was fragmented) and,
+    // with messages emitted, by a message record with what arrived, truncated.
+    void message_cut(std::uint64_t offset, bool report);
 
     record_emitter& out_;
     direction dir_;
@@ -56,15 +66,16 @@ class frame_recorder final : public decoder::frame_handler, private inflate::out
 
     // The frame in progress.
     const decoder::frame_header* header_ = nullptr;
-    std::string frame_data_;
+    held_payload frame_data_;
     std::uint64_t frame_data_len_ = 0;
     decoder::utf8_validator frame_utf8_;
     bool frame_inflated_ = false;
     bool frame_counted_only_ = false; // its bytes were not delivered (payload_delivery)
 
     // The data message in progress.
-    std::string message_data_;
+    held_payload message_data_;
     std::uint64_t message_len_ = 0;
+    std::uint8_t message_opcode_ = 0; // of the data message in progress, 0 if none
     std::uint64_t message_frames_ = 0;
     std::uint64_t message_seq_ = 0;
     decoder::utf8_validator message_utf8_;

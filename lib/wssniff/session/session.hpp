@@ -3,16 +3,22 @@
 // the offline decoder, the fuzzers and the tests all feed it the same way, and the same bytes
 // per direction, split anywhere, give the same records.
 //
-// Each direction first carries HTTP/1.1 heads (request, then response). When a WebSocket
-// upgrade gets its 101, both directions switch to frames. Client bytes that follow an upgrade
-// request before the response is known are held (bounded) and decoded once the response says
-// which extensions apply.
+// Each direction first carries HTTP/1.1 messages (request, then response; bodies delimited by
+// handshake/body_framing, chunked ones included). When a WebSocket upgrade gets its 101, both
+// directions switch to frames; after a 101 to another protocol or a 2xx to CONNECT, both are
+// opaque. Client bytes that follow an upgrade request before the response is known are held
+// (bounded) and decoded once the response says which extensions apply. Each direction's parse
+// state (direction_stream) reports what happened; only the session moves it to a new phase.
 
 #include "wssniff/base/bytes.hpp"
+#include "wssniff/handshake/body_framing.hpp"
+#include "wssniff/handshake/http_head.hpp"
 #include "wssniff/record/record.hpp"
+#include "wssniff/session/payload_budget.hpp"
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,18 +45,21 @@ struct session_options {
     std::size_t max_pending = 256 * 1024;
     // Inflated bytes one permessage-deflate message may produce (--max-message).
     std::uint64_t max_message = 64ULL * 1024 * 1024;
+    // Shared by all sessions of a process: payload bytes held for unfinished frames and
+    // messages (--payload-budget). Null: no limit beyond max_payload per record.
+    std::shared_ptr<payload_budget> budget;
 };
 
 // How a direction's frame recorder hands records to its session.
 class record_emitter {
   public:
     virtual void emit_record(record::record_body&& body) = 0;
-    virtual void emit_error(direction dir, error_code code, std::optional<std::uint64_t> offset,
-                            bool fatal, const std::string& detail) = 0;
 
   protected:
     ~record_emitter() = default;
 };
+
+class direction_stream;
 
 class session final : public record_emitter {
   public:
@@ -73,6 +82,12 @@ class session final : public record_emitter {
     // Whether a request head has been seen whose response has not.
     bool awaiting_response() const noexcept;
 
+    // The exchange is past its setup: switched to another protocol (a 101 of any kind, a 2xx to
+    // CONNECT), or no longer understood (a direction reported fatal, a body until close).
+    // Nothing this session could still see would be an upgrade to wait for, so a setup timeout
+    // no longer applies: it may cut a stalled setup, never a tunnel at work.
+    bool setup_over() const noexcept;
+
     // That side finished sending (FIN): anything it left unfinished is reported.
     void end(direction dir, std::optional<record::timestamp> ts = {});
 
@@ -85,24 +100,27 @@ class session final : public record_emitter {
 
     // record_emitter: how the frame recorders of both directions hand over their records.
     void emit_record(record::record_body&& body) override;
-    void emit_error(direction dir, error_code code, std::optional<std::uint64_t> offset, bool fatal,
-                    const std::string& detail) override;
 
   private:
-    class stream;
-    friend class stream;
+    struct pending_request {
+        handshake::http_head head;
+        handshake::request_summary summary;
+        bool websocket = false; // Upgrade: websocket, whose exchange gets a handshake record
+    };
 
-    stream& of(direction dir) const noexcept;
-    void emit(record::record_body&& body);
+    direction_stream& of(direction dir) const noexcept;
+    std::size_t consume(direction dir, bytes_view in, bool stop_after_head);
     void http_error(direction dir, error_code code, const std::string& detail);
-    void on_request(stream& c2s);
-    void on_response(stream& s2c);
+    void on_request();
+    void on_request_end();
+    void on_response();
 
     record::sink& sink_;
     session_options options_;
     std::optional<record::timestamp> now_;
-    std::unique_ptr<stream> c2s_;
-    std::unique_ptr<stream> s2c_;
+    std::unique_ptr<direction_stream> c2s_;
+    std::unique_ptr<direction_stream> s2c_;
+    std::deque<pending_request> requests_; // sent, their responses not yet seen
     bool closed_ = false;
 };
 
