@@ -30,22 +30,21 @@ struct plain_table {
 constexpr plain_table plain_ascii{false};
 constexpr plain_table plain_utf8{true};
 
-// Length of the valid UTF-8 sequence starting at p (lead byte >= 0x80), or 0 if invalid.
+// Length of the valid UTF-8 sequence starting at p (lead byte >= 0x80), or 0 if invalid. One
+// case per length, so that each checks a fixed number of bytes (a loop over the table's length
+// made invalid-text escaping ~10% slower).
 std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) noexcept {
     const utf8_lead& lead = utf8_lead_of(p[0]);
-    const std::size_t n = lead.length;
-    if (n == 0 || static_cast<std::size_t>(end - p) < n) {
-        return 0;
+    const auto available = static_cast<std::size_t>(end - p);
+    const auto continues = [](unsigned char b) { return b >= 0x80 && b <= 0xBF; };
+    const bool second_ok = available >= 2 && p[1] >= lead.lower && p[1] <= lead.upper;
+    switch (lead.length) {
+    case 2: return second_ok ? 2 : 0;
+    case 3: return second_ok && available >= 3 && continues(p[2]) ? 3 : 0;
+    case 4:
+        return second_ok && available >= 4 && continues(p[2]) && continues(p[3]) ? 4 : 0;
+    default: return 0;
     }
-    if (p[1] < lead.lower || p[1] > lead.upper) {
-        return 0;
-    }
-    for (std::size_t i = 2; i < n; ++i) {
-        if (p[i] < 0x80 || p[i] > 0xBF) {
-            return 0;
-        }
-    }
-    return n;
 }
 
 } // namespace
