@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <sys/stat.h>
 
 namespace wssniff::app {
 
@@ -34,6 +35,15 @@ class capture_file {
         if (file_ == nullptr) {
             throw runtime_failure(std::string("cannot open ") + side + " capture '" + path +
                                   "': " + std::strerror(errno));
+        }
+        // A directory opens but fails at the first read, which comes after the output has been
+        // opened (and an earlier file there truncated): refused here instead.
+        struct stat st {};
+        if (::fstat(::fileno(file_), &st) == 0 && S_ISDIR(st.st_mode)) {
+            std::fclose(file_);
+            file_ = nullptr;
+            throw runtime_failure(std::string("cannot open ") + side + " capture '" + path +
+                                  "': " + std::strerror(EISDIR));
         }
     }
     ~capture_file() {
@@ -68,6 +78,8 @@ int run_decode(const decode_options& options) {
     }
     auto c2s = std::make_unique<capture_file>(options.c2s, "c2s");
     auto s2c = std::make_unique<capture_file>(options.s2c, "s2c");
+    // Opened after the captures: a capture that cannot be read leaves an earlier output file
+    // untouched.
     output_file out(options.output.output);
     record::ndjson_sink sink(out.get(), out.interactive());
 

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -41,10 +42,12 @@ bool wait_for_connection_end(const proxy::proxy& relay,
 int run_demo(const output_options& o) {
     const auto deadline = std::chrono::steady_clock::now() + demo_deadline;
 
-    output_file out(o.output);
-    record::ndjson_sink ndjson(out.get(), false);
-    const std::function<void()> flush = [&ndjson] { ndjson.flush(); };
-    record::queued_sink queue(ndjson, 8192, record::queued_sink::when_full::wait, flush);
+    // As for the proxy: the output is opened once the echo server and the proxy are up, so
+    // that a demo that cannot start leaves an earlier file untouched.
+    late_sink records;
+    std::optional<output_file> out;
+    std::optional<record::ndjson_sink> ndjson;
+    std::optional<record::queued_sink> queue;
 
     demo::echo_server echo;
     std::uint16_t echo_port = 0;
@@ -65,13 +68,18 @@ int run_demo(const output_options& o) {
     }
     options.upstream = *upstream;
     apply(o, options.session);
-    proxy::proxy relay(options, queue);
+    proxy::proxy relay(options, records);
     try {
         relay.listen();
     } catch (const std::system_error& e) {
         throw runtime_failure(
             fmt::format("cannot start the proxy on 127.0.0.1: {}", e.code().message()));
     }
+    out.emplace(o.output);
+    ndjson.emplace(out->get(), false);
+    const std::function<void()> flush = [&ndjson] { ndjson->flush(); };
+    queue.emplace(*ndjson, 8192, record::queued_sink::when_full::wait, flush);
+    records.attach(*queue);
     relay.start();
     fmt::print(stderr, "wssniff demo: client -> proxy {} -> echo server 127.0.0.1:{}\n",
                relay.address(), echo_port);
@@ -82,13 +90,13 @@ int run_demo(const output_options& o) {
     }
     relay.stop();
     echo.stop();
-    queue.close();
-    const bool written = ndjson.flush() && out.close();
+    queue->close();
+    const bool written = ndjson->flush() && out->close();
     if (!failure.empty()) {
         throw runtime_failure("demo failed: " + failure);
     }
     if (!written) {
-        throw runtime_failure(output_failure(ndjson));
+        throw runtime_failure(output_failure(*ndjson));
     }
     return 0;
 }

@@ -1,8 +1,18 @@
 #include "options.hpp"
 
+#include "ranges.hpp"
+
 #include <map>
 
 namespace wssniff::app {
+
+namespace {
+
+// The largest --max-payload and --max-message. Both stay limits: "no limit" would let one
+// frame or one inflating message take all the memory there is.
+constexpr std::uint64_t max_size_option = 1ULL << 30;
+
+} // namespace
 
 void add_output_options(CLI::App& command, output_options& options, bool forward_only) {
     command
@@ -32,16 +42,18 @@ void add_output_options(CLI::App& command, output_options& options, bool forward
         ->default_str("auto");
     command
         .add_option("--max-payload", options.max_payload,
-                    "Keep at most this many payload bytes per record (suffixes KiB, MiB); the "
-                    "record says truncated:true when it holds less than the frame")
-        ->transform(CLI::AsSizeValue(false))
+                    "Keep at most this many payload bytes per record (suffixes KiB, MiB, GiB; "
+                    "0 to 1GiB); the record says truncated:true when it holds less than the "
+                    "frame")
+        ->transform(bytes_in(0, max_size_option))
         ->default_str("1MiB")
         ->option_text("BYTES=1MiB");
     command
         .add_option("--max-message", options.max_message,
                     "Stop inflating a permessage-deflate direction when one message inflates "
-                    "past this many bytes (a decompression bomb); an error record says so")
-        ->transform(CLI::AsSizeValue(false))
+                    "past this many bytes (a decompression bomb); an error record says so. "
+                    "1 to 1GiB: the cap cannot be switched off")
+        ->transform(bytes_in(1, max_size_option))
         ->default_str("64MiB")
         ->option_text("BYTES=64MiB");
     command.add_flag("--no-redact", options.no_redact,

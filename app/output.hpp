@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <string>
+#include <utility>
 
 namespace wssniff::app {
 
@@ -27,6 +28,27 @@ class output_file {
     std::FILE* file_ = nullptr;
     bool owned_ = false;
     bool interactive_ = false;
+};
+
+// Stands for the output's sink until it exists: the proxy is built (TLS files loaded) and bound
+// before the output file is opened, so that a start that fails leaves an earlier capture in
+// that file untouched. The relay writes no record before it runs, which is after attach().
+class late_sink final : public record::sink {
+  public:
+    void attach(record::sink& out) noexcept { out_ = &out; }
+    void write(record::record&& r) override {
+        if (out_ != nullptr) {
+            out_->write(std::move(r));
+        }
+    }
+    void end_of_batch() override {
+        if (out_ != nullptr) {
+            out_->end_of_batch();
+        }
+    }
+
+  private:
+    record::sink* out_ = nullptr;
 };
 
 // The line that says records did not all reach the output: the sink's first failed write, or

@@ -2,6 +2,8 @@
 
 #include "options.hpp"
 #include "output.hpp"
+#include "ranges.hpp"
+#include "self_upstream.hpp"
 
 #include "wssniff/proxy/proxy.hpp"
 #include "wssniff/record/ndjson.hpp"
@@ -62,14 +64,26 @@ void parse_listen(const std::string& text, proxy::proxy_options& options) {
     options.listen_port = static_cast<std::uint16_t>(std::stoul(port));
 }
 
+// The signals that stop the proxy as stop() does. SIGHUP (the terminal or ssh session that
+// started it has gone) too, unless it was ignored when wssniff started (nohup): then it stays
+// ignored.
+sigset_t stop_signal_set() {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    struct sigaction hangup {};
+    if (sigaction(SIGHUP, nullptr, &hangup) == 0 && hangup.sa_handler != SIG_IGN) {
+        sigaddset(&signals, SIGHUP);
+    }
+    return signals;
+}
+
 int run_proxy(const proxy_command_options& o) {
-    // SIGINT and SIGTERM are taken by a thread of their own (below), not by the relay thread:
-    // in lossless mode the relay may be waiting for the output, and must still hear them.
-    // Blocked here, before any thread exists, so every thread inherits the mask.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
+    // SIGINT, SIGTERM and SIGHUP are taken by a thread of their own (below), not by the relay
+    // thread: in lossless mode the relay may be waiting for the output, and must still hear
+    // them. Blocked here, before any thread exists, so every thread inherits the mask.
+    sigset_t stop_signals = stop_signal_set();
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
     proxy::proxy_options options;
@@ -96,6 +110,12 @@ int run_proxy(const proxy_command_options& o) {
         options.tls_key = o.tls_key;
     }
     parse_listen(o.listen, options);
+    if (upstream_is_listener(options.upstream, options.listen_host, options.listen_port)) {
+        throw CLI::ValidationError(
+            "--upstream", fmt::format("{} is where the proxy itself listens (--listen {}): every "
+                                      "connection would connect to the proxy again",
+                                      options.upstream.host_port(), o.listen));
+    }
     options.rewrite_host = o.host_header == "upstream";
     options.sniff = o.output.emit != "none";
     options.connect_timeout = seconds(o.connect_timeout);
@@ -103,29 +123,16 @@ int run_proxy(const proxy_command_options& o) {
     options.idle_timeout = seconds(o.idle_timeout);
     apply(o.output, options.session);
 
-    output_file out(o.output.output);
-    record::ndjson_sink ndjson(out.get(), false);
-    // The traffic goes on whatever happens to the records; the user hears at once that they
-    // are being lost, and the exit status says so again.
-    ndjson.on_failure([](std::error_code ec) {
-        fmt::print(stderr,
-                   "wssniff: cannot write records: {}; still forwarding, records are lost\n",
-                   ec.message());
-        std::fflush(stderr);
-    });
-    // Flushed whenever the records pause: jq on a pipe and tail -f on a file see them live.
-    const std::function<void()> flush = [&ndjson] { ndjson.flush(); };
-    record::queued_sink queue(ndjson, o.queue,
-                              o.drop_when_behind ? record::queued_sink::when_full::drop
-                                                 : record::queued_sink::when_full::wait,
-                              flush);
-    if (options.insecure) {
-        fmt::print(stderr, "wssniff: warning: --insecure: the upstream's certificate is not "
-                           "verified; anyone on the path can impersonate it\n");
-    }
+    // The output is opened (and an existing file truncated) only once nothing else can stop
+    // the start: the TLS files are loaded and the port is bound. Until then the relay's sink is
+    // a stand-in; declared before the relay, the real sinks outlive it.
+    late_sink records;
+    std::optional<output_file> out;
+    std::optional<record::ndjson_sink> ndjson;
+    std::optional<record::queued_sink> queue;
     std::optional<proxy::proxy> made;
     try {
-        made.emplace(options, queue);
+        made.emplace(options, records);
     } catch (const proxy::tls_setup_error& e) {
         throw runtime_failure(e.what());
     }
@@ -134,6 +141,29 @@ int run_proxy(const proxy_command_options& o) {
         relay.listen();
     } catch (const std::system_error& e) {
         throw runtime_failure(fmt::format("cannot listen on {}: {}", o.listen, e.code().message()));
+    }
+
+    out.emplace(o.output.output);
+    ndjson.emplace(out->get(), false);
+    // The traffic goes on whatever happens to the records; the user hears at once that they
+    // are being lost, and the exit status says so again.
+    ndjson->on_failure([](std::error_code ec) {
+        fmt::print(stderr,
+                   "wssniff: cannot write records: {}; still forwarding, records are lost\n",
+                   ec.message());
+        std::fflush(stderr);
+    });
+    // Flushed whenever the records pause: jq on a pipe and tail -f on a file see them live.
+    const std::function<void()> flush = [&ndjson] { ndjson->flush(); };
+    queue.emplace(*ndjson, o.queue,
+                  o.drop_when_behind ? record::queued_sink::when_full::drop
+                                     : record::queued_sink::when_full::wait,
+                  flush);
+    records.attach(*queue);
+
+    if (options.insecure) {
+        fmt::print(stderr, "wssniff: warning: --insecure: the upstream's certificate is not "
+                           "verified; anyone on the path can impersonate it\n");
     }
     fmt::print(stderr, "listening on {}\n", relay.address());
     if (!relay.loopback()) {
@@ -148,7 +178,7 @@ int run_proxy(const proxy_command_options& o) {
         if (relay_done) {
             return; // woken only to end
         }
-        queue.stop_waiting(); // records that no longer fit are counted, not waited for
+        queue->stop_waiting(); // records that no longer fit are counted, not waited for
         relay.stop();
     });
     relay.run();
@@ -157,14 +187,14 @@ int run_proxy(const proxy_command_options& o) {
     signal_waiter.join();
 
     // Whatever is queued gets written, unless nobody reads the output.
-    if (!queue.close(std::chrono::seconds(5))) {
+    if (!queue->close(std::chrono::seconds(5))) {
         fmt::print(stderr, "wssniff: the output is not being read; exiting without the last "
                            "records\n");
         std::fflush(stderr);
         std::_Exit(1);
     }
-    if (!ndjson.flush() || !out.close()) {
-        throw runtime_failure(output_failure(ndjson));
+    if (!ndjson->flush() || !out->close()) {
+        throw runtime_failure(output_failure(*ndjson));
     }
     return 0;
 }
@@ -181,16 +211,18 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         "Examples:\n"
         "  wssniff proxy --upstream ws://127.0.0.1:9000 --listen 127.0.0.1:8080\n"
         "  wssniff proxy --upstream ws://127.0.0.1:9000 | jq -c 'select(.op==\"text\")'\n"
-        "  wssniff proxy --upstream wss://example.com/socket --tls-cert c.pem --tls-key k.pem\n"
-        "SIGINT/SIGTERM: stop accepting, write close records (reason shutdown), flush, "
+        "  wssniff proxy --upstream wss://example.com --tls-cert c.pem --tls-key k.pem\n"
+        "SIGINT/SIGTERM/SIGHUP: stop accepting, write close records (reason shutdown), flush, "
         "exit 0.");
     cmd->add_option("-u,--upstream", o->upstream,
-                    "The WebSocket server: ws://HOST:PORT[/path], or wss:// for one that speaks "
-                    "TLS")
+                    "The WebSocket server: ws://HOST:PORT, or wss://HOST:PORT for one that speaks "
+                    "TLS ([::1] for an IPv6 address). No path: each request goes upstream with "
+                    "its own target (the client's URL path) unchanged")
         ->required()
         ->option_text("URL");
     cmd->add_option("-l,--listen", o->listen,
-                    "Address to accept clients on; port 0 picks a free one (printed on stderr)")
+                    "Address to accept clients on; port 0 to 65535, 0 picks a free one (printed "
+                    "on stderr). Not the --upstream address")
         ->default_str("127.0.0.1:8080")
         ->option_text("HOST:PORT=127.0.0.1:8080");
     cmd->add_option("--host-header", o->host_header,
@@ -201,24 +233,27 @@ std::function<int()> add_proxy_command(CLI::App& app) {
     cmd->add_flag("--drop-when-behind", o->drop_when_behind,
                   "Never slow the traffic for the output: drop records when the writer falls "
                   "behind and report how many (default: pause reading until it catches up)");
-    cmd->add_option("--connect-timeout", o->connect_timeout, "Seconds to connect to the upstream")
-        ->check(CLI::PositiveNumber)
+    cmd->add_option("--connect-timeout", o->connect_timeout,
+                    "Seconds to connect to the upstream (0.001 to 3600)")
+        ->check(seconds_in(0.001, 3600, false))
         ->default_str("5")
         ->option_text("SECONDS=5");
     cmd->add_option("--handshake-timeout", o->handshake_timeout,
                     "Seconds from accept until the upgrade completes, then the connection is "
-                    "closed (with a 504 if the upstream answered nothing); 0: no limit. Not with "
-                    "--emit none, which does not look at the bytes")
-        ->check(CLI::NonNegativeNumber)
+                    "closed (with a 504 if the upstream answered nothing); 0.001 to 86400, or 0: "
+                    "no limit. Not with --emit none, which does not look at the bytes")
+        ->check(seconds_in(0.001, 86400, true))
         ->default_str("30")
         ->option_text("SECONDS=30");
     cmd->add_option("--idle-timeout", o->idle_timeout,
-                    "Seconds without a byte either way before a connection is closed; 0: never")
-        ->check(CLI::NonNegativeNumber)
+                    "Seconds without a byte either way before a connection is closed; 0.001 to "
+                    "604800 (a week), or 0: never")
+        ->check(seconds_in(0.001, 604800, true))
         ->default_str("0")
         ->option_text("SECONDS=0");
-    cmd->add_option("--queue", o->queue, "Records held for the writer before backpressure or drops")
-        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
+    cmd->add_option("--queue", o->queue,
+                    "Records held for the writer before backpressure or drops (1 to 16777216)")
+        ->check(count_in(1, std::uint64_t{1} << 24))
         ->default_str("8192")
         ->option_text("RECORDS=8192");
     cmd->add_option("--ca-file", o->ca_file,

@@ -57,6 +57,31 @@ mode_of() {
     stat -c %a "$1"
 }
 
+# Runs a proxy command that must stop by itself at start; one that starts instead (as an
+# unchecked value did) is ended after 5 s and shows as exit 124.
+run_start() {
+    timeout -k 1 5 "$wssniff" "$@" >"$work/stdout" 2>"$work/stderr" </dev/null
+    status=$?
+    echo "+ wssniff $* -> exit $status" >&2
+}
+
+# An earlier capture in the --output file, with a mode wssniff would change if it opened it.
+make_old_capture() {
+    printf '{"type":"close","conn":1,"reason":"client_closed"}\n' >"$work/old.ndjson"
+    chmod 0640 "$work/old.ndjson"
+    cp -p "$work/old.ndjson" "$work/old.ndjson.orig"
+}
+
+expect_old_capture_untouched() {
+    cmp -s "$work/old.ndjson.orig" "$work/old.ndjson" || fail "the earlier capture was changed: $(head -c 200 "$work/old.ndjson" | od -c | head -3)"
+    [ "$(mode_of "$work/old.ndjson")" = 640 ] || fail "the earlier capture's mode is $(mode_of "$work/old.ndjson"), was 640"
+}
+
+# A free loopback port (free when asked; the tests that use it bind nothing themselves).
+free_port() {
+    /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 case "$case_name" in
 help)
     run --help
@@ -230,6 +255,180 @@ proxy_help)
     for flag in --upstream --listen --output --emit --payload --max-payload --host-header \
         --drop-when-behind --connect-timeout --idle-timeout; do
         grep -qF -- "$flag" "$work/stdout" || fail "proxy --help does not mention $flag"
+    done
+    ;;
+start_fail_listen_in_use_keeps_output)
+    # Issue 19, item 5: a start that fails leaves an earlier capture in --output untouched.
+    make_old_capture
+    /usr/bin/python3 -c '
+import socket, subprocess, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+port = s.getsockname()[1]
+r = subprocess.run([sys.argv[1], "proxy", "--upstream", "ws://127.0.0.1:1",
+                    "--listen", "127.0.0.1:%d" % port, "--output", sys.argv[2]],
+                   capture_output=True, timeout=10)
+sys.stdout.write("%d\n%s" % (r.returncode, r.stderr.decode()))
+' "$wssniff" "$work/old.ndjson" >"$work/result"
+    status=$(head -n 1 "$work/result")
+    tail -n +2 "$work/result" >"$work/stderr"
+    : >"$work/stdout"
+    expect_status 1
+    expect_one_error_line "cannot listen on"
+    expect_old_capture_untouched
+    ;;
+start_fail_tls_key_mismatch_keeps_output)
+    # Item 5: a --tls-key that is not the --tls-cert's key.
+    make_old_capture
+    for n in 1 2; do
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+            -subj "/CN=localhost" -keyout "$work/key$n.pem" -out "$work/cert$n.pem" 2>/dev/null ||
+            fail "openssl could not make a test certificate"
+    done
+    run_start proxy --upstream ws://127.0.0.1:1 --listen 127.0.0.1:0 --tls-cert "$work/cert1.pem" \
+        --tls-key "$work/key2.pem" --output "$work/old.ndjson"
+    expect_status 1
+    expect_one_error_line "--tls-key"
+    expect_old_capture_untouched
+    ;;
+start_fail_ca_file_keeps_output)
+    # Item 5: a --ca-file that cannot be used (no certificate in it; and, when the test does not
+    # run as root, one that cannot be read).
+    make_old_capture
+    echo "not a certificate" >"$work/ca.pem"
+    run_start proxy --upstream wss://127.0.0.1:1 --listen 127.0.0.1:0 --ca-file "$work/ca.pem" \
+        --output "$work/old.ndjson"
+    expect_status 1
+    expect_one_error_line "--ca-file"
+    expect_old_capture_untouched
+    if [ "$(id -u)" -ne 0 ]; then
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+            -subj "/CN=localhost" -keyout "$work/ca-key.pem" -out "$work/ca.pem" 2>/dev/null
+        chmod 000 "$work/ca.pem"
+        run_start proxy --upstream wss://127.0.0.1:1 --listen 127.0.0.1:0 --ca-file "$work/ca.pem" \
+            --output "$work/old.ndjson"
+        expect_status 1
+        expect_one_error_line "--ca-file"
+        expect_old_capture_untouched
+    fi
+    ;;
+decode_fail_keeps_output)
+    # Item 5 for decode: a capture that is missing, or a directory (it opens, then fails to
+    # read), leaves the earlier output untouched.
+    make_old_capture
+    run decode --c2s "$work/no-such.c2s" --s2c "$examples/chat.s2c" --output "$work/old.ndjson"
+    expect_status 1
+    expect_one_error_line "$work/no-such.c2s"
+    expect_old_capture_untouched
+    mkdir -p "$work/a-directory"
+    run decode --c2s "$examples/chat.c2s" --s2c "$work/a-directory" --output "$work/old.ndjson"
+    expect_status 1
+    expect_one_error_line "$work/a-directory" "Is a directory"
+    expect_old_capture_untouched
+    ;;
+proxy_upstream_is_listen)
+    # Item 6: an upstream that is the proxy's own listening address would loop; refused at start.
+    port=$(free_port)
+    for upstream in "ws://127.0.0.1:$port" "ws://localhost:$port/" "ws://127.0.0.1:$port/"; do
+        run_start proxy --listen "127.0.0.1:$port" --upstream "$upstream"
+        expect_status 2
+        expect_one_error_line "--upstream" ":$port" "--listen 127.0.0.1:$port"
+    done
+    run_start proxy --listen "localhost:$port" --upstream "ws://127.0.0.1:$port"
+    expect_status 2
+    expect_one_error_line "--upstream" "--listen"
+    # A wildcard listener takes connections to every local address.
+    run_start proxy --listen "0.0.0.0:$port" --upstream "ws://127.0.0.1:$port"
+    expect_status 2
+    expect_one_error_line "--upstream" "--listen"
+    ;;
+proxy_upstream_credentials)
+    # Item 12: user:password@ in --upstream is refused, and the password is never repeated.
+    for upstream in "ws://alice:s3cretpass@127.0.0.1:1/" "wss://s3cretpass@127.0.0.1:1"; do
+        run_start proxy --listen 127.0.0.1:0 --upstream "$upstream"
+        expect_status 2
+        expect_one_error_line "--upstream" "credentials"
+        ! grep -qF s3cretpass "$work/stderr" || fail "the error repeats the password: $(cat "$work/stderr")"
+    done
+    ;;
+proxy_upstream_path)
+    # Item 13: a path (or query) in --upstream is refused: each request goes with its own target.
+    for upstream in "ws://127.0.0.1:1/chat" "ws://127.0.0.1:1/chat?room=1" "ws://127.0.0.1:1?x=1" \
+        "wss://127.0.0.1:1/socket"; do
+        run_start proxy --listen 127.0.0.1:0 --upstream "$upstream"
+        expect_status 2
+        expect_one_error_line "--upstream" "own target"
+    done
+    run proxy --help
+    expect_status 0
+    grep -qF "ws://HOST:PORT" "$work/stdout" || fail "proxy --help does not say ws://HOST:PORT"
+    ! grep -qF "[/path]" "$work/stdout" || fail "proxy --help still offers [/path]"
+    ;;
+proxy_upstream_malformed)
+    # Item 14, URLs: spaces, an empty or non-numeric port, no host, a bad IPv6 address.
+    for upstream in "ws://127.0.0.1:/" "ws://127.0.0.1:" "ws://127.0.0.1 :9000" \
+        "ws://127.0.0.1:90 00" " ws://127.0.0.1:9000" "ws://127.0.0.1:9000 " "ws://exa mple.com" \
+        "ws://127.0.0.1:http" "ws://127.0.0.1:0" "ws://127.0.0.1:65536" "ws://:9000" \
+        "ws://[::1:9000" "ws://[zz::1]:9000" "ws://::1:9000"; do
+        run_start proxy --listen 127.0.0.1:0 --upstream "$upstream"
+        expect_status 2
+        expect_one_error_line "--upstream"
+    done
+    ;;
+proxy_numeric_ranges)
+    # Item 14: every numeric option has a range; outside it, one line naming the option and the
+    # range, exit 2.
+    check_refused() {
+        local option=$1 value=$2 range=$3
+        run_start proxy --listen 127.0.0.1:0 --upstream ws://127.0.0.1:1 "$option" "$value"
+        expect_status 2
+        expect_one_error_line "$option" "$range"
+    }
+    for value in 1e300 1e-9 0 -1 nan NaN inf -inf 3601 "" 5s; do
+        check_refused --connect-timeout "$value" "0.001 to 3600"
+    done
+    for value in 1e300 1e-9 -1 nan inf 86401 abc; do
+        check_refused --handshake-timeout "$value" "0 (off) or 0.001 to 86400"
+    done
+    for value in 1e300 1e-9 -1 nan inf 604801 abc; do
+        check_refused --idle-timeout "$value" "0 (off) or 0.001 to 604800"
+    done
+    for value in -1 -1MiB 2GiB 1073741825 18446744073709551615 99999999999999999999 1.5MiB abc 1XiB; do
+        check_refused --max-payload "$value" "from 0 to 1GiB"
+    done
+    for value in -1 0 2GiB 18446744073709551615 abc; do
+        check_refused --max-message "$value" "from 1 to 1GiB"
+    done
+    for value in -1 0 16777217 abc 1.5; do
+        check_refused --queue "$value" "from 1 to 16777216"
+    done
+    for value in 127.0.0.1:65536 127.0.0.1:-1 127.0.0.1:99999999 127.0.0.1:x 127.0.0.1:; do
+        run_start proxy --listen "$value" --upstream ws://127.0.0.1:1
+        expect_status 2
+        expect_one_error_line --listen "0 to 65535"
+    done
+    # The decode command takes the same size options.
+    run decode "${chat[@]}" --max-payload -1
+    expect_status 2
+    expect_one_error_line --max-payload "from 0 to 1GiB"
+    run decode "${chat[@]}" --max-message 0
+    expect_status 2
+    expect_one_error_line --max-message "from 1 to 1GiB"
+    # Values inside the ranges still start (0 switches the timeouts off; sizes take units).
+    /usr/bin/python3 - "$wssniff" <<'PY' || fail "a proxy with in-range values did not start and stop cleanly"
+import subprocess, sys
+p = subprocess.Popen([sys.argv[1], "proxy", "--listen", "127.0.0.1:0", "--upstream", "ws://127.0.0.1:1",
+                      "--connect-timeout", "0.001", "--handshake-timeout", "0", "--idle-timeout", "604800",
+                      "--max-payload", "0", "--max-message", "1GiB", "--queue", "16777216"],
+                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+line = p.stderr.readline().decode()
+p.terminate()
+assert p.wait(timeout=10) == 0 and line.startswith("listening on "), (line, p.returncode)
+PY
+    # --help shows each range.
+    run proxy --help
+    for range in "0.001 to 3600" "0.001 to 86400" "604800" "1 to 16777216" "0 to 1GiB" "1 to 1GiB" \
+        "0 to 65535"; do
+        grep -qF -- "$range" "$work/stdout" || fail "proxy --help does not show the range $range"
     done
     ;;
 *)
