@@ -56,6 +56,18 @@ void add_output_options(CLI::App& command, output_options& options, bool forward
         ->transform(bytes_in(1, max_size_option))
         ->default_str("64MiB")
         ->option_text("BYTES=64MiB");
+    if (forward_only) {
+        options.payload_budget = session::default_payload_budget;
+        command
+            .add_option("--payload-budget", options.payload_budget,
+                        "Payload bytes all connections together keep for frames and messages "
+                        "not yet complete (suffixes KiB, MiB, GiB; 0 to 64GiB); past it their "
+                        "records keep less and say truncated:true. Forwarding never waits for it")
+            ->transform(CLI::AsSizeValue(false))
+            ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{64} << 30))
+            ->default_str("128MiB")
+            ->option_text("BYTES=128MiB");
+    }
     command.add_flag("--no-redact", options.no_redact,
                      "Keep Authorization, Proxy-Authorization, Cookie and Set-Cookie values in "
                      "handshake records (redacted by default)");
@@ -74,6 +86,9 @@ void apply(const output_options& options, session::session_options& session) {
     session.emit_frames = options.emit != "messages";
     session.emit_messages = options.emit != "frames";
     session.redact = !options.no_redact;
+    if (options.payload_budget != output_options::no_payload_budget) {
+        session.budget = std::make_shared<session::payload_budget>(options.payload_budget);
+    }
 }
 
 } // namespace wssniff::app

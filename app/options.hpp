@@ -18,6 +18,9 @@ struct output_options {
     std::uint64_t max_payload = 1024 * 1024;
     std::uint64_t max_message = 64ULL * 1024 * 1024;
     bool no_redact = false;
+    // --payload-budget (proxy): shared by all connections; no_payload_budget: none (decode).
+    static constexpr std::uint64_t no_payload_budget = ~std::uint64_t{0};
+    std::uint64_t payload_budget = no_payload_budget;
 };
 
 // `forward_only`: the command can run without decoding (--emit none).
