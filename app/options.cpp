@@ -63,8 +63,7 @@ void add_output_options(CLI::App& command, output_options& options, bool forward
                         "Payload bytes all connections together keep for frames and messages "
                         "not yet complete (suffixes KiB, MiB, GiB; 0 to 64GiB); past it their "
                         "records keep less and say truncated:true. Forwarding never waits for it")
-            ->transform(CLI::AsSizeValue(false))
-            ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{64} << 30))
+            ->transform(bytes_in(0, 64ULL << 30))
             ->default_str("128MiB")
             ->option_text("BYTES=128MiB");
     }
