@@ -7,12 +7,14 @@
 // One thread runs the relay (run() or start()); records leave through the sink, which may hand
 // them to a thread of its own (record::queued_sink).
 
+#include "wssniff/proxy/tap.hpp"
 #include "wssniff/proxy/upstream_url.hpp"
 #include "wssniff/record/record.hpp"
 #include "wssniff/session/session.hpp"
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -34,6 +36,9 @@ struct proxy_options {
     bool rewrite_host = true; // --host-header upstream (default) | keep
     // false: forward only (--emit none): nothing is decoded, no record is written.
     bool sniff = true;
+    // Set: each connection reports to the tap this makes (given the connection's number)
+    // instead of recording to the sink; for tests and embedders that watch the relay itself.
+    std::function<std::unique_ptr<tap>(std::uint64_t conn)> make_tap;
     // Per-connection session settings; `conn`, `client` and `upstream` are filled in per
     // connection.
     session::session_options session;
@@ -68,7 +73,7 @@ class proxy {
     std::string address() const; // "HOST:PORT"
     bool loopback() const;
 
-    // SIGINT and SIGTERM stop the proxy as stop() does (for the command line).
+    // SIGINT, SIGTERM and SIGHUP (a closed terminal) stop the proxy as stop() does.
     void stop_on_signals();
 
     // Runs the relay on this thread until stop().

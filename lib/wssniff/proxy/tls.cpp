@@ -147,8 +147,8 @@ bool plain_http_to_tls(const std::error_code& ec) {
            ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_HTTP_REQUEST;
 }
 
-record::tls_leg leg_of(const SSL* ssl) {
-    record::tls_leg leg;
+tls_leg leg_of(const SSL* ssl) {
+    tls_leg leg;
     leg.version = SSL_get_version(ssl);
     if (const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl)) {
         leg.cipher = SSL_CIPHER_get_name(cipher);
@@ -156,9 +156,9 @@ record::tls_leg leg_of(const SSL* ssl) {
     return leg;
 }
 
-record::tls_upstream_leg upstream_leg_of(const SSL* ssl, const std::string& host, bool insecure) {
-    record::tls_upstream_leg leg;
-    static_cast<record::tls_leg&>(leg) = leg_of(ssl);
+tls_upstream_leg upstream_leg_of(const SSL* ssl, const std::string& host, bool insecure) {
+    tls_upstream_leg leg;
+    static_cast<tls_leg&>(leg) = leg_of(ssl);
     if (!is_ip_address(host)) {
         leg.server_name = host;
     }

@@ -4,7 +4,7 @@
 // for a failure, the details the handshake record shows).
 
 #include "wssniff/proxy/proxy.hpp"
-#include "wssniff/record/record.hpp"
+#include "wssniff/base/tls_info.hpp"
 
 #include <asio/ssl.hpp>
 
@@ -37,9 +37,22 @@ std::string describe_client_failure(const std::error_code& ec);
 // The client spoke plain HTTP to the TLS listener (OpenSSL recognises the request line).
 bool plain_http_to_tls(const std::error_code& ec);
 
-record::tls_leg leg_of(const SSL* ssl);
-record::tls_upstream_leg upstream_leg_of(const SSL* ssl, const std::string& host, bool insecure);
+tls_leg leg_of(const SSL* ssl);
+tls_upstream_leg upstream_leg_of(const SSL* ssl, const std::string& host, bool insecure);
 
 bool is_ip_address(const std::string& host);
+
+// Ends our sending on a TLS stream with a close_notify while its reading goes on, then runs
+// `then`. SSL_shutdown would wait for the peer's close_notify, that is, read from a stream whose
+// other pump is still reading (and drop the data it finds). Marked as received for the one
+// synchronous step that writes ours, it does not wait; the mark is taken back at once, so the
+// other pump still reads everything the peer sends until it closes.
+template <class Stream, class F> void async_half_close(Stream& s, F&& then) {
+    SSL* ssl = s.native_handle();
+    const int shutdown_state = SSL_get_shutdown(ssl);
+    SSL_set_shutdown(ssl, shutdown_state | SSL_RECEIVED_SHUTDOWN);
+    s.async_shutdown([then = std::forward<F>(then)](std::error_code) mutable { then(); });
+    SSL_set_shutdown(ssl, shutdown_state | SSL_SENT_SHUTDOWN);
+}
 
 } // namespace wssniff::proxy::tls

@@ -1,0 +1,158 @@
+#pragma once
+// One client and its upstream: the relay's state for a connection pair, around one `stage`.
+//
+// The work is split by operation, one file each, all members of this class:
+//   dialing.hpp          client TLS, resolve, connect, upstream TLS, then the pumps start
+//   pump.hpp             read, forward (the tee to the tap once a write is done), next read
+//   teardown.hpp         half-close, resets (and their linger), finish, settle
+//   deadlines.hpp        the setup, handshake and idle timers
+//   gateway_answers.hpp  the proxy's own HTTP answers (400, 502, 504) and what follows them
+// connection.cpp includes them all and instantiates the four stream combinations.
+//
+// Templated on the two stream types (plain_stream or tls_stream) rather than hiding them behind
+// a virtual stream: the relay's reads and writes stay direct calls, and the plain path compiles
+// to what it would be if TLS did not exist.
+//
+// Every completion handler starts with one check, `stopped()`: once the connection finished,
+// nothing but the write completions (which report what was forwarded) does anything.
+
+#include "wssniff/proxy/host_rewriter.hpp"
+#include "wssniff/proxy/proxy_state.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace wssniff::proxy {
+
+using steady = std::chrono::steady_clock;
+
+// How long a reset waits for the other side to take what was already written to it.
+constexpr auto reset_linger = std::chrono::seconds(1);
+
+inline direction other(direction d) {
+    return d == direction::c2s ? direction::s2c : direction::c2s;
+}
+
+template <class Client, class Upstream>
+class connection final : public connection_base,
+                         public std::enable_shared_from_this<connection<Client, Upstream>> {
+  public:
+    connection(proxy::impl& owner, tcp::socket client, std::uint64_t id,
+               std::unique_ptr<tap> watcher);
+
+    void start() override;
+    void shut_down() override { finish(end_reason::shutdown); }
+    bool dials_from(const tcp::endpoint& local) override;
+    void upstream_is_self() override;
+
+  private:
+    enum class stage : std::uint8_t {
+        tls_accept,   // the client's TLS handshake
+        connecting,   // resolving and connecting to the upstream
+        tls_connect,  // the upstream's TLS handshake
+        relaying,     // both pumps read and forward
+        winding_down, // nothing more is read: a reset is passed on, or our own answer written
+        finished,     // sockets closed; writes still under way report what they forwarded
+        settled,      // the tap heard `closed`; the proxy has forgotten the connection
+    };
+
+    // One direction of the relay: reads into a buffer and reads again only once the write of
+    // the last chunk is done, so a slow reader throttles its producer.
+    struct pump {
+        buffer_pool::buffer buffer; // lent by the pool while data flows
+        std::string rewritten;      // c2s bytes released by the Host rewriter
+        bytes_view writing;         // the chunk whose write is under way
+        bool write_pending = false;
+        wall_clock::time_point read_at; // when `writing` was read
+        bool eof = false;
+    };
+
+    bool stopped() const noexcept { return stage_ >= stage::finished; }
+    bool reading() const noexcept { return stage_ == stage::relaying; }
+    pump& pump_of(direction d) noexcept { return pumps_[d == direction::c2s ? 0 : 1]; }
+
+    // Calls f with the stream `d`'s bytes come from (or go to): a branch, not a virtual call.
+    template <class F> void with_source(direction d, F&& f) {
+        if (d == direction::c2s) {
+            f(client_);
+        } else {
+            f(upstream_);
+        }
+    }
+    template <class F> void with_destination(direction d, F&& f) {
+        if (d == direction::c2s) {
+            f(upstream_);
+        } else {
+            f(client_);
+        }
+    }
+
+    // dialing.hpp
+    void on_client_tls(std::error_code ec);
+    void connect();
+    void on_connected(std::error_code ec);
+    void on_upstream_tls(std::error_code ec);
+    void relay();
+    std::string setup_failure(std::error_code ec);
+
+    // pump.hpp
+    void read(direction d);
+    void on_read(direction d, std::error_code ec, std::size_t n);
+    template <class F>
+    void forward(direction d, bytes_view chunk, wall_clock::time_point read_at, F&& then);
+    void written(direction d, std::size_t n);
+    void on_written(direction d, std::error_code ec);
+
+    // teardown.hpp
+    void source_gone(direction d);
+    void end_of_stream(direction from, wall_clock::time_point now);
+    void pass_end_on(direction from, wall_clock::time_point now);
+    template <class F> void half_close(plain_stream& s, F&& then);
+    template <class F> void half_close(tls_stream& s, F&& then);
+    void reset(direction side);
+    void pass_reset_on(direction side, steady::time_point give_up);
+    void finish(end_reason why);
+    void settle();
+
+    // deadlines.hpp
+    void arm_setup_timer();
+    bool handshake_timed() const;
+    void arm_timer();
+    bool sending(); // bytes still leave our send queues (a slow reader is being served)
+
+    // gateway_answers.hpp
+    void answer(std::string_view status, const std::string& body, end_reason then);
+    void client_tls_failed(std::error_code ec);
+    void fail_upstream(const std::string& why);
+    void handshake_timed_out();
+
+    proxy::impl& owner_;
+    std::uint64_t id_;
+    Client client_;
+    Upstream upstream_;
+    tcp::resolver resolver_;
+    asio::steady_timer timer_;
+    std::unique_ptr<tap> tap_;
+    std::optional<host_rewriter> rewriter_;
+    pump pumps_[2];
+    stage stage_ = stage::connecting;
+    tls_info tls_;
+    // Set when the setup deadline closed the socket: the step in progress then fails with
+    // this instead of "operation aborted".
+    std::error_code setup_error_;
+    std::string answer_; // the proxy's own HTTP answer while it is written
+    std::optional<direction> first_to_end_; // the side whose FIN came first
+    // The side whose socket failed a write, while what it sent before is read (source_gone).
+    std::optional<direction> gone_;
+    // Why and when the connection ended, until the tap hears it in settle().
+    std::optional<std::pair<end_reason, wall_clock::time_point>> end_;
+    steady::time_point accepted_at_;
+    steady::time_point last_activity_;
+    // Bytes in each socket's send queue at the last idle check (sending()).
+    int unsent_[2] = {0, 0};
+};
+
+} // namespace wssniff::proxy

@@ -1,0 +1,168 @@
+#pragma once
+// connection: from accept to relaying. The client's TLS handshake (when the listener speaks
+// TLS), resolving and connecting to the upstream, the upstream's TLS handshake (wss://), then
+// both pumps start. Each step is bounded by the setup timer (deadlines.hpp); a failed step
+// ends in the proxy's own answer (gateway_answers.hpp).
+
+#include "wssniff/proxy/connection.hpp"
+#include "wssniff/proxy/tls.hpp"
+
+namespace wssniff::proxy {
+
+template <class Client, class Upstream>
+connection<Client, Upstream>::connection(proxy::impl& owner, tcp::socket client, std::uint64_t id,
+                                         std::unique_ptr<tap> watcher)
+    : owner_(owner), id_(id), client_(make_stream<Client>(std::move(client), owner.client_tls)),
+      upstream_(make_stream<Upstream>(owner.io, owner.upstream_tls)),
+      resolver_(owner.io), timer_(owner.io), tap_(std::move(watcher)) {
+    if (owner.options.rewrite_host) {
+        rewriter_.emplace(owner.options.upstream.authority());
+    }
+    accepted_at_ = last_activity_ = steady::now();
+}
+
+template <class Client, class Upstream> void connection<Client, Upstream>::start() {
+    if constexpr (is_tls<Client>) {
+        auto self = this->shared_from_this();
+        stage_ = stage::tls_accept;
+        arm_setup_timer();
+        client_.async_handshake(asio::ssl::stream_base::server,
+                                [this, self](std::error_code ec) { on_client_tls(ec); });
+    } else {
+        connect();
+    }
+}
+
+template <class Client, class Upstream>
+void connection<Client, Upstream>::on_client_tls(std::error_code ec) {
+    if (stopped()) {
+        return;
+    }
+    if (ec || setup_error_) {
+        client_tls_failed(setup_error_ ? setup_error_ : ec);
+        return;
+    }
+    if constexpr (is_tls<Client>) { // the only caller; explicit instantiation compiles all four
+        tls_.client = tls::leg_of(client_.native_handle());
+    }
+    connect();
+}
+
+template <class Client, class Upstream> void connection<Client, Upstream>::connect() {
+    auto self = this->shared_from_this();
+    stage_ = stage::connecting;
+    arm_setup_timer();
+    const auto& up = owner_.options.upstream;
+    resolver_.async_resolve(
+        up.host, std::to_string(up.port),
+        [this, self](std::error_code ec, tcp::resolver::results_type results) {
+            if (stopped()) {
+                return;
+            }
+            if (ec || setup_error_) {
+                fail_upstream(setup_failure(ec));
+                return;
+            }
+            // Open first: out of descriptors, the range connect below would report only
+            // "operation aborted"; this says what is wrong ("Too many open files").
+            std::error_code open_ec;
+            tcp_of(upstream_).open(results.begin()->endpoint().protocol(), open_ec);
+            if (open_ec) {
+                fail_upstream(setup_failure(open_ec));
+                return;
+            }
+            asio::async_connect(
+                tcp_of(upstream_), results,
+                [this, self](std::error_code cec, const tcp::endpoint&) { on_connected(cec); });
+        });
+}
+
+template <class Client, class Upstream>
+void connection<Client, Upstream>::on_connected(std::error_code ec) {
+    if (stopped()) {
+        return;
+    }
+    if (ec || setup_error_) {
+        fail_upstream(setup_failure(ec));
+        return;
+    }
+    std::error_code ignored;
+    tcp_of(client_).set_option(tcp::no_delay(true), ignored);
+    tcp_of(upstream_).set_option(tcp::no_delay(true), ignored);
+    if constexpr (is_tls<Upstream>) {
+        auto self = this->shared_from_this();
+        stage_ = stage::tls_connect;
+        arm_setup_timer();
+        const auto& o = owner_.options;
+        tls::prepare_upstream(upstream_.native_handle(), o.upstream.host, o.insecure);
+        upstream_.async_handshake(asio::ssl::stream_base::client,
+                                  [this, self](std::error_code hec) { on_upstream_tls(hec); });
+    } else {
+        relay();
+    }
+}
+
+template <class Client, class Upstream>
+void connection<Client, Upstream>::on_upstream_tls(std::error_code ec) {
+    if (stopped()) {
+        return;
+    }
+    if (ec || setup_error_) {
+        fail_upstream(setup_failure(ec));
+        return;
+    }
+    if constexpr (is_tls<Upstream>) {
+        const auto& o = owner_.options;
+        tls_.upstream =
+            tls::upstream_leg_of(upstream_.native_handle(), o.upstream.host, o.insecure);
+    }
+    relay();
+}
+
+template <class Client, class Upstream> void connection<Client, Upstream>::relay() {
+    stage_ = stage::relaying;
+    timer_.cancel();
+    tap_->relaying(tls_.client || tls_.upstream ? &tls_ : nullptr);
+    arm_timer();
+    read(direction::c2s);
+    read(direction::s2c);
+}
+
+// One sentence for a failed setup step, e.g. "timed out after 5000 ms" or "Connection refused".
+template <class Client, class Upstream>
+std::string connection<Client, Upstream>::setup_failure(std::error_code ec) {
+    const auto timeout = std::to_string(owner_.options.connect_timeout.count()) + " ms";
+    const bool timed_out = setup_error_ == asio::error::timed_out;
+    if (stage_ == stage::tls_connect) {
+        if constexpr (is_tls<Upstream>) {
+            return timed_out ? "TLS handshake timed out after " + timeout
+                             : tls::describe_upstream_failure(upstream_.native_handle(), ec);
+        }
+    }
+    return timed_out ? "timed out after " + timeout : ec.message();
+}
+
+// Run-time guard against `--upstream` naming this proxy (under another name, or through a
+// forwarder): the acceptor recognises a connection coming from one of our own upstream
+// sockets, and the connection that dialed it answers its client instead of looping.
+template <class Client, class Upstream>
+bool connection<Client, Upstream>::dials_from(const tcp::endpoint& local) {
+    if (stopped() || stage_ == stage::tls_accept) {
+        return false;
+    }
+    std::error_code ec;
+    const auto ours = tcp_of(upstream_).local_endpoint(ec);
+    return !ec && ours == local;
+}
+
+template <class Client, class Upstream> void connection<Client, Upstream>::upstream_is_self() {
+    if (stopped() || stage_ == stage::winding_down) {
+        return;
+    }
+    std::error_code ec;
+    const auto upstream = tcp_of(upstream_).remote_endpoint(ec);
+    fail_upstream((ec ? owner_.options.upstream.host_port() : to_string(upstream)) +
+                  " is this proxy's own listening address: wssniff would connect to itself");
+}
+
+} // namespace wssniff::proxy

@@ -1,0 +1,154 @@
+#pragma once
+// connection: one direction of the relay. Read a chunk, let the Host rewriter see client bytes,
+// write the chunk to the other side, and once the write is done tell the tap what of it was
+// forwarded (the tee: records describe the bytes forwarded), then read again. A slow reader
+// thus throttles its producer, and memory stays one buffer per direction.
+
+#include "wssniff/proxy/connection.hpp"
+
+namespace wssniff::proxy {
+
+template <class Client, class Upstream> void connection<Client, Upstream>::read(direction d) {
+    if (!reading()) {
+        return;
+    }
+    auto self = this->shared_from_this();
+    pump& p = pump_of(d);
+    const std::size_t size = owner_.buffers.buffer_size();
+    with_source(d, [&](auto& source) {
+        using stream = std::decay_t<decltype(source)>;
+        if constexpr (!is_tls<stream>) {
+            // Plain TCP: while data keeps coming, read it at once into the buffer we hold; when
+            // none is waiting, give the buffer back and wait for readability first. (A TLS
+            // stream may hold decrypted bytes the socket does not show: it keeps its buffer and
+            // reads as usual.)
+            if (!source.non_blocking()) {
+                std::error_code ignored;
+                source.non_blocking(true, ignored); // read_some below must not wait
+            }
+            if (p.buffer) {
+                std::error_code ec;
+                const std::size_t n = source.read_some(asio::buffer(p.buffer.get(), size), ec);
+                if (ec != asio::error::would_block && ec != asio::error::try_again) {
+                    on_read(d, ec, n);
+                    return;
+                }
+                owner_.buffers.give_back(std::move(p.buffer));
+            }
+            source.async_wait(tcp::socket::wait_read, [this, self, d](std::error_code ec) {
+                if (stopped()) {
+                    return;
+                }
+                if (ec) {
+                    on_read(d, ec, 0);
+                    return;
+                }
+                pump_of(d).buffer = owner_.buffers.take();
+                read(d);
+            });
+        } else {
+            if (!p.buffer) {
+                p.buffer = owner_.buffers.take();
+            }
+            source.async_read_some(
+                asio::buffer(p.buffer.get(), size),
+                [this, self, d](std::error_code ec, std::size_t n) { on_read(d, ec, n); });
+        }
+    });
+}
+
+template <class Client, class Upstream>
+void connection<Client, Upstream>::on_read(direction d, std::error_code ec, std::size_t n) {
+    if (!reading()) {
+        return;
+    }
+    const auto now = wall_clock::now();
+    pump& p = pump_of(d);
+    // A TLS peer that closes its socket without a close_notify ends its stream all the same
+    // (most do; the WebSocket closing handshake already said the conversation is over).
+    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
+        if (gone_ == d) {
+            // The end of what a reset side sent before its reset (its error was taken by the
+            // failed write): now the reset is passed on.
+            reset(d);
+            return;
+        }
+        end_of_stream(d, now);
+        return;
+    }
+    if (ec) {
+        if (ec != asio::error::operation_aborted) {
+            reset(d);
+        }
+        return;
+    }
+    last_activity_ = steady::now();
+    bytes_view chunk{p.buffer.get(), n};
+    if (rewriter_ && !rewriter_->stepped_aside()) {
+        if (d == direction::c2s) {
+            p.rewritten.clear();
+            rewriter_->feed(chunk, p.rewritten);
+            chunk = bytes_view{p.rewritten};
+            if (chunk.empty()) {
+                read(d); // a request head is still arriving
+                return;
+            }
+        } else {
+            rewriter_->feed_response(chunk);
+        }
+    }
+    forward(d, chunk, now, [this, d](std::error_code wec) { on_written(d, wec); });
+}
+
+// Writes `chunk` of `d` to its destination, then runs `then`. The tee: once the write is done,
+// the tap sees, read-only, what of the chunk was forwarded, so that the records and the close
+// record's counts describe the same bytes whatever befalls the destination.
+template <class Client, class Upstream>
+template <class F>
+void connection<Client, Upstream>::forward(direction d, bytes_view chunk,
+                                           wall_clock::time_point read_at, F&& then) {
+    pump& p = pump_of(d);
+    p.writing = chunk;
+    p.write_pending = true;
+    p.read_at = read_at;
+    auto self = this->shared_from_this();
+    with_destination(d, [&](auto& destination) {
+        asio::async_write(destination, asio::buffer(chunk.data(), chunk.size()),
+                          [this, self, d, then = std::forward<F>(then)](std::error_code ec,
+                                                                        std::size_t n) mutable {
+                              // Runs even after finish(): the tap must hear what was forwarded.
+                              written(d, n);
+                              then(ec);
+                          });
+    });
+}
+
+// The write of `d` ended with `n` bytes taken by the destination's socket (all of them unless
+// it failed or the teardown cut it short).
+template <class Client, class Upstream>
+void connection<Client, Upstream>::written(direction d, std::size_t n) {
+    pump& p = pump_of(d);
+    p.write_pending = false;
+    if (n > 0) {
+        last_activity_ = steady::now();
+        tap_->forwarded(d, p.writing.first(n), p.read_at);
+    }
+    if (stopped()) {
+        settle();
+    }
+}
+
+template <class Client, class Upstream>
+void connection<Client, Upstream>::on_written(direction d, std::error_code ec) {
+    if (!reading()) {
+        return;
+    }
+    if (ec) {
+        // The receiving side is gone: treat it as its reset.
+        source_gone(other(d));
+        return;
+    }
+    read(d);
+}
+
+} // namespace wssniff::proxy

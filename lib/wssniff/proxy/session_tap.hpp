@@ -1,0 +1,35 @@
+#pragma once
+// The tap that records: one session per connection turns what the relay forwarded into
+// records (handshake, frames, messages, errors, close) for a sink. The relay's events map one
+// to one onto the session's calls; the relay's failures become `error` records.
+
+#include "wssniff/proxy/tap.hpp"
+#include "wssniff/record/record.hpp"
+#include "wssniff/session/session.hpp"
+
+#include <optional>
+
+namespace wssniff::proxy {
+
+class session_tap final : public tap {
+  public:
+    // `options` carries this connection's number and addresses.
+    session_tap(record::sink& sink, session::session_options options);
+
+    void relaying(const tls_info* tls) override;
+    void forwarded(direction dir, bytes_view chunk, wall_clock::time_point read_at) override;
+    void ended(direction dir, wall_clock::time_point at) override;
+    void failed(failure what, const std::string& detail) override;
+    void closed(end_reason why, wall_clock::time_point at) override;
+    bool setup_over() const override;
+    bool awaiting_first_response() const override;
+
+  private:
+    record::sink& sink_;
+    session::session_options options_;
+    // Made when the relay starts, once the TLS details for its handshake record are known; a
+    // connection that never got that far gets one for its close record.
+    std::optional<session::session> session_;
+};
+
+} // namespace wssniff::proxy
