@@ -127,22 +127,22 @@ TEST_CASE("chunked body: sizes, extensions and trailers, at every split point", 
         CHECK(used == body.size()); // the next message's bytes are not taken
     }
     // Bare LF line ends, as heads allow them; the last chunk with no trailers.
-    CHECK(read_chunked("3\nabc\n0\n\n", 1) == std::make_pair(std::size_t{9},
-                                                              chunked_body::status::done));
+    CHECK(read_chunked("3\nabc\n0\n\n", 1) ==
+          std::make_pair(std::size_t{9}, chunked_body::status::done));
     CHECK(read_chunked("0\r\n\r\n", 2).second == chunked_body::status::done);
 }
 
 TEST_CASE("chunked body: malformed bodies fail where they break", "[handshake]") {
     const std::pair<const char*, std::size_t> cases[] = {
-        {"x\r\n", 0},                     // chunk size is not a hex number
-        {"\r\n", 0},                      // no size at all
-        {"5\r\nhelloX", 8},               // chunk data is longer than its size
-        {"5\r\nhello\rX", 9},             // CR not followed by LF
-        {"5 x\r\n", 2},                   // something other than an extension after the size
-        {"11112222333344445\r\n", 16},    // larger than 64 bits
-        {"5;ext\x01\r\n", 5},             // a control character in an extension
-        {"0\r\n bad: fold\r\n\r\n", 3},   // a trailer line starting with whitespace
-        {"0\r\nName: a\rb\r\n\r\n", 11},  // CR inside a trailer line
+        {"x\r\n", 0},                    // chunk size is not a hex number
+        {"\r\n", 0},                     // no size at all
+        {"5\r\nhelloX", 8},              // chunk data is longer than its size
+        {"5\r\nhello\rX", 9},            // CR not followed by LF
+        {"5 x\r\n", 2},                  // something other than an extension after the size
+        {"11112222333344445\r\n", 16},   // larger than 64 bits
+        {"5;ext\x01\r\n", 5},            // a control character in an extension
+        {"0\r\n bad: fold\r\n\r\n", 3},  // a trailer line starting with whitespace
+        {"0\r\nName: a\rb\r\n\r\n", 11}, // CR inside a trailer line
     };
     for (const auto& [text, at] : cases) {
         const std::string body = text;

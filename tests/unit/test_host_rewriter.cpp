@@ -23,8 +23,7 @@ struct segment {
 // Runs the script with each segment fed in pieces of `chunk`, as the relay would: feeds while
 // the rewriter has not stepped aside, forwards as read after. Returns the client bytes that
 // reach the upstream.
-std::string relay(const std::vector<segment>& script, std::size_t chunk,
-                  bool* aside = nullptr) {
+std::string relay(const std::vector<segment>& script, std::size_t chunk, bool* aside = nullptr) {
     proxy::host_rewriter r("up:1");
     std::string upstream;
     for (const segment& s : script) {
@@ -105,8 +104,7 @@ TEST_CASE("host rewriter: chunked request bodies are followed", "[proxy]") {
         false);
 }
 
-TEST_CASE("host rewriter: a refused upgrade goes back to rewriting (issue 19 item 8)",
-          "[proxy]") {
+TEST_CASE("host rewriter: a refused upgrade goes back to rewriting (issue 19 item 8)", "[proxy]") {
     const std::string retry = "GET /ws HTTP/1.1\r\nHost: proxy:8080\r\nUpgrade: websocket\r\n"
                               "Authorization: Basic dXNlcjpwYXNz\r\nConnection: Upgrade\r\n\r\n";
     const std::string rewritten_retry =
@@ -132,13 +130,13 @@ TEST_CASE("host rewriter: a head sent before the answer passes whole, unrewritte
     // middle of it; the head after the refusal is rewritten, and positions stay exact.
     const std::string pipelined = "GET /a HTTP/1.1\r\nHost: proxy\r\nContent-Length: 3\r\n\r\nabc";
     const std::string half = pipelined.substr(0, 20);
-    check_every_split({{direction::c2s, upgrade_request + half},
-                       {direction::s2c, "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\n"},
-                       {direction::c2s, pipelined.substr(20)},
-                       {direction::s2c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"},
-                       {direction::c2s, "GET /b HTTP/1.1\r\nHost: proxy\r\n\r\n"}},
-                      rewritten_upgrade + pipelined + "GET /b HTTP/1.1\r\nHost: up:1\r\n\r\n",
-                      false);
+    check_every_split(
+        {{direction::c2s, upgrade_request + half},
+         {direction::s2c, "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\n"},
+         {direction::c2s, pipelined.substr(20)},
+         {direction::s2c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"},
+         {direction::c2s, "GET /b HTTP/1.1\r\nHost: proxy\r\n\r\n"}},
+        rewritten_upgrade + pipelined + "GET /b HTTP/1.1\r\nHost: up:1\r\n\r\n", false);
 }
 
 TEST_CASE("host rewriter: a 101 to any protocol makes the tunnel opaque (issue 19 item 4)",

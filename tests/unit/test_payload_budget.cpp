@@ -103,9 +103,9 @@ TEST_CASE("payload budget: stalled frames hold at most the budget, then give it 
         captures.push_back(std::make_unique<test::ndjson_capture>());
         sessions.push_back(std::make_unique<session::session>(*captures.back(), options));
         for (std::size_t at = 0; at < bytes.size(); at += 64 * 1024) {
-            sessions.back()->feed(direction::c2s,
-                                  bytes_view{bytes}.subview(at, std::min<std::size_t>(
-                                                                    64 * 1024, bytes.size() - at)));
+            sessions.back()->feed(
+                direction::c2s,
+                bytes_view{bytes}.subview(at, std::min<std::size_t>(64 * 1024, bytes.size() - at)));
             REQUIRE(budget->held() <= budget->limit());
         }
     }

@@ -316,8 +316,7 @@ TEST_CASE("session: after pending_overflow the client side is never decoded agai
         session::session s(capture, session::session_options{});
         auto feed_c2s = [&](std::size_t from, std::size_t to) {
             for (std::size_t at = from; at < to; at += chunk) {
-                s.feed(direction::c2s,
-                       bytes_view{c2s}.subview(at, std::min(chunk, to - at)));
+                s.feed(direction::c2s, bytes_view{c2s}.subview(at, std::min(chunk, to - at)));
             }
         };
         feed_c2s(0, std::min(mid_way, c2s.size()));

@@ -111,7 +111,7 @@ body_framing response_framing(const http_head& response, const request_summary& 
     if (const auto codings = response.joined("Transfer-Encoding")) {
         // Rule 4: any other final coding is read until the server closes.
         return framed(iequals(last_coding(*codings), "chunked") ? body_kind::chunked
-                                                                      : body_kind::until_close);
+                                                                : body_kind::until_close);
     }
     if (auto f = content_length(response)) {
         return *f;

@@ -58,8 +58,8 @@ std::size_t chunked_body::feed(bytes_view in) {
                     size_ = (size_ << 4) | static_cast<std::uint64_t>(digit);
                 }
                 if (++line_length_ > max_line_) {
-                    return fail(pos, "chunk size line is longer than " +
-                                         std::to_string(max_line_) + " bytes");
+                    return fail(pos, "chunk size line is longer than " + std::to_string(max_line_) +
+                                         " bytes");
                 }
                 ++pos;
                 break;
@@ -82,8 +82,8 @@ std::size_t chunked_body::feed(bytes_view in) {
             // nothing else may follow the size.
             if (c == ' ' || c == '\t') {
                 if (++line_length_ > max_line_) {
-                    return fail(pos, "chunk size line is longer than " +
-                                         std::to_string(max_line_) + " bytes");
+                    return fail(pos, "chunk size line is longer than " + std::to_string(max_line_) +
+                                         " bytes");
                 }
                 ++pos;
                 break;
@@ -120,10 +120,10 @@ std::size_t chunked_body::feed(bytes_view in) {
                                          : "chunk extension holds a control character");
             }
             if (++line_length_ > max_line_) {
-                return fail(pos - 1, (step_ == step::trailer_line ? "trailer field line"
-                                                                  : "chunk size line") +
-                                         std::string(" is longer than ") +
-                                         std::to_string(max_line_) + " bytes");
+                return fail(
+                    pos - 1,
+                    (step_ == step::trailer_line ? "trailer field line" : "chunk size line") +
+                        std::string(" is longer than ") + std::to_string(max_line_) + " bytes");
             }
             if (step_ == step::trailer_line && ++trailer_bytes_ > max_trailers_) {
                 return fail(pos - 1, "trailer section is longer than " +

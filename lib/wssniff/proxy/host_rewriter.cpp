@@ -133,7 +133,8 @@ void host_rewriter::rewrite_host() {
         }
         // Only the value changes: the name as sent, the spaces around the value and the line
         // ending stay. An empty first line of a folded value gets the space a value needs.
-        const bool bare = value_begin < end && (held_[value_begin] == '\r' || held_[value_begin] == '\n');
+        const bool bare =
+            value_begin < end && (held_[value_begin] == '\r' || held_[value_begin] == '\n');
         held_.replace(value_begin, value_end - value_begin, bare ? " " + authority_ : authority_);
         return;
     }

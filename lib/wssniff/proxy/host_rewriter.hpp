@@ -64,7 +64,7 @@ class host_rewriter {
     bool rewriting_ = true;     // the head in progress is held and rewritten
     std::string held_;
     std::deque<handshake::request_summary> requests_; // sent, not yet answered
-    std::size_t tunnels_pending_ = 0; // of them, asking to switch protocols
+    std::size_t tunnels_pending_ = 0;                 // of them, asking to switch protocols
 
     // Server to client.
     state response_state_ = state::head;

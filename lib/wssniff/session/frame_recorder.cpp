@@ -46,10 +46,8 @@ record::payload make_payload(const session_options& options, std::string&& bytes
 frame_recorder::frame_recorder(record_emitter& out, direction dir, const session_options& options,
                                std::optional<deflate_direction> deflate)
     : out_(out), dir_(dir), options_(options),
-      frame_data_(options.budget.get(),
-                  options.emit_frames ? kept_per_record(options) : 0),
-      message_data_(options.budget.get(),
-                    options.emit_messages ? kept_per_record(options) : 0) {
+      frame_data_(options.budget.get(), options.emit_frames ? kept_per_record(options) : 0),
+      message_data_(options.budget.get(), options.emit_messages ? kept_per_record(options) : 0) {
     deflate_negotiated_ = deflate.has_value();
     if (deflate && deflate->inflate) {
         inflater_.emplace(deflate->no_context_takeover,
@@ -201,8 +199,8 @@ void frame_recorder::on_frame_end(const decoder::frame_header& h, const decoder:
         const bool valid_text = text && (h.message_begins && h.message_ends
                                              ? !message_utf8_reported_ && message_utf8_.complete()
                                              : frame_utf8_.complete());
-        f.data = make_payload(options_, std::move(kept), frame_data_len_, valid_text,
-                              end.stream_ended);
+        f.data =
+            make_payload(options_, std::move(kept), frame_data_len_, valid_text, end.stream_ended);
         out_.emit_record(std::move(f));
     }
     frame_data_.release();

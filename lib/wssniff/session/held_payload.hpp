@@ -16,8 +16,7 @@ namespace wssniff::session {
 
 class held_payload {
   public:
-    held_payload(payload_budget* budget, std::uint64_t cap) noexcept
-        : budget_(budget), cap_(cap) {}
+    held_payload(payload_budget* budget, std::uint64_t cap) noexcept : budget_(budget), cap_(cap) {}
     ~held_payload() { release(); }
     held_payload(const held_payload&) = delete;
     held_payload& operator=(const held_payload&) = delete;

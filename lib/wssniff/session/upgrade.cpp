@@ -57,9 +57,9 @@ record::handshake make_handshake_record(const session_options& options,
     h.extensions = response.joined("Sec-WebSocket-Extensions");
     if (extensions.deflate) {
         const handshake::deflate_params& d = *extensions.deflate;
-        h.deflate = record::deflate_record{d.server_no_context_takeover,
-                                           d.client_no_context_takeover, d.server_max_window_bits,
-                                           d.client_max_window_bits};
+        h.deflate =
+            record::deflate_record{d.server_no_context_takeover, d.client_no_context_takeover,
+                                   d.server_max_window_bits, d.client_max_window_bits};
     }
     return h;
 }
