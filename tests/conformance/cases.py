@@ -14,8 +14,8 @@ the wire model, so a case cannot silently stop testing what its description says
 import random
 from dataclasses import dataclass, field
 
-OP_CONTINUATION, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
-OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
+from wssniff_kit.wire import (OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT,
+                              close_payload)
 
 
 @dataclass
@@ -66,10 +66,6 @@ class Case:
     @property
     def category(self):
         return self.id.split(".")[0]
-
-
-def close_payload(code, reason=b""):
-    return code.to_bytes(2, "big") + reason
 
 
 def text(s):

@@ -3,7 +3,6 @@ handshake, the case's frames (masked as a client, unmasked as a server, compress
 permessage-deflate), then what the peer sends back until the connection ends."""
 
 import base64
-import hashlib
 import os
 import random
 import select
@@ -12,10 +11,12 @@ import struct
 import threading
 import time
 
-import wire
-from cases import Frame, Message, Pause, Settle, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, OP_BINARY
+from wssniff_kit.heads import accept_for, header_key
+from wssniff_kit.wire import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, parse_frame, sha256
 
-LOOPBACK = "127.0.0.1"
+import wire
+from cases import Frame, Message, Pause, Settle
+
 # How long a peer has to fail the connection after a case's violation before the driver closes.
 VIOLATION_WAIT = 1.0
 
@@ -108,7 +109,7 @@ class Conversation:
         if head is None:
             raise ConnectionError("no request head from the client")
         path = head.split(b" ")[1].decode("latin-1")
-        key = wire.header_key(head)
+        key = header_key(head)
         offer = wire.parse_extension(wire.head_value(head, "sec-websocket-extensions"))
         extra = ""
         na = None
@@ -121,7 +122,7 @@ class Conversation:
         if answer:
             extra = f"Sec-WebSocket-Extensions: {answer}\r\n"
         self.rec.send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                      b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + wire.accept_for(key) +
+                      b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept_for(key) +
                       b"\r\n" + extra.encode() + b"\r\n")
         self.setup_deflate(wire.parse_extension(answer) if answer else None, sending="server")
         return path, na
@@ -346,7 +347,7 @@ class Conversation:
                 self.outcome["end"] = "eof"
                 self.eof = True
             while True:
-                parsed, size = wire_parse(self.pending)
+                parsed, size = parse_frame(self.pending)
                 if parsed is None:
                     break
                 del self.pending[:size]
@@ -364,7 +365,7 @@ class Conversation:
                                 None if self.case.closes else not self.close_sent
                     self.close_received = True
                 elif op == OP_PONG:
-                    self.outcome["pongs"].append(wire_hash(parsed["payload"]))
+                    self.outcome["pongs"].append(sha256(parsed["payload"]))
                 elif op == OP_PING:
                     self.outcome["notes"].append("peer sent a ping")
                 elif op in (OP_TEXT, OP_BINARY, 0):
@@ -383,7 +384,7 @@ class Conversation:
                     if parsed["fin"] and message_type:
                         whole = b"".join(message_parts)
                         self.outcome["messages"].append(
-                            {"type": message_type, "len": len(whole), "sha256": wire_hash(whole)})
+                            {"type": message_type, "len": len(whole), "sha256": sha256(whole)})
                         message_type = None
                 else:
                     self.outcome["notes"].append(f"peer sent opcode {op}")
@@ -415,18 +416,3 @@ class Conversation:
             pass
         return self.outcome
 
-
-def wire_parse(buffer):
-    return wire_parse_frame(buffer)
-
-
-def wire_hash(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-from harness import parse_frame as _parse  # noqa: E402
-
-
-def wire_parse_frame(buffer):
-    parsed, size = _parse(buffer)
-    return parsed, size

@@ -31,17 +31,18 @@ import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from wssniff_kit.heads import rewrite_host
+from wssniff_kit.proxy import Proxy
+from wssniff_kit.records import brief
+from wssniff_kit.sockets import LOOPBACK
+from wssniff_kit.wire import first_difference
 
-import wire  # noqa: E402  (puts the fault harness on sys.path)
-import harness  # noqa: E402
-import cases as case_table  # noqa: E402
-import peers as peer_table  # noqa: E402
-from conversation import Conversation, LOOPBACK  # noqa: E402
-from tap import Tap  # noqa: E402
-import report  # noqa: E402
+import cases as case_table
+import peers as peer_table
+import report
+import wire
+from conversation import Conversation
+from tap import Tap
 
 MAX_PAYLOAD = 1024 * 1024  # wssniff's default --max-payload
 
@@ -138,7 +139,7 @@ def same_bytes(sent, received, what, reset):
     if reset and sent.startswith(received):
         return f"{what}: {len(received)} of {len(sent)} bytes arrived (connection reset)" \
                "\x00prefix"
-    at = harness.first_difference(received, sent)
+    at = first_difference(received, sent)
     return (f"{what}: SHA-256 differs (sent {len(sent)} bytes, received {len(received)}); "
             f"first difference at byte {at}: sent {bytes(sent[at:at + 16])!r}, received "
             f"{bytes(received[at:at + 16])!r}")
@@ -151,11 +152,11 @@ def bytes_verdict(role, conv, tap_conn, tap_port, upstream_authority):
         return False, "the tap saw no connection for this case"
     reset = tap_conn.reset or "tcp: reset" in conv.outcome["notes"]
     if role == "client":
-        pairs = [(wire.rewrite_host(bytes(conv.rec.sent), f"{LOOPBACK}:{tap_port}"),
+        pairs = [(rewrite_host(bytes(conv.rec.sent), f"{LOOPBACK}:{tap_port}"),
                   bytes(tap_conn.c2s), "client->server"),
                  (bytes(tap_conn.s2c), bytes(conv.rec.received), "server->client")]
     else:
-        pairs = [(wire.rewrite_host(bytes(tap_conn.c2s), upstream_authority),
+        pairs = [(rewrite_host(bytes(tap_conn.c2s), upstream_authority),
                   bytes(conv.rec.received), "client->server"),
                  (bytes(conv.rec.sent), bytes(tap_conn.s2c), "server->client")]
     problems = [p for p in (same_bytes(s, r, w, reset) for s, r, w in pairs) if p]
@@ -233,7 +234,7 @@ def records_verdict(case, expect, mine):
                 break
             if i >= len(want):
                 problems.append(f"{direction}: unexpected {got[i]['type']} #{i}: "
-                                f"{harness.brief(got[i])[:200]}")
+                                f"{brief(got[i])[:200]}")
                 break
             problem = check_record(got[i], want[i])
             if problem:
@@ -468,7 +469,7 @@ class LiveRecords:
 
 
 def start_proxy(options, upstream_port, name):
-    proxy = harness.Proxy(options.wssniff, upstream_port, output=None, args=["--payload", "hex"])
+    proxy = Proxy(options.wssniff, upstream_port, output=None, args=["--payload", "hex"])
     proxy.live = LiveRecords(proxy, os.path.join(options.work, f"{name}.ndjson"))
     return proxy
 

@@ -8,10 +8,9 @@ import shutil
 import subprocess
 import threading
 
-import harness
+from wssniff_kit.processes import PYTHON, die_with_parent
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PYTHON = "/usr/bin/python3"  # sees Debian's python3-websockets
 
 # Why a peer cannot take part in the permessage-deflate cases (categories 12 and 13).
 NO_DEFLATE = {
@@ -53,7 +52,7 @@ class PeerProcess:
         self.log = open(log_path, "ab")
         self.process = subprocess.Popen(peer_command(name, role, options), stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=self.log,
-                                        preexec_fn=harness._die_with_parent)
+                                        preexec_fn=die_with_parent)
         self.lines = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 

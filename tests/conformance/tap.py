@@ -7,7 +7,7 @@ import struct
 import threading
 import time
 
-LOOPBACK = "127.0.0.1"
+from wssniff_kit.sockets import LOOPBACK
 
 
 class TapConnection:

@@ -8,16 +8,10 @@ independent readings of the same bytes.
 
 import os
 import struct
-import sys
 import zlib
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration",
-                                "faults"))
-from harness import apply_mask, frame, mask_key, accept_for, header_key, rewrite_host  # noqa: E402,F401
+from wssniff_kit.wire import OP_CLOSE, OP_NAMES, apply_mask, frame
 
-OP_CONTINUATION, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
-OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
-OP_NAMES = {0: "continuation", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong"}
 DEFLATE_TAIL = b"\x00\x00\xff\xff"  # RFC 7692 §7.2.1
 
 

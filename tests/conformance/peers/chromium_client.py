@@ -172,7 +172,7 @@ def failed_outcome(error):
             "clean": False, "error": error}
 
 
-class page_server:
+class PageServer:
     """Serves the page and hands requests to it and outcomes back, one request at a time.
 
     Each browser the launcher starts gets a new generation, in its page's query string. A long
@@ -328,7 +328,7 @@ def pids_using(marker):
     return found
 
 
-class browser:
+class Browser:
     """One headless Chromium showing the page, with its own throwaway profile."""
 
     def __init__(self, executable, page_url):
@@ -401,12 +401,12 @@ class browser:
             time.sleep(0.1)
 
 
-class launcher:
+class Launcher:
     def __init__(self, executable, start_timeout, verbose):
         self.executable = executable
         self.start_timeout = start_timeout
         self.verbose = verbose
-        self.server = page_server()
+        self.server = PageServer()
         self.browser = None
         # Set once the browser could not be started: later requests fail at once rather than
         # each waiting out the start timeout again.
@@ -422,7 +422,7 @@ class launcher:
         started = time.monotonic()
         try:
             page_url = f"http://{LOOPBACK}:{self.server.port}/?g={generation}"
-            self.browser = browser(self.executable, page_url)
+            self.browser = Browser(self.executable, page_url)
         except OSError as err:
             self.start_error = f"browser failed to start: {self.executable}: {err.strerror}"
             return False
@@ -636,7 +636,7 @@ def main():
         return self_test()
 
     remove_orphaned_profiles()
-    runner = launcher(args.chromium, args.start_timeout, args.verbose)
+    runner = Launcher(args.chromium, args.start_timeout, args.verbose)
 
     def on_signal(signum, frame):
         runner.close()

@@ -22,14 +22,15 @@ import sys
 import time
 import zlib
 
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from harness import (LOOPBACK, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_TEXT,  # noqa: E402
-                     RETAINED_KB_PER_PEAK_CONNECTION, RSS_SETTLE_KB, CheckFailed, EchoUpstream,
-                     Proxy, RssMonitor, brief, check, close_payload, frame, log, mask_key,
-                     of_type, parse_frame, rewrite_host, run_within_budget, sample_for_schema,
-                     take_upgrade_response, upgrade_request, websocket_key)
+from wssniff_kit.checks import CheckFailed, check, log
+from wssniff_kit.echo import EchoUpstream
+from wssniff_kit.heads import rewrite_host, take_upgrade_response, upgrade_request, websocket_key
+from wssniff_kit.proxy import RETAINED_KB_PER_PEAK_CONNECTION, RSS_SETTLE_KB, Proxy, RssMonitor
+from wssniff_kit.records import brief, of_type, sample_for_schema
+from wssniff_kit.runner import run_within_budget
+from wssniff_kit.sockets import LOOPBACK
+from wssniff_kit.wire import (OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_TEXT, close_payload, frame,
+                              mask_key, parse_frame)
 
 DEFLATE = "permessage-deflate"
 # Resident memory the proxy may reach at the peak: 300 connections each with their decoders,

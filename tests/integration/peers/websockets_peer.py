@@ -27,7 +27,7 @@ from websockets.legacy.client import WebSocketClientProtocol
 from websockets.legacy.server import WebSocketServerProtocol
 
 
-class byte_counting:
+class ByteCounting:
     """Counts the bytes the transport reads and is given to write, heads included (over TLS,
     the decrypted bytes, as the proxy counts them)."""
 
@@ -48,11 +48,11 @@ class byte_counting:
         super().data_received(data)
 
 
-class counting_server_protocol(byte_counting, WebSocketServerProtocol):
+class CountingServerProtocol(ByteCounting, WebSocketServerProtocol):
     pass
 
 
-class counting_client_protocol(byte_counting, WebSocketClientProtocol):
+class CountingClientProtocol(ByteCounting, WebSocketClientProtocol):
     pass
 
 
@@ -153,7 +153,7 @@ async def serve(plan, report, compression, tls):
         0,
         compression=compression,
         subprotocols=[plan["subprotocol"]] if plan["subprotocol"] else None,
-        create_protocol=counting_server_protocol,
+        create_protocol=CountingServerProtocol,
         ssl=tls,
         **COMMON,
     ) as server:
@@ -167,7 +167,7 @@ async def connect(plan, report, port, compression, tls):
         ssl=tls,
         compression=compression,
         subprotocols=[plan["subprotocol"]] if plan["subprotocol"] else None,
-        create_protocol=counting_client_protocol,
+        create_protocol=CountingClientProtocol,
         open_timeout=10,
         **COMMON,
     )

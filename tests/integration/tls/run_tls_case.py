@@ -29,23 +29,24 @@ import random
 import traceback
 from pathlib import Path
 
+from wssniff_kit.conversations import (CASE_TIMEOUT_S, NO_DEFLATE, PEER_TIMEOUT_S, PY_PLAIN,
+                                       STARTUP_TIMEOUT_S, STOP_TIMEOUT_S, WS_PLAIN, check_case,
+                                       make_plan)
+from wssniff_kit.processes import PYTHON, Checker, Deadline, Failure, FifoReader, Process
+
+import certs
+
 HERE = Path(__file__).resolve().parent
 PEERS_DIR = HERE.parent / "peers"
-sys.path.insert(0, str(PEERS_DIR))
-
-import run_case as rc  # noqa: E402  (the plan, the processes and the checks of the plain peers)
-import certs  # noqa: E402
-
-PYTHON = rc.PYTHON
 
 PEERS = {
     # closer, ping and subprotocol vary between the pairs, as in run_case.py.
-    "ws": dict(server=rc.WS_PLAIN, client=rc.WS_PLAIN, closer="client", ping=True),
-    "python": dict(server=rc.PY_PLAIN, client=rc.PY_PLAIN, closer="server", ping=True,
+    "ws": dict(server=WS_PLAIN, client=WS_PLAIN, closer="client", ping=True),
+    "python": dict(server=PY_PLAIN, client=PY_PLAIN, closer="server", ping=True,
                    subprotocol="chat.v1"),
-    "ws_client_python_server": dict(server=rc.PY_PLAIN, client=rc.WS_PLAIN, closer="server",
+    "ws_client_python_server": dict(server=PY_PLAIN, client=WS_PLAIN, closer="server",
                                     ping=False),
-    "python_client_ws_server": dict(server=rc.WS_PLAIN, client=rc.PY_PLAIN, closer="client",
+    "python_client_ws_server": dict(server=WS_PLAIN, client=PY_PLAIN, closer="client",
                                     ping=True),
 }
 LEGS = {
@@ -91,14 +92,14 @@ def converse(args, case, plan, work, records_out, tls_client, tls_upstream, path
         records_out.unlink()
     started = []
     try:
-        server = rc.process("server peer", peer_argv(case["server"], "server", plan_file,
+        server = Process("server peer", peer_argv(case["server"], "server", plan_file,
                                                      work / "server.json", args.node,
                                                      tls_upstream, paths), work)
         started.append(server)
-        server_port = int(server.wait_line(r"listening (\d+)", rc.STARTUP_TIMEOUT_S).group(1))
+        server_port = int(server.wait_line(r"listening (\d+)", STARTUP_TIMEOUT_S).group(1))
         output = work / "records.fifo"
         os.mkfifo(output)
-        fifo = rc.fifo_reader(output, records_out)
+        fifo = FifoReader(output, records_out)
         scheme = "wss" if tls_upstream else "ws"
         argv = [args.wssniff, "proxy", "--listen", "127.0.0.1:0",
                 "--upstream", f"{scheme}://127.0.0.1:{server_port}", "--output", str(output)]
@@ -106,22 +107,22 @@ def converse(args, case, plan, work, records_out, tls_client, tls_upstream, path
             argv += ["--ca-file", paths["ca.pem"]]
         if tls_client:
             argv += ["--tls-cert", paths["server.pem"], "--tls-key", paths["server.key"]]
-        proxy = rc.process("wssniff proxy", argv, work, watch="stderr")
+        proxy = Process("wssniff proxy", argv, work, watch="stderr")
         started.append(proxy)
         proxy_port = int(proxy.wait_line(r"listening on 127\.0\.0\.1:(\d+)",
-                                         rc.STARTUP_TIMEOUT_S).group(1))
-        client = rc.process("client peer", peer_argv(case["client"], "client", plan_file,
+                                         STARTUP_TIMEOUT_S).group(1))
+        client = Process("client peer", peer_argv(case["client"], "client", plan_file,
                                                      work / "client.json", args.node, tls_client,
                                                      paths, proxy_port), work)
         started.append(client)
         for peer in (client, server):
-            status = peer.wait(rc.PEER_TIMEOUT_S + 5)
+            status = peer.wait(PEER_TIMEOUT_S + 5)
             if status != 0:
-                raise rc.failure(f"{peer.name} exited with status {status}")
-        fifo.wait_for_close_record(rc.STOP_TIMEOUT_S)
+                raise Failure(f"{peer.name} exited with status {status}")
+        fifo.wait_for_close_record(STOP_TIMEOUT_S)
         proxy.proc.send_signal(signal.SIGTERM)
-        proxy_status = proxy.wait(rc.STOP_TIMEOUT_S)
-        fifo.finish(rc.STOP_TIMEOUT_S)
+        proxy_status = proxy.wait(STOP_TIMEOUT_S)
+        fifo.finish(STOP_TIMEOUT_S)
         return dict(
             proxy_status=proxy_status,
             proxy_stdout=proxy.output("stdout"),
@@ -201,20 +202,20 @@ def check_tls(check, handshake, tls_client, tls_upstream):
 
 def validate(args, path, check):
     v = subprocess.run([PYTHON, args.validate, "--schema", args.schema, str(path)],
-                       capture_output=True, text=True, timeout=max(1.0, rc.deadline.within(60)))
+                       capture_output=True, text=True, timeout=max(1.0, Deadline.within(60)))
     check.equal(v.returncode, 0, f"schema validation of {path}: {v.stdout}{v.stderr}")
 
 
 def run(args):
-    rc.deadline.start(rc.CASE_TIMEOUT_S)
+    Deadline.start(CASE_TIMEOUT_S)
     peers, leg = CASES[args.case]
     tls_client, tls_upstream = LEGS[leg]
-    case = dict(PEERS[peers], expected_deflate=rc.NO_DEFLATE)
+    case = dict(PEERS[peers], expected_deflate=NO_DEFLATE)
     work = Path(args.work)
     paths = certs.make(work / "certs")
-    plan = rc.make_plan(case, random.Random(f"wssniff tls {peers}"))
+    plan = make_plan(case, random.Random(f"wssniff tls {peers}"))
     records_out = Path(args.records_out)
-    check = rc.checker()
+    check = Checker()
     try:
         got = converse(args, case, plan, work / "tls", records_out, tls_client, tls_upstream,
                        paths)
@@ -224,12 +225,12 @@ def run(args):
             runs.append(("plain run: ", converse(args, case, plan, work / "plain", plain_out,
                                                  False, False, paths)))
         for label, r in runs:
-            sub = rc.checker()
+            sub = Checker()
             sub.equal(r["proxy_status"], 0, "proxy exit status after SIGTERM")
             sub.equal(r["proxy_stdout"], "", "proxy stdout with --output")
             sub.equal(r["proxy_stderr"], f"listening on 127.0.0.1:{r['ports']['proxy']}\n",
                       "proxy stderr")
-            rc.check_case(args.case, case, plan, r["records"], r["client"], r["server"],
+            check_case(args.case, case, plan, r["records"], r["client"], r["server"],
                           r["ports"], sub)
             check.problems += [label + p for p in sub.problems]
         check_tls(check, got["records"][0] if got["records"] else {}, tls_client, tls_upstream)
@@ -239,13 +240,13 @@ def run(args):
             validate(args, records_out.with_name(records_out.stem + "-plain.ndjson"), check)
         validate(args, records_out, check)
         if check.problems:
-            raise rc.failure("\n".join(["records or traffic do not match:"] + check.problems))
+            raise Failure("\n".join(["records or traffic do not match:"] + check.problems))
         last = got["records"][-1]
         print(f"{args.case}: {len(got['records'])} records, bytes c2s {last['bytes_c2s']}, "
               f"s2c {last['bytes_s2c']}, equal to the plain run: ok")
         return 0
     except Exception as e:
-        if not isinstance(e, rc.failure):
+        if not isinstance(e, Failure):
             traceback.print_exc()
         print(f"FAIL {args.case}: {e}", file=sys.stderr)
         return 1

@@ -17,7 +17,6 @@ import asyncio
 import json
 import re
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -26,21 +25,16 @@ from pathlib import Path
 
 import websockets
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import certs  # noqa: E402
+from wssniff_kit.processes import PYTHON, Failure
 
-PYTHON = "/usr/bin/python3"
+import certs
+
 TIMEOUT_S = 20
-
-
-class failure(Exception):
-    pass
 
 
 def expect(ok, what):
     if not ok:
-        raise failure(what)
+        raise Failure(what)
 
 
 async def echo(ws):
@@ -58,7 +52,7 @@ def client_context(paths):
     return ssl.create_default_context(cafile=paths["ca.pem"])
 
 
-class proxy:
+class TlsProxy:
     def __init__(self, args, extra, output):
         self.output = output
         self.proc = subprocess.Popen([args.wssniff, "proxy", "--listen", "127.0.0.1:0",
@@ -72,7 +66,7 @@ class proxy:
             line = await asyncio.wait_for(loop.run_in_executor(None, self.proc.stderr.readline),
                                           TIMEOUT_S)
             if not line:
-                raise failure(f"the proxy exited ({self.proc.wait()}) before listening: "
+                raise Failure(f"the proxy exited ({self.proc.wait()}) before listening: "
                               f"{self.stderr_lines}")
             line = line.decode()
             self.stderr_lines.append(line)
@@ -87,7 +81,7 @@ class proxy:
             out, err = self.proc.communicate(timeout=TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            raise failure("the proxy did not stop on SIGTERM")
+            raise Failure("the proxy did not stop on SIGTERM")
         self.stderr_lines += err.decode().splitlines(keepends=True)
         expect(self.proc.returncode == 0, f"proxy exit status {self.proc.returncode} after "
                                           f"SIGTERM; stderr {self.stderr_lines}")
@@ -164,11 +158,11 @@ async def rejected_upstream(args, paths, work, cert, host, extra, reason):
         bad_port = bad.sockets[0].getsockname()[1]
         # The good connection goes to a second proxy in front of a plain server, so that the
         # first proxy's only upstream stays the bad one; both run at once.
-        good_proxy = await proxy(args, ["--upstream",
-                                        f"ws://127.0.0.1:{plain.sockets[0].getsockname()[1]}"],
-                                 work / "good.ndjson").started()
-        p = await proxy(args, ["--upstream", f"wss://{host}:{bad_port}", *extra],
-                        Path(args.records_out)).started()
+        good_proxy = await TlsProxy(args, ["--upstream",
+                                           f"ws://127.0.0.1:{plain.sockets[0].getsockname()[1]}"],
+                                    work / "good.ndjson").started()
+        p = await TlsProxy(args, ["--upstream", f"wss://{host}:{bad_port}", *extra],
+                           Path(args.records_out)).started()
         try:
             good = await good_session(good_proxy.port, None)
             got = await raw_exchange(p.port, UPGRADE)
@@ -223,9 +217,9 @@ async def case_plain_upstream(args, paths, work):
     # wss:// to a server that speaks plain HTTP: the handshake fails, and the 502 says so.
     async with websockets.serve(echo, "127.0.0.1", 0) as plain:
         port = plain.sockets[0].getsockname()[1]
-        p = await proxy(args, ["--upstream", f"wss://127.0.0.1:{port}", "--ca-file",
-                               paths["ca.pem"], "--connect-timeout", "5"],
-                        Path(args.records_out)).started()
+        p = await TlsProxy(args, ["--upstream", f"wss://127.0.0.1:{port}", "--ca-file",
+                                  paths["ca.pem"], "--connect-timeout", "5"],
+                           Path(args.records_out)).started()
         try:
             got = await raw_exchange(p.port, UPGRADE)
             records = p.stop()
@@ -244,8 +238,8 @@ async def case_insecure(args, paths, work):
     async with websockets.serve(echo, "127.0.0.1", 0,
                                 ssl=server_context(paths, "expired")) as bad:
         port = bad.sockets[0].getsockname()[1]
-        p = await proxy(args, ["--upstream", f"wss://127.0.0.1:{port}", "--insecure"],
-                        Path(args.records_out)).started()
+        p = await TlsProxy(args, ["--upstream", f"wss://127.0.0.1:{port}", "--insecure"],
+                           Path(args.records_out)).started()
         try:
             ws = await good_session(p.port, None)
             await ws.close()
@@ -263,9 +257,9 @@ async def case_insecure(args, paths, work):
 async def case_plain_client_to_tls_listener(args, paths, work):
     async with websockets.serve(echo, "127.0.0.1", 0) as up:
         port = up.sockets[0].getsockname()[1]
-        p = await proxy(args, ["--upstream", f"ws://127.0.0.1:{port}", "--tls-cert",
-                               paths["server.pem"], "--tls-key", paths["server.key"]],
-                        Path(args.records_out)).started()
+        p = await TlsProxy(args, ["--upstream", f"ws://127.0.0.1:{port}", "--tls-cert",
+                                  paths["server.pem"], "--tls-key", paths["server.key"]],
+                           Path(args.records_out)).started()
         try:
             tls = client_context(paths)
             good = await good_session(p.port, tls)
@@ -290,8 +284,8 @@ async def case_tls_client_to_plain_listener(args, paths, work):
         port = up.sockets[0].getsockname()[1]
         # The ClientHello is not HTTP: the proxy says so at once and steps aside (the bytes go
         # on to the upstream, which closes); the handshake timeout must not be what ends it.
-        p = await proxy(args, ["--upstream", f"ws://127.0.0.1:{port}", "--handshake-timeout",
-                               "20"], Path(args.records_out)).started()
+        p = await TlsProxy(args, ["--upstream", f"ws://127.0.0.1:{port}", "--handshake-timeout",
+                                  "20"], Path(args.records_out)).started()
         try:
             good = await good_session(p.port, None)
             started = time.monotonic()
@@ -367,7 +361,7 @@ def main():
         records_out.unlink()
     try:
         asyncio.run(asyncio.wait_for(CASES[args.case](args, paths, work), 3 * TIMEOUT_S))
-    except (failure, asyncio.TimeoutError) as e:
+    except (Failure, asyncio.TimeoutError) as e:
         print(f"FAIL {args.case}: {e!r}", file=sys.stderr)
         return 1
     # Cases that stop the proxy at its start write no records.
