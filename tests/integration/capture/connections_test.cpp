@@ -2,9 +2,8 @@
 // acceptance, and each one's frames carry only its own traffic.
 
 #include "capture_support.hpp"
-#include "websocketpp_peers.hpp"
+#include "proxied_echo.hpp"
 
-#include "wssniff/proxy/proxy.hpp"
 #include "wssniff/record/capture.hpp"
 
 #include <catch2/catch.hpp>
@@ -15,14 +14,8 @@ using namespace std::chrono_literals;
 using wssniff::direction;
 
 TEST_CASE("two connections at once are numbered in order of acceptance and recorded apart") {
-    wssniff::test::echo_server server;
-    wssniff::record::capture capture;
-    wssniff::proxy::proxy_options options;
-    options.listen_port = 0;
-    options.upstream.host = "127.0.0.1";
-    options.upstream.port = server.port();
-    wssniff::proxy::proxy proxy(options, capture);
-    proxy.start();
+    wssniff::test::proxied_echo echo;
+    auto& [server, capture, proxy] = echo;
 
     // Each constructor returns once its opening handshake is done: `first` is accepted first.
     wssniff::test::client first(proxy.port());

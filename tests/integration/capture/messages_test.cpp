@@ -3,9 +3,8 @@
 // capture's frames carry the same bytes.
 
 #include "capture_support.hpp"
-#include "websocketpp_peers.hpp"
+#include "proxied_echo.hpp"
 
-#include "wssniff/proxy/proxy.hpp"
 #include "wssniff/record/capture.hpp"
 
 #include <catch2/catch.hpp>
@@ -90,14 +89,8 @@ void check_frames(const std::vector<wssniff::record::frame>& frames,
 } // namespace
 
 TEST_CASE("messages at every length boundary, both ways, arrive whole and are recorded whole") {
-    wssniff::test::echo_server server;
-    wssniff::record::capture capture;
-    wssniff::proxy::proxy_options options;
-    options.listen_port = 0;
-    options.upstream.host = "127.0.0.1";
-    options.upstream.port = server.port();
-    wssniff::proxy::proxy proxy(options, capture);
-    proxy.start();
+    wssniff::test::proxied_echo echo;
+    auto& [server, capture, proxy] = echo;
 
     const std::vector<ws_message> sent = messages_at_length_boundaries();
     wssniff::test::client client(proxy.port());
