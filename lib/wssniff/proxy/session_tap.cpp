@@ -1,5 +1,7 @@
 #include "wssniff/proxy/session_tap.hpp"
 
+#include "wssniff/session/error_record.hpp"
+
 namespace wssniff::proxy {
 
 namespace {
@@ -38,18 +40,10 @@ void session_tap::ended(direction dir, wall_clock::time_point at) {
 }
 
 void session_tap::failed(failure what, const std::string& detail) {
-    record::error e;
-    switch (what) {
-    case failure::upstream_unreachable:
-        e.code = error_code::upstream_unreachable;
-        break;
-    case failure::client_tls_failed:
-        e.code = error_code::client_tls_failed;
-        e.dir = direction::c2s;
-        break;
-    }
-    e.message = std::string(describe(e.code)) + ": " + detail;
-    e.fatal = true;
+    record::error e =
+        what == failure::client_tls_failed
+            ? session::make_error(error_code::client_tls_failed, detail, direction::c2s, {}, true)
+            : session::make_error(error_code::upstream_unreachable, detail, {}, {}, true);
     sink_.write(record::record{options_.conn, wall_clock::now(), std::move(e)});
     sink_.end_of_batch();
 }
@@ -62,7 +56,7 @@ void session_tap::closed(end_reason why, wall_clock::time_point at) {
 }
 
 bool session_tap::setup_over() const {
-    return session_ && session_->upgraded();
+    return session_ && session_->setup_over();
 }
 
 bool session_tap::awaiting_first_response() const {
