@@ -173,7 +173,17 @@ def fragments_100k(ctx):
     check_forwarded(client, server, forwarded, request_size)
     records = proxy.records()
     check_frames(records, 1, c2s)
-    check(not of_type(records, "message", 1), "a message record for a message never finished")
+    # The message never finished: it is said once, as an error and as a message record cut
+    # short (truncated) with the fragments that did arrive, after the error.
+    messages = of_type(records, "message", 1)
+    check(len(messages) == 1, f"{len(messages)} message records for the one cut message")
+    cut = messages[0]
+    check(cut["dir"] == "c2s" and cut["frames"] == count and cut["len"] == count
+          and cut.get("truncated") is True,
+          f"the cut message record: {brief(cut)}")
+    errors = [r for r in of_type(records, "error", 1) if r["code"] == "stream_ended_mid_message"]
+    check(len(errors) == 1 and records.index(errors[0]) < records.index(cut),
+          "stream_ended_mid_message before the cut message record")
     check_errors(records, 1, [{"dir": "c2s", "offset": c2s.offset,
                                "code": "stream_ended_mid_message"}])
     check_close(records, 1, "client_closed", bytes_c2s=len(server.received),
