@@ -81,6 +81,31 @@ class recording_tap final : public wssniff::proxy::tap {
     std::shared_ptr<tap_log> log_;
 };
 
+// A raw upstream, the proxy in front of it recording into a capture, and one connection through
+// it: `client` talks to the proxy, `server` is the upstream's end. `configure` adjusts options.
+struct relayed_pair {
+    template <class Configure>
+    explicit relayed_pair(Configure&& configure, bool ipv6 = false)
+        : upstream(ipv6), proxy(configured(upstream.port(), configure), capture) {
+        proxy.start();
+        client = raw_socket::connect(proxy.port());
+        server = upstream.accept();
+    }
+
+    template <class Configure>
+    static wssniff::proxy::proxy_options configured(std::uint16_t port, Configure& configure) {
+        auto o = options_for(port);
+        configure(o);
+        return o;
+    }
+
+    raw_listener upstream;
+    wssniff::record::capture capture;
+    wssniff::proxy::proxy proxy;
+    raw_socket client;
+    raw_socket server;
+};
+
 template <class Body> std::vector<Body> bodies(const wssniff::record::capture& capture) {
     std::vector<Body> out;
     for (const auto& r : capture.records()) {
@@ -126,15 +151,8 @@ TEST_CASE("relay: a recording tap hears every byte forwarded, each end, and why 
 
 TEST_CASE("relay: a chunked exchange before the upgrade leaves the tunnel to live past the "
           "handshake timeout, and it is recorded") {
-    raw_listener upstream;
-    wssniff::record::capture capture;
-    auto options = options_for(upstream.port());
-    options.handshake_timeout = 1s;
-    wssniff::proxy::proxy proxy(options, capture);
-    proxy.start();
-
-    raw_socket client = raw_socket::connect(proxy.port());
-    raw_socket server = upstream.accept();
+    relayed_pair pair([](auto& o) { o.handshake_timeout = 1s; });
+    auto& [upstream, capture, proxy, client, server] = pair;
     // A keep-alive POST with a chunked body, answered with a chunked body (extension, trailer).
     client.send_all("POST /login HTTP/1.1\r\nHost: client.example\r\n"
                     "Transfer-Encoding: chunked\r\n\r\n4\r\nuser\r\n0\r\n\r\n");
@@ -168,15 +186,8 @@ TEST_CASE("relay: a chunked exchange before the upgrade leaves the tunnel to liv
 
 TEST_CASE("relay: after a 101 to a non-WebSocket upgrade both directions flow at once, and the "
           "handshake timeout does not cut them") {
-    raw_listener upstream;
-    wssniff::record::capture capture;
-    auto options = options_for(upstream.port());
-    options.handshake_timeout = 1s;
-    wssniff::proxy::proxy proxy(options, capture);
-    proxy.start();
-
-    raw_socket client = raw_socket::connect(proxy.port());
-    raw_socket server = upstream.accept();
+    relayed_pair pair([](auto& o) { o.handshake_timeout = 1s; });
+    auto& [upstream, capture, proxy, client, server] = pair;
     client.send_all("POST /containers/7/attach HTTP/1.1\r\nHost: docker\r\n"
                     "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n");
     CHECK(server.receive_until("\r\n\r\n", 5s).find("Upgrade: tcp") != std::string::npos);
@@ -196,16 +207,9 @@ TEST_CASE("relay: after a 101 to a non-WebSocket upgrade both directions flow at
 }
 
 TEST_CASE("relay: --idle-timeout spares a connection that is still delivering to a slow reader") {
-    raw_listener upstream;
-    wssniff::record::capture capture;
-    auto options = options_for(upstream.port());
-    options.idle_timeout = 1s;
-    wssniff::proxy::proxy proxy(options, capture);
-    proxy.start();
-
-    raw_socket client = raw_socket::connect(proxy.port());
+    relayed_pair pair([](auto& o) { o.idle_timeout = 1s; });
+    auto& [upstream, capture, proxy, client, server] = pair;
     client.set_receive_buffer(64 * 1024);
-    raw_socket server = upstream.accept();
     client.send_all(upgrade_request);
     server.receive_until("\r\n\r\n", 5s);
     // 4 MiB in one binary frame (64-bit length), sent at once; the client takes ~1.3 MB/s.
@@ -263,15 +267,8 @@ TEST_CASE("relay: an upstream that is the proxy's own listener gets the client a
 }
 
 TEST_CASE("relay: an IPv6 upstream is written with brackets in Host and in the records") {
-    raw_listener upstream(/*ipv6=*/true);
-    wssniff::record::capture capture;
-    auto options = options_for(upstream.port());
-    options.upstream.host = "::1";
-    wssniff::proxy::proxy proxy(options, capture);
-    proxy.start();
-
-    raw_socket client = raw_socket::connect(proxy.port());
-    raw_socket server = upstream.accept();
+    relayed_pair pair([](auto& o) { o.upstream.host = "::1"; }, /*ipv6=*/true);
+    auto& [upstream, capture, proxy, client, server] = pair;
     client.send_all(upgrade_request);
     const std::string authority = "[::1]:" + std::to_string(upstream.port());
     CHECK(server.receive_until("\r\n\r\n", 5s).find("\r\nHost: " + authority + "\r\n") !=
