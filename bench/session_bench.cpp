@@ -4,6 +4,7 @@
 
 #include "client_frames.hpp"
 
+#include "wssniff/base/opcode.hpp"
 #include "wssniff/record/ndjson.hpp"
 #include "wssniff/session/session.hpp"
 
@@ -49,8 +50,9 @@ class ndjson_string_sink final : public record::sink {
 void run_session(benchmark::State& state, record::payload_mode mode, std::uint8_t opcode,
                  bool serialize) {
     const std::size_t count = bench::frames_for(frame_payload_size);
-    const std::string payload = opcode == 0x1 ? bench::chat_text(frame_payload_size)
-                                              : bench::random_bytes(frame_payload_size, 3);
+    const std::string payload = opcode == wssniff::opcode::text
+                                    ? bench::chat_text(frame_payload_size)
+                                    : bench::random_bytes(frame_payload_size, 3);
     const auto wire = bench::masked_frames(opcode, payload, count);
 
     ndjson_string_sink sink(serialize);

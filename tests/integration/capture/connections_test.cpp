@@ -4,6 +4,7 @@
 #include "capture_support.hpp"
 #include "proxied_echo.hpp"
 
+#include "wssniff/base/opcode.hpp"
 #include "wssniff/record/capture.hpp"
 
 #include <catch2/catch.hpp>
@@ -40,8 +41,8 @@ TEST_CASE("two connections at once are numbered in order of acceptance and recor
         if (const auto* h = std::get_if<wssniff::record::handshake>(&r.body)) {
             client_of[r.conn] = h->client.value_or("");
         } else if (const auto* f = std::get_if<wssniff::record::frame>(&r.body)) {
-            payloads[r.conn][f->dir].push_back(f->opcode == 0x8 ? "close " + *f->close_reason
-                                                                : f->data.bytes);
+            payloads[r.conn][f->dir].push_back(
+                f->opcode == wssniff::opcode::close ? "close " + *f->close_reason : f->data.bytes);
         } else if (std::holds_alternative<wssniff::record::close>(r.body)) {
             ++closes[r.conn];
         }

@@ -5,6 +5,7 @@
 #include "capture_support.hpp"
 #include "proxied_echo.hpp"
 
+#include "wssniff/base/opcode.hpp"
 #include "wssniff/record/capture.hpp"
 
 #include <catch2/catch.hpp>
@@ -74,7 +75,7 @@ void check_frames(const std::vector<wssniff::record::frame>& frames,
         CHECK_FALSE(f.rsv1);
         CHECK(f.masked == (dir == direction::c2s));
         if (i == sent.size()) {
-            CHECK(f.opcode == 0x8);
+            CHECK(f.opcode == wssniff::opcode::close);
             continue;
         }
         CHECK(f.opcode == (sent[i].text ? 0x1 : 0x2));
