@@ -4,16 +4,11 @@
 
 namespace wssniff::session {
 
-namespace {
-
-// The first allocation: small frames, the common case, ask the budget once. Also above
-// libstdc++'s doubling of small reservations, so reserve() allocates what it is asked.
-constexpr std::size_t first_capacity = 256;
-
-} // namespace
-
 bool held_payload::grow(std::size_t needed) {
-    std::size_t wanted = std::max({needed, capacity_ * 2, first_capacity});
+    // Exactly what the first piece needs: small frames, the common case, ask the budget once and
+    // stay in the string's own small buffer (no allocation at all for up to 15 bytes); a payload
+    // that keeps coming grows geometrically.
+    std::size_t wanted = std::max(needed, capacity_ * 2);
     wanted = static_cast<std::size_t>(std::min<std::uint64_t>(wanted, cap_));
     std::size_t granted = wanted > capacity_ ? wanted - capacity_ : 0;
     if (budget_ != nullptr) {

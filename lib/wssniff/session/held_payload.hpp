@@ -1,8 +1,8 @@
 #pragma once
 // The payload bytes one record keeps while its frame or message is unfinished: at most `cap`
 // bytes (--max-payload), and only what the process-wide payload_budget grants. The buffer is
-// reserved in the sizes granted (at least 256 bytes, where libstdc++ reserves exactly what is
-// asked of a fresh string), so what is held is what was granted; growth is geometric.
+// reserved in the sizes granted (libstdc++ reserves exactly what is asked of a fresh string), so
+// what is held is what was granted; growth is geometric.
 // Once a grant falls short, nothing more is kept for this record: what is kept is always a
 // prefix of the payload, and the record says truncated since it holds less than it counted.
 
