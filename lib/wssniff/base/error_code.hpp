@@ -47,11 +47,10 @@ namespace wssniff {
     XX(pending_overflow, "client sent more bytes before the server's response than are kept", 0)   \
     XX(unsupported_body, "HTTP message body cannot be delimited, so later heads are not parsed",   \
        0)                                                                                          \
-    /* RFC 9112 §6.3: differing Content-Length values make the message invalid */                \
+    /* RFC 9112 §6.3: differing Content-Length values make the message invalid */                 \
     XX(conflicting_content_length,                                                                 \
-       "HTTP message has Content-Length values that disagree, so its body cannot be delimited",    \
-       0)                                                                                          \
-    /* RFC 9112 §7.1 */                                                                            \
+       "HTTP message has Content-Length values that disagree, so its body cannot be delimited", 0) \
+    /* RFC 9112 §7.1 */                                                                           \
     XX(invalid_chunked_body, "chunked HTTP message body is malformed", 0)                          \
     /* RFC 7692: the payload of this direction is no longer inflated after these */                \
     XX(inflate_failed,                                                                             \

@@ -10,8 +10,8 @@
 namespace wssniff {
 
 struct utf8_lead {
-    std::uint8_t length = 0;    // bytes in the character; 0: cannot start one (80..C1, F5..FF)
-    std::uint8_t lower = 0x80;  // bounds of the second byte
+    std::uint8_t length = 0;   // bytes in the character; 0: cannot start one (80..C1, F5..FF)
+    std::uint8_t lower = 0x80; // bounds of the second byte
     std::uint8_t upper = 0xBF;
 };
 

@@ -122,6 +122,12 @@ class connection final : public connection_base,
     bool handshake_timed() const;
     void arm_timer();
     bool sending(); // bytes still leave our send queues (a slow reader is being served)
+    // Bytes moved: the idle deadline starts again (no clock read per chunk when it is off).
+    void touch() {
+        if (owner_.options.idle_timeout.count() > 0) {
+            last_activity_ = steady::now();
+        }
+    }
 
     // gateway_answers.hpp
     void answer(std::string_view status, const std::string& body, end_reason then);
@@ -143,7 +149,7 @@ class connection final : public connection_base,
     // Set when the setup deadline closed the socket: the step in progress then fails with
     // this instead of "operation aborted".
     std::error_code setup_error_;
-    std::string answer_; // the proxy's own HTTP answer while it is written
+    std::string answer_;                    // the proxy's own HTTP answer while it is written
     std::optional<direction> first_to_end_; // the side whose FIN came first
     // The side whose socket failed a write, while what it sent before is read (source_gone).
     std::optional<direction> gone_;

@@ -33,8 +33,7 @@ template <class Client, class Upstream> void connection<Client, Upstream>::arm_s
     });
 }
 
-template <class Client, class Upstream>
-bool connection<Client, Upstream>::handshake_timed() const {
+template <class Client, class Upstream> bool connection<Client, Upstream>::handshake_timed() const {
     return owner_.options.handshake_timeout.count() > 0 && !tap_->setup_over();
 }
 

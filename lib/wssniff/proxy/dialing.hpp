@@ -13,8 +13,8 @@ template <class Client, class Upstream>
 connection<Client, Upstream>::connection(proxy::impl& owner, tcp::socket client, std::uint64_t id,
                                          std::unique_ptr<tap> watcher)
     : owner_(owner), id_(id), client_(make_stream<Client>(std::move(client), owner.client_tls)),
-      upstream_(make_stream<Upstream>(owner.io, owner.upstream_tls)),
-      resolver_(owner.io), timer_(owner.io), tap_(std::move(watcher)) {
+      upstream_(make_stream<Upstream>(owner.io, owner.upstream_tls)), resolver_(owner.io),
+      timer_(owner.io), tap_(std::move(watcher)) {
     if (owner.options.rewrite_host) {
         rewriter_.emplace(owner.options.upstream.authority());
     }

@@ -82,7 +82,7 @@ void connection<Client, Upstream>::on_read(direction d, std::error_code ec, std:
         }
         return;
     }
-    last_activity_ = steady::now();
+    touch();
     bytes_view chunk{p.buffer.get(), n};
     if (rewriter_ && !rewriter_->stepped_aside()) {
         if (d == direction::c2s) {
@@ -130,7 +130,7 @@ void connection<Client, Upstream>::written(direction d, std::size_t n) {
     pump& p = pump_of(d);
     p.write_pending = false;
     if (n > 0) {
-        last_activity_ = steady::now();
+        touch();
         tap_->forwarded(d, p.writing.first(n), p.read_at);
     }
     if (stopped()) {

@@ -1,6 +1,6 @@
 #include "wssniff/proxy/session_tap.hpp"
 
-#include "wssniff/session/error_record.hpp"
+#include "wssniff/record/error_record.hpp"
 
 namespace wssniff::proxy {
 
@@ -42,8 +42,8 @@ void session_tap::ended(direction dir, wall_clock::time_point at) {
 void session_tap::failed(failure what, const std::string& detail) {
     record::error e =
         what == failure::client_tls_failed
-            ? session::make_error(error_code::client_tls_failed, detail, direction::c2s, {}, true)
-            : session::make_error(error_code::upstream_unreachable, detail, {}, {}, true);
+            ? record::make_error(error_code::client_tls_failed, detail, direction::c2s, {}, true)
+            : record::make_error(error_code::upstream_unreachable, detail, {}, {}, true);
     sink_.write(record::record{options_.conn, wall_clock::now(), std::move(e)});
     sink_.end_of_batch();
 }

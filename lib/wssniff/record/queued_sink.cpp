@@ -1,5 +1,7 @@
 #include "wssniff/record/queued_sink.hpp"
 
+#include "wssniff/record/error_record.hpp"
+
 #include <string>
 
 namespace wssniff::record {
@@ -136,11 +138,10 @@ void queued_sink::run() {
                 missing.swap(unreported_);
                 lock.unlock();
                 for (const auto& [conn, count] : missing) {
-                    error e;
-                    e.code = error_code::records_dropped;
-                    e.message = std::string(describe(error_code::records_dropped)) + ": " +
-                                std::to_string(count) + " of this connection's records";
-                    out_.write(record{conn, std::chrono::system_clock::now(), std::move(e)});
+                    out_.write(record{
+                        conn, std::chrono::system_clock::now(),
+                        make_error(error_code::records_dropped,
+                                   std::to_string(count) + " of this connection's records")});
                 }
                 lock.lock();
                 continue;

@@ -1,7 +1,7 @@
 #include "wssniff/session/frame_recorder.hpp"
 
 #include "wssniff/decoder/opcode.hpp"
-#include "wssniff/session/error_record.hpp"
+#include "wssniff/record/error_record.hpp"
 
 namespace wssniff::session {
 
@@ -57,7 +57,7 @@ frame_recorder::frame_recorder(record_emitter& out, direction dir, const session
 
 void frame_recorder::emit_error(error_code code, std::uint64_t offset, bool fatal,
                                 std::string_view detail) {
-    out_.emit_record(make_error(code, detail, dir_, offset, fatal));
+    out_.emit_record(record::make_error(code, detail, dir_, offset, fatal));
 }
 
 void frame_recorder::release() noexcept {

@@ -1,7 +1,7 @@
 #include "wssniff/session/session.hpp"
 
+#include "wssniff/record/error_record.hpp"
 #include "wssniff/session/direction_stream.hpp"
-#include "wssniff/session/error_record.hpp"
 #include "wssniff/session/upgrade.hpp"
 
 namespace wssniff::session {
@@ -34,7 +34,7 @@ void session::emit_record(record::record_body&& body) {
 // A head or body that cannot be parsed ends this direction's decoding; its bytes still flow.
 void session::http_error(direction dir, error_code code, const std::string& detail) {
     const bool fatal = code != error_code::invalid_extension_params;
-    emit_record(make_error(code, detail, dir, std::nullopt, fatal));
+    emit_record(record::make_error(code, detail, dir, std::nullopt, fatal));
     if (fatal) {
         of(dir).fail();
     }

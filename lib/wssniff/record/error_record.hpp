@@ -1,6 +1,7 @@
 #pragma once
 // One way to make an `error` record, for every producer (the session, the frame recorders,
-// the proxy): the message is the table's sentence for `code` (base/error_code.hpp), then
+// the proxy, the record queue): the message is the table's sentence for `code`
+// (base/error_code.hpp), then
 // ": detail" when there is one.
 
 #include "wssniff/base/error_code.hpp"
@@ -11,13 +12,12 @@
 #include <string>
 #include <string_view>
 
-namespace wssniff::session {
+namespace wssniff::record {
 
-inline record::error make_error(error_code code, std::string_view detail,
-                                std::optional<direction> dir = std::nullopt,
-                                std::optional<std::uint64_t> offset = std::nullopt,
-                                bool fatal = false) {
-    record::error e;
+inline error make_error(error_code code, std::string_view detail,
+                        std::optional<direction> dir = std::nullopt,
+                        std::optional<std::uint64_t> offset = std::nullopt, bool fatal = false) {
+    error e;
     e.code = code;
     e.message = std::string(describe(code));
     if (!detail.empty()) {
@@ -29,4 +29,4 @@ inline record::error make_error(error_code code, std::string_view detail,
     return e;
 }
 
-} // namespace wssniff::session
+} // namespace wssniff::record
