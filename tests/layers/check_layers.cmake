@@ -11,7 +11,7 @@
 
 cmake_minimum_required(VERSION 3.25)
 
-set(layer_units base decoder handshake inflate record session proxy)
+set(layer_units base decoder handshake inflate record session proxy archive compare playback)
 set(may_use_base)
 set(may_use_decoder base)
 set(may_use_handshake base)
@@ -19,7 +19,10 @@ set(may_use_inflate base)
 set(may_use_record base)
 set(may_use_session base decoder handshake inflate record)
 set(may_use_proxy session)
-set(may_use_asio proxy)
+set(may_use_archive record)
+set(may_use_compare archive)
+set(may_use_playback proxy archive)
+set(may_use_asio proxy playback)
 
 if(NOT LIB_DIR)
   message(FATAL_ERROR "usage: cmake -DLIB_DIR=<source>/lib -P check_layers.cmake")
