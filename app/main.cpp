@@ -4,6 +4,7 @@
 #include "demo_command.hpp"
 #include "options.hpp"
 #include "proxy_command.hpp"
+#include "replay_command.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
     const auto proxy = wssniff::app::add_proxy_command(app);
     const auto decode = wssniff::app::add_decode_command(app);
     const auto demo = wssniff::app::add_demo_command(app);
+    const auto replay = wssniff::app::add_replay_command(app);
 
     try {
         app.parse(argc, argv);
@@ -47,7 +49,7 @@ int main(int argc, char** argv) {
     }
 
     try {
-        for (const auto& command : {proxy, decode, demo}) {
+        for (const auto& command : {proxy, decode, demo, replay}) {
             const int status = command();
             if (status >= 0) {
                 return status;

@@ -64,6 +64,10 @@ namespace wssniff {
     /* The proxy */                                                                                \
     XX(upstream_unreachable, "cannot connect to the upstream", 0)                                  \
     XX(client_tls_failed, "the client's TLS handshake failed", 0)                                  \
+    /* wssniff replay: the live server against the archive */                                      \
+    XX(replay_rejected, "the server did not accept the replayed upgrade as it did in the archive", \
+       0)                                                                                          \
+    XX(replay_sync_timeout, "the server did not send the messages the archive shows in time", 0)  \
     /* The capture itself (not the traffic) */                                                     \
     XX(records_dropped, "records were dropped because the output fell behind", 0)
 

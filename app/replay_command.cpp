@@ -1,0 +1,354 @@
+#include "replay_command.hpp"
+
+#include "options.hpp"
+#include "output.hpp"
+#include "ranges.hpp"
+
+#include "wssniff/archive/connections.hpp"
+#include "wssniff/playback/playback.hpp"
+#include "wssniff/proxy/tls.hpp"
+#include "wssniff/record/ndjson.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <memory>
+#include <set>
+#include <system_error>
+
+namespace wssniff::app {
+
+namespace {
+
+struct replay_options {
+    std::string archive;
+    std::string upstream;
+    std::string conns;
+    std::string unit = "messages";
+    std::string pace = "none";
+    std::string sync = "messages";
+    double sync_timeout = 5;
+    std::vector<std::string> headers;
+    std::uint64_t concurrency = 0;
+    std::string ca_file;
+    bool insecure = false;
+    output_options output;
+};
+
+// Exit 2 with one line: the command cannot run as given (a usage error, an archive that
+// cannot be read).
+struct usage_trouble : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// "1,3-5" -> {1, 3, 4, 5}.
+std::set<std::uint64_t> parse_conn_list(const std::string& text) {
+    std::set<std::uint64_t> out;
+    std::size_t pos = 0;
+    const auto number = [&](std::size_t& at) {
+        std::size_t used = 0;
+        unsigned long long n = 0;
+        try {
+            n = std::stoull(text.substr(at), &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used == 0 || n == 0 || text[at] == '-' || text[at] == '+') {
+            throw CLI::ValidationError("--conn", "expects connection numbers such as 1,3-5, got '" +
+                                                     text + "'");
+        }
+        at += used;
+        return static_cast<std::uint64_t>(n);
+    };
+    while (pos < text.size()) {
+        const auto first = number(pos);
+        auto last = first;
+        if (pos < text.size() && text[pos] == '-') {
+            ++pos;
+            last = number(pos);
+        }
+        if (last < first || last - first > 1'000'000) {
+            throw CLI::ValidationError("--conn", "range " + std::to_string(first) + "-" +
+                                                     std::to_string(last) + " is backwards or too long");
+        }
+        for (auto n = first; n <= last; ++n) {
+            out.insert(n);
+        }
+        if (pos < text.size()) {
+            if (text[pos] != ',') {
+                throw CLI::ValidationError("--conn", "expects connection numbers such as 1,3-5, "
+                                                     "got '" + text + "'");
+            }
+            ++pos;
+        }
+    }
+    return out;
+}
+
+// --pace: none, original, or xF (F times faster than recorded).
+void apply_pace(const std::string& pace, playback::player_settings& s) {
+    if (pace == "none") {
+        return;
+    }
+    s.paced = true;
+    if (pace == "original") {
+        return;
+    }
+    std::size_t used = 0;
+    double factor = 0;
+    try {
+        factor = pace.size() > 1 && pace[0] == 'x' ? std::stod(pace.substr(1), &used) : 0;
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    if (used == 0 || used + 1 != pace.size() || !(factor >= 0.001 && factor <= 1e6)) {
+        throw CLI::ValidationError("--pace", "expects none, original or xF with F from 0.001 to "
+                                             "1000000 (x10: ten times faster), got '" + pace + "'");
+    }
+    s.speed = factor;
+}
+
+std::pair<std::string, std::string> parse_header(const std::string& text) {
+    const auto colon = text.find(':');
+    if (colon == std::string::npos || colon == 0 ||
+        text.find_first_of(" \t\r\n") < colon || text.find_first_of("\r\n") != std::string::npos) {
+        throw CLI::ValidationError("--header", "expects 'Name: value' on one line, got '" + text +
+                                                   "'");
+    }
+    auto value = text.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    return {text.substr(0, colon), value};
+}
+
+// ws(s)://HOST:PORT[/path]: the path, if any, replaces each recorded request-target.
+proxy::upstream_url parse_upstream(const std::string& url, std::optional<std::string>& target) {
+    const auto scheme_end = url.find("://");
+    const auto slash =
+        scheme_end == std::string::npos ? std::string::npos : url.find('/', scheme_end + 3);
+    if (slash != std::string::npos && slash + 1 < url.size()) {
+        target = url.substr(slash);
+    }
+    std::string problem;
+    const auto parsed = proxy::upstream_url::parse(url.substr(0, slash), problem);
+    if (!parsed) {
+        throw CLI::ValidationError("--upstream", problem);
+    }
+    return *parsed;
+}
+
+std::vector<archive::connection> read_archive(const std::string& path) {
+    try {
+        archive::record_reader reader(path);
+        return archive::read_connections(reader);
+    } catch (const archive::format_error& e) {
+        throw usage_trouble(e.what());
+    } catch (const std::system_error& e) {
+        throw usage_trouble(fmt::format("cannot read archive '{}': {}", path, e.code().message()));
+    }
+}
+
+int run_replay(const replay_options& o) {
+    playback::run_settings run;
+    auto& player = run.player;
+    player.upstream = parse_upstream(o.upstream, player.target);
+    if (!player.upstream.tls && (!o.ca_file.empty() || o.insecure)) {
+        throw CLI::ValidationError(o.insecure ? "--insecure" : "--ca-file",
+                                   "applies to a wss:// upstream only");
+    }
+    apply_pace(o.pace, player);
+    player.sync = o.sync == "messages";
+    player.sync_timeout = std::chrono::milliseconds(
+        static_cast<std::int64_t>(o.sync_timeout * 1000.0 + 0.5));
+    run.concurrency = o.concurrency;
+    apply(o.output, player.session);
+
+    playback::plan_options plan_options;
+    plan_options.unit = o.unit == "frames" ? playback::unit::frames : playback::unit::messages;
+    for (const auto& h : o.headers) {
+        plan_options.headers.push_back(parse_header(h));
+    }
+    const auto wanted = o.conns.empty() ? std::set<std::uint64_t>{} : parse_conn_list(o.conns);
+
+    const auto connections = read_archive(o.archive);
+    std::vector<playback::plan> plans;
+    std::vector<std::string> warnings;
+    for (const auto& c : connections) {
+        if (!wanted.empty() && wanted.count(c.conn) == 0) {
+            continue;
+        }
+        if (c.handshake() == nullptr && wanted.empty()) {
+            warnings.push_back(fmt::format("conn {} has no handshake record and is not replayed",
+                                           c.conn));
+            continue;
+        }
+        try {
+            plans.push_back(playback::make_plan(c, plan_options));
+        } catch (const playback::unreplayable& e) {
+            throw runtime_failure(fmt::format("cannot replay {}: {}", o.archive, e.what()));
+        }
+        warnings.insert(warnings.end(), plans.back().warnings.begin(), plans.back().warnings.end());
+    }
+    for (const auto n : wanted) {
+        const bool found = std::any_of(connections.begin(), connections.end(),
+                                       [n](const archive::connection& c) { return c.conn == n; });
+        if (!found) {
+            throw usage_trouble(fmt::format("--conn {}: {} has no connection {}", o.conns,
+                                            o.archive, n));
+        }
+    }
+    if (plans.empty()) {
+        throw usage_trouble(fmt::format("{} has no connection to replay", o.archive));
+    }
+    if (player.paced) {
+        for (const auto& p : plans) {
+            const bool timed = p.started && std::all_of(p.steps.begin(), p.steps.end(),
+                                                        [](const auto& s) { return s.at; });
+            if (!timed) {
+                throw usage_trouble(fmt::format(
+                    "--pace {} needs the archive's ts fields, and conn {} of {} has none (an "
+                    "archive from 'wssniff decode'); use --pace none",
+                    o.pace, p.conn, o.archive));
+            }
+        }
+    }
+
+    std::optional<asio::ssl::context> tls;
+    if (player.upstream.tls) {
+        try {
+            tls.emplace(proxy::tls::client_context(
+                o.ca_file.empty() ? std::nullopt : std::optional<std::string>(o.ca_file),
+                o.insecure));
+        } catch (const std::exception& e) {
+            throw runtime_failure(e.what());
+        }
+        player.tls = &*tls;
+        player.insecure = o.insecure;
+        if (o.insecure) {
+            fmt::print(stderr, "wssniff: warning: --insecure: the upstream's certificate is not "
+                               "verified\n");
+        }
+    }
+    for (const auto& w : warnings) {
+        fmt::print(stderr, "wssniff: warning: {}\n", w);
+    }
+
+    output_file out(o.output.output);
+    record::ndjson_sink sink(out.get(), out.interactive());
+    const auto outcomes = playback::run(plans, run, sink);
+    if (!sink.flush() || !out.close()) {
+        throw runtime_failure(output_failure(sink));
+    }
+
+    int status = 0;
+    std::uint64_t sent = 0, unsent = 0, timeouts = 0;
+    std::vector<std::string> declined;
+    for (const auto& r : outcomes) {
+        sent += r.steps_sent;
+        unsent += r.steps_unsent;
+        timeouts += r.sync_timeouts;
+        if (r.deflate_declined) {
+            declined.push_back(std::to_string(r.conn));
+        }
+        if (r.failed) {
+            fmt::print(stderr, "wssniff: {}\n", r.problem);
+            status = 1;
+        }
+    }
+    std::string summary = fmt::format("replayed {} connection{} to {}: {} sent", outcomes.size(),
+                                      outcomes.size() == 1 ? "" : "s",
+                                      player.upstream.host_port(), sent);
+    if (unsent > 0) {
+        summary += fmt::format(", {} not sent (the server had closed)", unsent);
+    }
+    if (timeouts > 0) {
+        summary += fmt::format(", {} sync timeout{}", timeouts, timeouts == 1 ? "" : "s");
+    }
+    if (!declined.empty()) {
+        summary += fmt::format("; the server declined permessage-deflate on conn {}, so "
+                               "compressed messages went uncompressed",
+                               fmt::join(declined, ","));
+    }
+    fmt::print(stderr, "wssniff: {}\n", summary);
+    return status;
+}
+
+} // namespace
+
+std::function<int()> add_replay_command(CLI::App& app) {
+    auto o = std::make_shared<replay_options>();
+    CLI::App* cmd = app.add_subcommand(
+        "replay", "Play the client side of archived connections against a live server, "
+                  "recording the new session as an ordinary archive");
+    cmd->footer(
+        "The archive is NDJSON that wssniff wrote. For archives meant for replay, record with\n"
+        "--payload base64 and a --max-payload above the largest message: a truncated or\n"
+        "unrecorded client payload is refused before anything is sent.\n"
+        "Examples:\n"
+        "  wssniff proxy --upstream ws://127.0.0.1:9000 --payload base64 -o session.ndjson\n"
+        "  wssniff replay session.ndjson --upstream ws://127.0.0.1:9000 -o again.ndjson\n"
+        "  wssniff replay session.ndjson --upstream ws://127.0.0.1:9000 --pace x10 --conn 2-4\n"
+        "  wssniff replay session.ndjson --upstream wss://staging:443/v2/chat --unit frames \\\n"
+        "      --header 'Authorization: Bearer $TOKEN'\n"
+        "Exit status: 0 replayed; 1 a connection failed (unreachable, upgrade refused, archive "
+        "not replayable); 2 usage error or unreadable archive.");
+    cmd->add_option("ARCHIVE", o->archive, "The archive to replay ('-': standard input)")
+        ->required();
+    cmd->add_option("--upstream", o->upstream,
+                    "The live server, ws://HOST:PORT or wss://HOST:PORT; a /path replaces every "
+                    "recorded request-target")
+        ->required()
+        ->option_text("URL");
+    cmd->add_option("--conn", o->conns, "Replay only these connections of the archive (1,3-5)")
+        ->option_text("LIST");
+    cmd->add_option("--unit", o->unit,
+                    "messages: one frame per recorded message; frames: every frame as recorded "
+                    "(fin, opcode, RSV bits, fragments, even protocol violations), fresh masks")
+        ->check(CLI::IsMember({"messages", "frames"}))
+        ->default_str("messages");
+    cmd->add_option("--pace", o->pace,
+                    "none: send as soon as allowed; original: keep the recorded gaps after the "
+                    "101; xF: F times faster (x10)")
+        ->default_str("none")
+        ->option_text("none|original|xF");
+    cmd->add_option("--sync", o->sync,
+                    "messages: before each client send, wait until the server has sent as many "
+                    "data messages as the archive shows before it; off: do not wait")
+        ->check(CLI::IsMember({"messages", "off"}))
+        ->default_str("messages");
+    cmd->add_option("--sync-timeout", o->sync_timeout,
+                    "Longest wait for the server (its upgrade answer, messages before a send, "
+                    "its close); past it a sync wait writes a replay_sync_timeout error and goes "
+                    "on")
+        ->check(seconds_in(0.001, 3600, false))
+        ->default_str("5")
+        ->option_text("SECONDS=5");
+    cmd->add_option("--header", o->headers,
+                    "'Name: value' replaces the recorded field of that name or is added; "
+                    "repeatable. Supplies credentials the archive holds redacted")
+        ->option_text("'NAME: VALUE'");
+    cmd->add_option("--concurrency", o->concurrency,
+                    "Run N connections at a time instead of starting each at its recorded "
+                    "offset")
+        ->check(count_in(1, 100000))
+        ->option_text("N");
+    cmd->add_option("--ca-file", o->ca_file,
+                    "Verify a wss:// server against the CA certificates in FILE (PEM)")
+        ->check(CLI::ExistingFile)
+        ->option_text("FILE");
+    cmd->add_flag("--insecure", o->insecure,
+                  "Do not verify a wss:// server's certificate (prints a warning)");
+    add_output_options(*cmd, o->output);
+    return [cmd, o]() -> int {
+        if (!cmd->parsed()) {
+            return -1;
+        }
+        try {
+            return run_replay(*o);
+        } catch (const usage_trouble& e) {
+            fmt::print(stderr, "wssniff: {}\n", e.what());
+            return 2;
+        }
+    };
+}
+
+} // namespace wssniff::app
