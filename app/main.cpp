@@ -2,6 +2,7 @@
 
 #include "decode_command.hpp"
 #include "demo_command.hpp"
+#include "diff_command.hpp"
 #include "options.hpp"
 #include "proxy_command.hpp"
 #include "replay_command.hpp"
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
                "  wssniff demo\n"
                "  wssniff proxy --upstream ws://127.0.0.1:9000 --listen 127.0.0.1:8080\n"
                "  wssniff decode --c2s client.bin --s2c server.bin\n"
+               "  wssniff diff golden.ndjson run.ndjson --format junit\n"
                "  wssniff decode --c2s client.bin --s2c server.bin --emit messages | jq -c "
                "'select(.op==\"text\") | .text'\n"
                "Run 'wssniff COMMAND --help' for a command's options.");
@@ -37,6 +39,7 @@ int main(int argc, char** argv) {
     const auto decode = wssniff::app::add_decode_command(app);
     const auto demo = wssniff::app::add_demo_command(app);
     const auto replay = wssniff::app::add_replay_command(app);
+    const auto diff = wssniff::app::add_diff_command(app);
 
     try {
         app.parse(argc, argv);
@@ -49,7 +52,7 @@ int main(int argc, char** argv) {
     }
 
     try {
-        for (const auto& command : {proxy, decode, demo, replay}) {
+        for (const auto& command : {proxy, decode, demo, replay, diff}) {
             const int status = command();
             if (status >= 0) {
                 return status;
