@@ -69,7 +69,8 @@ std::set<std::uint64_t> parse_conn_list(const std::string& text) {
         }
         if (last < first || last - first > 1'000'000) {
             throw CLI::ValidationError("--conn", "range " + std::to_string(first) + "-" +
-                                                     std::to_string(last) + " is backwards or too long");
+                                                     std::to_string(last) +
+                                                     " is backwards or too long");
         }
         for (auto n = first; n <= last; ++n) {
             out.insert(n);
@@ -77,7 +78,8 @@ std::set<std::uint64_t> parse_conn_list(const std::string& text) {
         if (pos < text.size()) {
             if (text[pos] != ',') {
                 throw CLI::ValidationError("--conn", "expects connection numbers such as 1,3-5, "
-                                                     "got '" + text + "'");
+                                                     "got '" +
+                                                         text + "'");
             }
             ++pos;
         }
@@ -103,17 +105,18 @@ void apply_pace(const std::string& pace, playback::player_settings& s) {
     }
     if (used == 0 || used + 1 != pace.size() || !(factor >= 0.001 && factor <= 1e6)) {
         throw CLI::ValidationError("--pace", "expects none, original or xF with F from 0.001 to "
-                                             "1000000 (x10: ten times faster), got '" + pace + "'");
+                                             "1000000 (x10: ten times faster), got '" +
+                                                 pace + "'");
     }
     s.speed = factor;
 }
 
 std::pair<std::string, std::string> parse_header(const std::string& text) {
     const auto colon = text.find(':');
-    if (colon == std::string::npos || colon == 0 ||
-        text.find_first_of(" \t\r\n") < colon || text.find_first_of("\r\n") != std::string::npos) {
-        throw CLI::ValidationError("--header", "expects 'Name: value' on one line, got '" + text +
-                                                   "'");
+    if (colon == std::string::npos || colon == 0 || text.find_first_of(" \t\r\n") < colon ||
+        text.find_first_of("\r\n") != std::string::npos) {
+        throw CLI::ValidationError("--header",
+                                   "expects 'Name: value' on one line, got '" + text + "'");
     }
     auto value = text.substr(colon + 1);
     value.erase(0, value.find_first_not_of(" \t"));
@@ -157,8 +160,8 @@ int run_replay(const replay_options& o) {
     }
     apply_pace(o.pace, player);
     player.sync = o.sync == "messages";
-    player.sync_timeout = std::chrono::milliseconds(
-        static_cast<std::int64_t>(o.sync_timeout * 1000.0 + 0.5));
+    player.sync_timeout =
+        std::chrono::milliseconds(static_cast<std::int64_t>(o.sync_timeout * 1000.0 + 0.5));
     run.concurrency = o.concurrency;
     apply(o.output, player.session);
 
@@ -177,8 +180,8 @@ int run_replay(const replay_options& o) {
             continue;
         }
         if (c.handshake() == nullptr && wanted.empty()) {
-            warnings.push_back(fmt::format("conn {} has no handshake record and is not replayed",
-                                           c.conn));
+            warnings.push_back(
+                fmt::format("conn {} has no handshake record and is not replayed", c.conn));
             continue;
         }
         try {
@@ -192,8 +195,8 @@ int run_replay(const replay_options& o) {
         const bool found = std::any_of(connections.begin(), connections.end(),
                                        [n](const archive::connection& c) { return c.conn == n; });
         if (!found) {
-            throw usage_trouble(fmt::format("--conn {}: {} has no connection {}", o.conns,
-                                            o.archive, n));
+            throw usage_trouble(
+                fmt::format("--conn {}: {} has no connection {}", o.conns, o.archive, n));
         }
     }
     if (plans.empty()) {
@@ -254,9 +257,9 @@ int run_replay(const replay_options& o) {
             status = 1;
         }
     }
-    std::string summary = fmt::format("replayed {} connection{} to {}: {} sent", outcomes.size(),
-                                      outcomes.size() == 1 ? "" : "s",
-                                      player.upstream.host_port(), sent);
+    std::string summary =
+        fmt::format("replayed {} connection{} to {}: {} sent", outcomes.size(),
+                    outcomes.size() == 1 ? "" : "s", player.upstream.host_port(), sent);
     if (unsent > 0) {
         summary += fmt::format(", {} not sent (the server had closed)", unsent);
     }

@@ -5,8 +5,8 @@
 // reproduced against a live server.
 
 #include <array>
-#include <optional>
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>

@@ -41,7 +41,8 @@ std::string message_deflater::compress(std::string_view piece, bool final) {
     if (!final) {
         return out;
     }
-    if (out.size() >= 4 && out.compare(out.size() - 4, 4, std::string("\x00\x00\xff\xff", 4)) == 0) {
+    if (out.size() >= 4 &&
+        out.compare(out.size() - 4, 4, std::string("\x00\x00\xff\xff", 4)) == 0) {
         out.resize(out.size() - 4);
     }
     if (no_context_takeover_) {

@@ -21,7 +21,8 @@ bool same_name(std::string_view a, std::string_view b) {
 // The session writes "[redacted]", or keeps the scheme: "Bearer [redacted]".
 bool redacted(std::string_view value) {
     constexpr std::string_view mark = "[redacted]";
-    return value == mark || (value.size() > mark.size() && value.substr(value.size() - mark.size() - 1) == " [redacted]");
+    return value == mark || (value.size() > mark.size() &&
+                             value.substr(value.size() - mark.size() - 1) == " [redacted]");
 }
 
 std::string where(std::uint64_t conn, direction dir, std::uint64_t seq, std::uint64_t line,
@@ -42,8 +43,8 @@ const std::string& complete_payload(const record::payload& p, std::uint64_t expe
                                        who, replayable_hint));
     }
     if (p.encoding == record::payload_encoding::none && expected > 0) {
-        throw unreplayable(fmt::format(
-            "{}: payload was not recorded (--payload none); {}", who, replayable_hint));
+        throw unreplayable(
+            fmt::format("{}: payload was not recorded (--payload none); {}", who, replayable_hint));
     }
     // `text` holds the bytes only when they were valid UTF-8; the writer replaces invalid
     // sequences, which changes the length.
@@ -149,9 +150,9 @@ class planner {
                 s.line = e.line;
                 s.server_messages_before = server_messages;
                 if (r.ts && upgraded) {
-                    s.at = std::max(std::chrono::microseconds{0},
-                                    std::chrono::duration_cast<std::chrono::microseconds>(
-                                        *r.ts - *upgraded));
+                    s.at = std::max(
+                        std::chrono::microseconds{0},
+                        std::chrono::duration_cast<std::chrono::microseconds>(*r.ts - *upgraded));
                 }
             };
             if (const auto* h = std::get_if<record::handshake>(&r.body)) {
@@ -201,7 +202,7 @@ class planner {
 
     template <class Stamp>
     void on_client_frame(const record::frame& f, std::uint64_t line, plan& p,
-                      std::optional<step>& message, const Stamp& stamp) {
+                         std::optional<step>& message, const Stamp& stamp) {
         const auto who = where(p.conn, f.dir, f.seq, line, "frame");
         playback::client_frame cf;
         cf.fin = f.fin;
@@ -234,7 +235,7 @@ class planner {
             }
             message.emplace();
             cf.fin = true;
-            cf.rsv1 = false;
+            cf.rsv1 = cf.rsv2 = cf.rsv3 = false; // a clean frame; RSV1 comes from compression
             message->compressed = f.compressed;
             message->frames.push_back(std::move(cf));
             // The sync point is where the message began: the server may have answered its
@@ -263,7 +264,6 @@ class planner {
         }
         return out;
     }
-
 
     const archive::connection& conn_;
     const plan_options& options_;

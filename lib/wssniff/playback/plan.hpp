@@ -31,7 +31,7 @@ struct client_frame {
     bool rsv2 = false;
     bool rsv3 = false;
     std::uint8_t opcode = 1;
-    std::string payload; // what the frame carried, inflated (compressed frames)
+    std::string payload;     // what the frame carried, inflated (compressed frames)
     bool compressed = false; // recorded as a permessage-deflate frame
 };
 

@@ -16,9 +16,9 @@
 #include <fmt/format.h>
 
 #include <array>
-#include <strings.h>
 #include <deque>
 #include <memory>
+#include <strings.h>
 
 namespace wssniff::playback {
 
@@ -85,10 +85,9 @@ class player final : public std::enable_shared_from_this<player<Stream>>,
             return unreachable("cannot resolve the host: " + ec.message());
         }
         auto self = this->shared_from_this();
-        asio::async_connect(proxy::tcp_of(stream_), found,
-                            [self](std::error_code e, const tcp::endpoint&) {
-                                self->on_connected(e);
-                            });
+        asio::async_connect(
+            proxy::tcp_of(stream_), found,
+            [self](std::error_code e, const tcp::endpoint&) { self->on_connected(e); });
     }
 
     void on_connected(std::error_code ec) {
@@ -199,8 +198,8 @@ class player final : public std::enable_shared_from_this<player<Stream>>,
             const auto used = response_.feed(data);
             if (response_.state() == handshake::head_parser::status::failed) {
                 outcome_.failed = true;
-                outcome_.problem = fmt::format("conn {}: the server's response is not HTTP",
-                                               outcome_.conn);
+                outcome_.problem =
+                    fmt::format("conn {}: the server's response is not HTTP", outcome_.conn);
                 return end_connection();
             }
             if (response_.state() != handshake::head_parser::status::done) {
@@ -220,8 +219,8 @@ class player final : public std::enable_shared_from_this<player<Stream>>,
         if (head.status != 101) {
             if (plan_.recorded_status == 101) {
                 const auto detail =
-                    fmt::format("the server answered {} {} where the archive has 101",
-                                head.status, head.reason);
+                    fmt::format("the server answered {} {} where the archive has 101", head.status,
+                                head.reason);
                 sink_.write({outcome_.conn, wall_now(),
                              record::make_error(error_code::replay_rejected, detail)});
                 outcome_.failed = true;
@@ -383,10 +382,10 @@ class player final : public std::enable_shared_from_this<player<Stream>>,
         }
         const auto& s = plan_.steps[next_];
         if (settings_.paced && s.at) {
-            const auto due = upgraded_at_ + std::chrono::duration_cast<steady::duration>(
-                                                std::chrono::duration<double, std::micro>(
-                                                    static_cast<double>(s.at->count()) /
-                                                    settings_.speed));
+            const auto due =
+                upgraded_at_ + std::chrono::duration_cast<steady::duration>(
+                                   std::chrono::duration<double, std::micro>(
+                                       static_cast<double>(s.at->count()) / settings_.speed));
             if (steady::now() < due) {
                 return wait_until(wait::pace, due);
             }
@@ -600,8 +599,7 @@ void play(asio::io_context& io, const plan& p, std::uint64_t conn, const player_
         std::make_shared<player<proxy::tls_stream>>(io, p, conn, settings, sink, std::move(done))
             ->start();
     } else {
-        std::make_shared<player<proxy::plain_stream>>(io, p, conn, settings, sink,
-                                                      std::move(done))
+        std::make_shared<player<proxy::plain_stream>>(io, p, conn, settings, sink, std::move(done))
             ->start();
     }
 }

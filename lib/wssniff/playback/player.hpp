@@ -33,15 +33,15 @@ struct player_settings {
     double speed = 1.0;                // ...divided by this
     bool sync = true;                  // wait for the server's messages
     std::chrono::milliseconds sync_timeout{5000};
-    session::session_options session; // how records are made; conn is set per connection
+    session::session_options session;  // how records are made; conn is set per connection
     asio::ssl::context* tls = nullptr; // wss://
     bool insecure = false;
 };
 
 struct connection_outcome {
     std::uint64_t conn = 0;
-    bool failed = false;   // could not connect, or the upgrade was refused where it was not
-    std::string problem;   // one line, when failed
+    bool failed = false;           // could not connect, or the upgrade was refused where it was not
+    std::string problem;           // one line, when failed
     bool deflate_declined = false; // compressed messages went uncompressed
     std::uint64_t sync_timeouts = 0;
     std::uint64_t steps_sent = 0;

@@ -30,6 +30,8 @@ class Deadline:
 
     @classmethod
     def within(cls, seconds):
+        if cls.end is None:  # no overall budget: the wait's own limit
+            return seconds
         return max(0.0, min(seconds, cls.end - time.monotonic()))
 
 
