@@ -154,11 +154,14 @@ std::vector<archive::connection> read_archive(const std::string& path) {
     }
 }
 
-void add_diff_options(CLI::App& command, diff_settings& s) {
-    command.add_option("--unit", s.unit, "Compare data messages and close frames, or every frame")
-        ->check(CLI::IsMember({"messages", "frames"}))
-        ->default_str("messages")
-        ->option_text("messages|frames");
+void add_diff_options(CLI::App& command, diff_settings& s, bool with_unit) {
+    if (with_unit) {
+        command
+            .add_option("--unit", s.unit, "Compare data messages and close frames, or every frame")
+            ->check(CLI::IsMember({"messages", "frames"}))
+            ->default_str("messages")
+            ->option_text("messages|frames");
+    }
     command
         .add_option("--ignore", s.ignore,
                     "Leave a field out: " + compare::field_names() + " (repeatable)")

@@ -37,8 +37,10 @@ struct diff_trouble : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-// Registers the comparison options (all but the two archives and --learn) on `command`.
-void add_diff_options(CLI::App& command, diff_settings& s);
+// Registers the comparison options (all but the two archives and --learn) on `command`;
+// `with_unit` false leaves out --unit for a command that has its own (replay: the unit it sends
+// is the unit it compares).
+void add_diff_options(CLI::App& command, diff_settings& s, bool with_unit = true);
 
 // Compares and writes the differences to `out` in s.format. Returns 0 when the archives are
 // the same, 1 when they differ. Throws diff_trouble.

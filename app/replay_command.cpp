@@ -1,5 +1,7 @@
 #include "replay_command.hpp"
 
+#include "diff_command.hpp"
+
 #include "options.hpp"
 #include "output.hpp"
 #include "ranges.hpp"
@@ -11,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <set>
@@ -33,6 +36,50 @@ struct replay_options {
     std::string ca_file;
     bool insecure = false;
     output_options output;
+    std::string expect; // --expect GOLDEN: compare the replayed session with it
+    diff_settings diff;
+};
+
+// Where the replayed session's records go besides the output: kept whole for --expect.
+class collecting_sink final : public record::sink {
+  public:
+    explicit collecting_sink(record::sink* next) : next_(next) {}
+    void write(record::record&& r) override {
+        if (keep_) {
+            kept_.push_back(r);
+        }
+        if (next_ != nullptr) {
+            next_->write(std::move(r));
+        }
+    }
+    void end_of_batch() override {
+        if (next_ != nullptr) {
+            next_->end_of_batch();
+        }
+    }
+    void keep() { keep_ = true; }
+
+    // The kept records as an archive read back: grouped by connection, in order.
+    std::vector<archive::connection> connections() {
+        std::vector<archive::connection> out;
+        std::uint64_t line = 0;
+        for (auto& r : kept_) {
+            auto it = std::find_if(out.begin(), out.end(),
+                                   [&](const archive::connection& c) { return c.conn == r.conn; });
+            if (it == out.end()) {
+                out.push_back(archive::connection{r.conn, {}});
+                it = out.end() - 1;
+            }
+            it->entries.push_back(archive::entry{++line, std::move(r)});
+        }
+        kept_.clear();
+        return out;
+    }
+
+  private:
+    record::sink* next_;
+    bool keep_ = false;
+    std::vector<record::record> kept_;
 };
 
 // Exit 2 with one line: the command cannot run as given (a usage error, an archive that
@@ -139,7 +186,7 @@ proxy::upstream_url parse_upstream(const std::string& url, std::optional<std::st
     return *parsed;
 }
 
-std::vector<archive::connection> read_archive(const std::string& path) {
+std::vector<archive::connection> load_archive(const std::string& path) {
     try {
         archive::record_reader reader(path);
         return archive::read_connections(reader);
@@ -172,7 +219,15 @@ int run_replay(const replay_options& o) {
     }
     const auto wanted = o.conns.empty() ? std::set<std::uint64_t>{} : parse_conn_list(o.conns);
 
-    const auto connections = read_archive(o.archive);
+    const auto connections = load_archive(o.archive);
+    std::vector<archive::connection> expected;
+    if (!o.expect.empty()) {
+        try {
+            expected = read_archive(o.expect);
+        } catch (const diff_trouble& e) {
+            throw usage_trouble(e.what());
+        }
+    }
     std::vector<playback::plan> plans;
     std::vector<std::string> warnings;
     for (const auto& c : connections) {
@@ -235,11 +290,21 @@ int run_replay(const replay_options& o) {
         fmt::print(stderr, "wssniff: warning: {}\n", w);
     }
 
-    output_file out(o.output.output);
-    record::ndjson_sink sink(out.get(), out.interactive());
+    // With --expect the differences go to stdout, so records go only to an --output file.
+    const bool write_records = o.expect.empty() || !o.output.output.empty();
+    std::optional<output_file> out;
+    std::optional<record::ndjson_sink> ndjson;
+    if (write_records) {
+        out.emplace(o.output.output);
+        ndjson.emplace(out->get(), out->interactive());
+    }
+    collecting_sink sink(ndjson ? &*ndjson : nullptr);
+    if (!o.expect.empty()) {
+        sink.keep();
+    }
     const auto outcomes = playback::run(plans, run, sink);
-    if (!sink.flush() || !out.close()) {
-        throw runtime_failure(output_failure(sink));
+    if (ndjson && (!ndjson->flush() || !out->close())) {
+        throw runtime_failure(output_failure(*ndjson));
     }
 
     int status = 0;
@@ -272,7 +337,23 @@ int run_replay(const replay_options& o) {
                                fmt::join(declined, ","));
     }
     fmt::print(stderr, "wssniff: {}\n", summary);
-    return status;
+    if (o.expect.empty()) {
+        return status;
+    }
+    // diff(1)'s codes: a server that could not be reached is trouble (2), not a difference.
+    if (std::any_of(outcomes.begin(), outcomes.end(),
+                    [](const playback::connection_outcome& r) { return r.unreachable; })) {
+        throw usage_trouble("--expect: the server could not be reached, so nothing was compared");
+    }
+    auto settings = o.diff;
+    settings.unit = o.unit;
+    settings.expected_name = o.expect;
+    settings.actual_name = "replay of " + o.archive;
+    try {
+        return report_differences(expected, sink.connections(), settings, stdout);
+    } catch (const diff_trouble& e) {
+        throw usage_trouble(e.what());
+    }
 }
 
 } // namespace
@@ -292,8 +373,11 @@ std::function<int()> add_replay_command(CLI::App& app) {
         "  wssniff replay session.ndjson --upstream ws://127.0.0.1:9000 --pace x10 --conn 2-4\n"
         "  wssniff replay session.ndjson --upstream wss://staging:443/v2/chat --unit frames \\\n"
         "      --header 'Authorization: Bearer $TOKEN'\n"
+        "  wssniff replay golden.ndjson --upstream ws://127.0.0.1:9000 --expect golden.ndjson \\\n"
+        "      --ignore-json /ts --format junit > replay-junit.xml\n"
         "Exit status: 0 replayed; 1 a connection failed (unreachable, upgrade refused, archive "
-        "not replayable); 2 usage error or unreadable archive.");
+        "not replayable); 2 usage error or unreadable archive. With --expect, like diff(1): 0 "
+        "same, 1 different, 2 trouble.");
     cmd->add_option("ARCHIVE", o->archive, "The archive to replay ('-': standard input)")
         ->required();
     cmd->add_option("--upstream", o->upstream,
@@ -340,6 +424,12 @@ std::function<int()> add_replay_command(CLI::App& app) {
         ->option_text("FILE");
     cmd->add_flag("--insecure", o->insecure,
                   "Do not verify a wss:// server's certificate (prints a warning)");
+    cmd->add_option("--expect", o->expect,
+                    "Snapshot test: compare the replayed session with this golden archive, as "
+                    "'wssniff diff' would (differences on stdout, exit 0 same, 1 different, 2 "
+                    "trouble; records then go only to --output). The diff options apply")
+        ->option_text("GOLDEN");
+    add_diff_options(*cmd->add_option_group("Diff options (with --expect)"), o->diff, false);
     add_output_options(*cmd, o->output);
     return [cmd, o]() -> int {
         if (!cmd->parsed()) {

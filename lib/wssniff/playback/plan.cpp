@@ -192,6 +192,7 @@ class planner {
                 p.steps.push_back(std::move(s));
             } else if (const auto* c = std::get_if<record::close>(&r.body)) {
                 p.client_reset = c->reason == record::close_reason::client_reset;
+                p.server_closed_first = c->reason == record::close_reason::server_closed;
             }
         }
         if (message) {

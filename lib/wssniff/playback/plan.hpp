@@ -56,7 +56,8 @@ struct plan {
     std::vector<std::pair<std::string, std::string>> headers;
     int recorded_status = 101;
     std::vector<step> steps;
-    bool client_reset = false; // the client ended with a reset, not a FIN
+    bool client_reset = false;        // the client ended with a reset, not a FIN
+    bool server_closed_first = false; // the server's FIN came first: wait for it again
     // When the connection started, from its first record; none without `ts`.
     std::optional<std::chrono::system_clock::time_point> started;
     std::vector<std::string> warnings; // one line each: a redacted header left out, ...

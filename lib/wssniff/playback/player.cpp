@@ -117,6 +117,7 @@ class player final : public std::enable_shared_from_this<player<Stream>>,
                      record::make_error(error_code::upstream_unreachable, detail, {}, {}, true)});
         sink_.write({conn, wall_now(), record::close{record::close_reason::upstream_unreachable}});
         outcome_.failed = true;
+        outcome_.unreachable = true;
         outcome_.problem = fmt::format("conn {}: cannot connect to {}", conn, detail);
         finish();
     }
@@ -277,7 +278,7 @@ class player final : public std::enable_shared_from_this<player<Stream>>,
 
     // --- the steps -------------------------------------------------------------------------
 
-    enum class wait : std::uint8_t { none, response, pace, sync, writes, close, eof };
+    enum class wait : std::uint8_t { none, response, pace, sync, writes, close, server_fin, eof };
 
     // Something the current wait may have been waiting for has happened.
     void progress() {
@@ -290,6 +291,12 @@ class player final : public std::enable_shared_from_this<player<Stream>>,
             break;
         case wait::close:
             if (server_close_ || server_gone_) {
+                stop_waiting();
+                end_connection();
+            }
+            break;
+        case wait::server_fin:
+            if (server_gone_) {
                 stop_waiting();
                 end_connection();
             }
@@ -358,7 +365,8 @@ class player final : public std::enable_shared_from_this<player<Stream>>,
             next_step();
             break;
         }
-        case wait::close: end_connection(); break;
+        case wait::close:
+        case wait::server_fin: end_connection(); break;
         case wait::eof:
             timed_out_ = true;
             finish_close();
@@ -508,6 +516,12 @@ class player final : public std::enable_shared_from_this<player<Stream>>,
             session_->close(record::close_reason::client_reset, wall_now());
             return finish();
         }
+        if (!fin_sent_ && !server_gone_ && plan_.server_closed_first && !awaited_server_fin_) {
+            // As recorded (and as RFC 6455 §7.1.1 asks of clients): the server closes the TCP
+            // connection first.
+            awaited_server_fin_ = true;
+            return wait_until(wait::server_fin, steady::now() + settings_.sync_timeout);
+        }
         if (!fin_sent_) {
             fin_sent_ = true;
             session_->end(direction::c2s, wall_now());
@@ -587,6 +601,7 @@ class player final : public std::enable_shared_from_this<player<Stream>>,
     bool fin_sent_ = false;
     bool ending_ = false;
     bool end_when_written_ = false;
+    bool awaited_server_fin_ = false;
     bool timed_out_ = false;
     bool finished_ = false;
 };

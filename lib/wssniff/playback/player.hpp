@@ -41,6 +41,7 @@ struct player_settings {
 struct connection_outcome {
     std::uint64_t conn = 0;
     bool failed = false;           // could not connect, or the upgrade was refused where it was not
+    bool unreachable = false;      // of those: could not connect (or its TLS failed)
     std::string problem;           // one line, when failed
     bool deflate_declined = false; // compressed messages went uncompressed
     std::uint64_t sync_timeouts = 0;

@@ -84,6 +84,11 @@ def replay(ctx, archive, server_port, *args, suffix="-replayed", expect_status=0
     return records, stderr
 
 
+def written(ctx, suffix):
+    """The path of a records file this case has written (ctx.output() would remove it)."""
+    return os.path.join(ctx.records_dir, f"{ctx.prefix}-{ctx.name}{suffix}.ndjson")
+
+
 def read_archive(path):
     return parse_ndjson(open(path, "rb").read(), path)
 
@@ -140,7 +145,8 @@ def check_same_conversation(recorded, replayed, compressed=None):
 
 def roundtrip(ctx, kind):
     recorded = record_session(ctx, start_server(ctx, kind))
-    records, stderr = replay(ctx, recorded, start_server(ctx, kind))
+    server = start_server(ctx, kind)
+    records, stderr = replay(ctx, recorded, server)
     check_same_conversation(read_archive(recorded), records)
     check("header Authorization was redacted in the archive and is left out" in stderr,
           f"no warning about the redacted Authorization header: {stderr}")
@@ -153,6 +159,20 @@ def roundtrip(ctx, kind):
     replayed_key = [v for n, v in one(records, "handshake")["request_headers"]
                     if n.lower() == "sec-websocket-key"]
     check(recorded_key != replayed_key, "the Sec-WebSocket-Key was not fresh")
+    # wssniff diff agrees: the replay is the recorded session again.
+    replayed_path = written(ctx, "-replayed")
+    diff = subprocess.run([ctx.wssniff, "diff", recorded, replayed_path], capture_output=True,
+                          timeout=30)
+    check(diff.returncode == 0, f"wssniff diff recorded replayed exited {diff.returncode}: "
+                                f"{diff.stdout.decode()[:2000]} {diff.stderr.decode()}")
+    # The snapshot loop: replay --expect against the golden archive, JUnit for CI.
+    golden = subprocess.run([ctx.wssniff, "replay", recorded, "--upstream",
+                             f"ws://{LOOPBACK}:{server}", "--expect", recorded, "--format",
+                             "junit"], capture_output=True, timeout=60)
+    check(golden.returncode == 0, f"replay --expect exited {golden.returncode}: "
+                                  f"{golden.stdout.decode()[:2000]} {golden.stderr.decode()}")
+    check(b"<testsuite" in golden.stdout and b"<failure" not in golden.stdout,
+          f"replay --expect --format junit: {golden.stdout[:1000]!r}")
     masks = {r.get("mask") for r in read_archive(recorded) if r["type"] == "frame"}
     check(not masks & {r.get("mask") for r in records if r["type"] == "frame" and
                        r["dir"] == "c2s"}, "a recorded mask was reused")
@@ -448,6 +468,13 @@ def reserved_opcode_ws(ctx):
     check(c2s[:2] == [1, 3], f"client frames sent: {c2s}")
     check(any(r["type"] == "error" and r["code"] == "reserved_opcode" for r in records),
           "the replayed archive has no reserved_opcode error")
+    # Against an archive where the server accepted the frame, the diff shows the 1002 close.
+    golden = subprocess.run([ctx.wssniff, "diff", archive, written(ctx, "-replayed"), "--unit",
+                             "frames", "--format", "ndjson"], capture_output=True, timeout=30)
+    check(golden.returncode == 1, f"diff exited {golden.returncode}: {golden.stderr.decode()}")
+    differences = [json.loads(line) for line in golden.stdout.splitlines()]
+    check(any("1002" in json.dumps(d) and d.get("dir") == "s2c" for d in differences),
+          f"the diff does not show the server's 1002 close: {differences}")
 
 
 def client_reset(ctx):
