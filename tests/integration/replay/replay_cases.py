@@ -570,9 +570,66 @@ def refusals(ctx):
         pass
 
 
+
+def several_connections(ctx):
+    """Three connections, started 0.5 s apart: replayed at their recorded offsets (paced), N at
+    a time (--concurrency), or some of them (--conn)."""
+    server = start_server(ctx, "ws")
+    output = ctx.output("-recorded")
+    proxy = ctx.proxy(server, output, ["--payload", "base64", "--emit", "both"])
+    clients = []
+    for _ in range(3):
+        clients.append(Process("conversation", [PYTHON, os.path.join(HERE, "conversation.py"),
+                                                 str(proxy.port)], HERE))
+        time.sleep(0.5)
+    for client in clients:
+        check(client.wait(30) == 0, f"a recorded conversation failed: "
+                                    f"{client.output('stderr')[-1000:]}")
+    proxy.wait_idle()
+    proxy.stop()
+    recorded = read_archive(output)
+
+    def by_conn(records):
+        out = {}
+        for r in records:
+            out.setdefault(r["conn"], []).append(r)
+        return out
+
+    def starts(records):
+        return [seconds_of(one(rs, "handshake")["ts"]) for _, rs in sorted(by_conn(records).items())]
+
+    records, _ = replay(ctx, output, server, "--pace", "original", "--sync", "off",
+                        suffix="-paced")
+    conns = by_conn(records)
+    check(sorted(conns) == [1, 2, 3], f"replayed connections: {sorted(conns)}")
+    for conn in (1, 2, 3):
+        check_same_conversation(by_conn(recorded)[conn], conns[conn])
+    want = starts(recorded)
+    got = starts(records)
+    tolerance = 0.3 if SLOW else 0.15
+    offsets = [(b - want[0], g - got[0]) for b, g in zip(want, got)]
+    log(f"start offsets recorded/replayed: {offsets}")
+    check(all(abs(a - b) <= tolerance for a, b in offsets),
+          f"connections did not start at their recorded offsets: {offsets}")
+
+    records, _ = replay(ctx, output, server, "--concurrency", "1", suffix="-serial")
+    conns = by_conn(records)
+    check(sorted(conns) == [1, 2, 3], f"--concurrency 1: connections {sorted(conns)}")
+    # One at a time: each connection starts after the previous one's close.
+    for conn in (2, 3):
+        previous_close = seconds_of(one(conns[conn - 1], "close")["ts"])
+        check(seconds_of(one(conns[conn], "handshake")["ts"]) >= previous_close,
+              f"--concurrency 1: conn {conn} started before conn {conn - 1} ended")
+
+    records, _ = replay(ctx, output, server, "--conn", "2-3", suffix="-some")
+    conns = by_conn(records)
+    check(sorted(conns) == [1, 2], f"--conn 2-3 replayed {sorted(conns)}, expected two")
+    check_same_conversation(by_conn(recorded)[2], conns[1])
+
 CASES = [ws_roundtrip, websockets_roundtrip, header_supplies_redacted, pace_original,
          sync_waits, sync_timeout, deflate_accepted, deflate_declined, frames_on_the_wire,
-         reserved_opcode_ws, client_reset, upgrade_refused, unreachable, refusals]
+         reserved_opcode_ws, client_reset, upgrade_refused, unreachable, refusals,
+         several_connections]
 
 if __name__ == "__main__":
     sys.exit(run_cases(__doc__, CASES, prefix="replay"))
