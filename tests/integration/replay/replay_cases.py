@@ -39,9 +39,10 @@ def node():
     return os.environ.get("WSSNIFF_NODE") or "node"
 
 
-def start_server(ctx, kind, deflate=False):
-    env_deflate = "1" if deflate else "0"
-    os.environ["REPLAY_DEFLATE"] = env_deflate
+def start_server(ctx, kind, deflate=False, tls=None):
+    os.environ["REPLAY_DEFLATE"] = "1" if deflate else "0"
+    os.environ["REPLAY_TLS_CERT"] = tls["server.pem"] if tls else ""
+    os.environ["REPLAY_TLS_KEY"] = tls["server.key"] if tls else ""
     if kind == "ws":
         argv = [node(), os.path.join(HERE, "ws_server.js")]
     else:
@@ -626,10 +627,35 @@ def several_connections(ctx):
     check(sorted(conns) == [1, 2], f"--conn 2-3 replayed {sorted(conns)}, expected two")
     check_same_conversation(by_conn(recorded)[2], conns[1])
 
+
+def wss_replay(ctx):
+    """A session recorded over ws:// replayed against a wss:// server: verified against
+    --ca-file, refused without it (the system's CAs do not know the test CA), --insecure."""
+    sys.path.insert(0, os.path.join(HERE, "..", "tls"))
+    import certs  # the TLS suite's test certificates, made now with openssl
+    tls = certs.make(os.path.join(ctx.records_dir, f"replay-{ctx.name}-certs"))
+    recorded = record_session(ctx, start_server(ctx, "ws"))
+    server = start_server(ctx, "websockets", tls=tls)
+    records, _ = replay(ctx, recorded, server, "--ca-file", tls["ca.pem"], scheme="wss")
+    check_same_conversation(read_archive(recorded), records)
+    upstream = one(records, "handshake").get("tls", {}).get("upstream", {})
+    check(upstream.get("verified") is True and upstream.get("version", "").startswith("TLS"),
+          f"handshake record's tls: {one(records, 'handshake').get('tls')}")
+    records, stderr = replay(ctx, recorded, server, scheme="wss", expect_status=1,
+                             suffix="-unverified")
+    check("certificate" in stderr and "cannot connect" in stderr,
+          f"an unverifiable server was not refused clearly: {stderr}")
+    check([r["code"] for r in records if r["type"] == "error"] == ["upstream_unreachable"],
+          f"records: {records}")
+    records, stderr = replay(ctx, recorded, server, "--insecure", scheme="wss",
+                             suffix="-insecure")
+    check_same_conversation(read_archive(recorded), records)
+    check("--insecure" in stderr, f"no warning for --insecure: {stderr}")
+
 CASES = [ws_roundtrip, websockets_roundtrip, header_supplies_redacted, pace_original,
          sync_waits, sync_timeout, deflate_accepted, deflate_declined, frames_on_the_wire,
          reserved_opcode_ws, client_reset, upgrade_refused, unreachable, refusals,
-         several_connections]
+         several_connections, wss_replay]
 
 if __name__ == "__main__":
     sys.exit(run_cases(__doc__, CASES, prefix="replay"))

@@ -3,11 +3,13 @@
 ws_server.js (greeting, echo, "slow" answered by "late" 700 ms later). Prints "listening PORT".
 
     websockets_server.py            REPLAY_DEFLATE=1: permessage-deflate offered
+                                    REPLAY_TLS_CERT, REPLAY_TLS_KEY: wss:// with that certificate
 """
 
 import asyncio
 import json
 import os
+import ssl
 import sys
 
 import websockets
@@ -28,7 +30,12 @@ async def handler(ws, path=None):
 
 async def main():
     compression = "deflate" if os.environ.get("REPLAY_DEFLATE") == "1" else None
-    async with websockets.serve(handler, "127.0.0.1", 0, compression=compression) as server:
+    tls = None
+    if os.environ.get("REPLAY_TLS_CERT"):
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(os.environ["REPLAY_TLS_CERT"], os.environ["REPLAY_TLS_KEY"])
+    async with websockets.serve(handler, "127.0.0.1", 0, compression=compression,
+                                ssl=tls) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         print(f"listening {port}", flush=True)
         await asyncio.Future()
