@@ -80,8 +80,8 @@ void parse_nlohmann(benchmark::State& state) {
             benchmark::DoNotOptimize(doc);
         }
     }
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * lines.size()));
+    state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(text.size()));
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(lines.size()));
 }
 
 void parse_simdjson(benchmark::State& state) {
@@ -104,8 +104,8 @@ void parse_simdjson(benchmark::State& state) {
             benchmark::DoNotOptimize(doc);
         }
     }
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * lines.size()));
+    state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(text.size()));
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(lines.size()));
 }
 
 void read_records(benchmark::State& state) {
@@ -123,7 +123,7 @@ void read_records(benchmark::State& state) {
         }
     }
     std::fclose(file);
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
+    state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(text.size()));
     state.SetItemsProcessed(static_cast<std::int64_t>(records));
 }
 
@@ -134,7 +134,7 @@ void copy_memcpy(benchmark::State& state) {
         std::memcpy(copy.data(), text.data(), text.size());
         benchmark::ClobberMemory();
     }
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
+    state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(text.size()));
 }
 
 } // namespace
