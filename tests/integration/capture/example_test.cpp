@@ -17,6 +17,7 @@ using wssniff::test::captured;
 
 TEST_CASE("a websocketpp client and echo server, through the proxy") {
     wssniff::test::echo_server server;
+    server.start();
 
     wssniff::record::capture capture;
     wssniff::proxy::proxy_options options;

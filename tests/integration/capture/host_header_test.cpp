@@ -34,6 +34,7 @@ struct host_seen {
 
 host_seen open_through_proxy(bool rewrite_host) {
     wssniff::test::echo_server server;
+    server.start();
     wssniff::record::capture capture;
     wssniff::proxy::proxy_options options;
     options.listen_port = 0;

@@ -31,11 +31,12 @@ inline wssniff::proxy::proxy_options proxy_options_for(std::uint16_t upstream_po
 struct proxied_echo {
     // `configure` changes the proxy's options (e.g. rewrite_host) before it starts.
     explicit proxied_echo(const configure_proxy& configure = {})
-        : proxy(proxy_options_for(server.port(), configure), capture) {
+        : proxy(proxy_options_for(server.start(), configure), capture) {
         proxy.start();
     }
 
-    // Declared in the order they must start: the proxy needs the server's port and the capture.
+    // Declared in the order they must start: the proxy needs the server's port (start() returns
+    // it) and the capture.
     echo_server server;
     wssniff::record::capture capture;
     wssniff::proxy::proxy proxy;

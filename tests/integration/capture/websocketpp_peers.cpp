@@ -1,14 +1,11 @@
 #include "websocketpp_peers.hpp"
 
 #include <websocketpp/client.hpp>
-#include <websocketpp/config/asio_no_tls.hpp>
 #include <websocketpp/config/asio_no_tls_client.hpp>
-#include <websocketpp/server.hpp>
 
 #include <condition_variable>
 #include <functional>
 #include <mutex>
-#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -16,11 +13,10 @@ namespace wssniff::test {
 
 namespace {
 
-using server_endpoint = websocketpp::server<websocketpp::config::asio>;
 using client_endpoint = websocketpp::client<websocketpp::config::asio_client>;
 using websocketpp::connection_hdl;
 
-template <class Endpoint> void quiet(Endpoint& endpoint) {
+void quiet(client_endpoint& endpoint) {
     endpoint.clear_access_channels(websocketpp::log::alevel::all);
     endpoint.clear_error_channels(websocketpp::log::elevel::all);
 }
@@ -29,79 +25,11 @@ std::string to_string(const asio::ip::tcp::endpoint& ep) {
     return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
-ws_message message_of(const websocketpp::config::asio::message_type::ptr& m) {
+ws_message message_of(const client_endpoint::message_ptr& m) {
     return {m->get_opcode() == websocketpp::frame::opcode::text, m->get_payload()};
 }
 
 } // namespace
-
-struct echo_server::state {
-    server_endpoint endpoint;
-    std::thread thread;
-    std::uint16_t port = 0;
-    mutable std::mutex mutex;
-    std::vector<ws_message> received;
-    std::optional<std::string> host;
-    std::optional<std::pair<std::uint16_t, std::string>> close;
-};
-
-echo_server::echo_server() : state_(std::make_unique<state>()) {
-    state& s = *state_;
-    quiet(s.endpoint);
-    s.endpoint.init_asio();
-    s.endpoint.set_reuse_addr(true);
-    s.endpoint.set_open_handler([&s](connection_hdl hdl) {
-        const auto con = s.endpoint.get_con_from_hdl(hdl);
-        const std::lock_guard<std::mutex> lock(s.mutex);
-        s.host = con->get_request_header("Host");
-    });
-    s.endpoint.set_message_handler([&s](connection_hdl hdl, server_endpoint::message_ptr m) {
-        {
-            const std::lock_guard<std::mutex> lock(s.mutex);
-            s.received.push_back(message_of(m));
-        }
-        websocketpp::lib::error_code ec;
-        s.endpoint.send(hdl, m->get_payload(), m->get_opcode(), ec);
-    });
-    s.endpoint.set_close_handler([&s](connection_hdl hdl) {
-        const auto con = s.endpoint.get_con_from_hdl(hdl);
-        const std::lock_guard<std::mutex> lock(s.mutex);
-        s.close.emplace(con->get_remote_close_code(), con->get_remote_close_reason());
-    });
-    s.endpoint.listen(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    s.endpoint.start_accept();
-    websocketpp::lib::error_code ec;
-    s.port = s.endpoint.get_local_endpoint(ec).port();
-    if (ec) {
-        throw std::runtime_error("echo_server: no local endpoint: " + ec.message());
-    }
-    s.thread = std::thread([&s] { s.endpoint.run(); });
-}
-
-echo_server::~echo_server() {
-    // Open connections are dropped with the endpoint; by now the test has what it needs.
-    state_->endpoint.stop();
-    state_->thread.join();
-}
-
-std::uint16_t echo_server::port() const {
-    return state_->port;
-}
-
-std::vector<ws_message> echo_server::received() const {
-    const std::lock_guard<std::mutex> lock(state_->mutex);
-    return state_->received;
-}
-
-std::optional<std::string> echo_server::host() const {
-    const std::lock_guard<std::mutex> lock(state_->mutex);
-    return state_->host;
-}
-
-std::optional<std::pair<std::uint16_t, std::string>> echo_server::close_received() const {
-    const std::lock_guard<std::mutex> lock(state_->mutex);
-    return state_->close;
-}
 
 struct client::state {
     client_endpoint endpoint;

@@ -1,9 +1,12 @@
 #pragma once
-// websocketpp peers for in-process tests: an echo server and a client, each on its own thread,
-// driven from the test's thread with calls that block until they happen or time out.
+// websocketpp peers for in-process tests: the echo server (the demo's, app/demo/echo_server.hpp)
+// and a client on its own thread, driven from the test's thread with calls that block until they
+// happen or time out.
 //
-// websocketpp stays inside websocketpp_peers.cpp: it needs Asio's deprecated names, which the
-// proxy's target turns off.
+// websocketpp stays inside the .cpp files (this folder's and the demo's): it needs Asio's
+// deprecated names, which the proxy's target turns off.
+
+#include "demo/echo_server.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -14,37 +17,11 @@
 
 namespace wssniff::test {
 
+// Listens on 127.0.0.1, on a port the kernel picks, once started, and sends every data message
+// back; records what it received.
+using app::demo::echo_server;
 // One data message as an endpoint sent or received it.
-struct ws_message {
-    bool text = true;
-    std::string payload;
-
-    friend bool operator==(const ws_message& a, const ws_message& b) {
-        return a.text == b.text && a.payload == b.payload;
-    }
-    friend bool operator!=(const ws_message& a, const ws_message& b) { return !(a == b); }
-};
-
-// Listens on 127.0.0.1, on a port the kernel picks, and sends every data message back.
-class echo_server {
-  public:
-    echo_server();
-    ~echo_server();
-    echo_server(const echo_server&) = delete;
-    echo_server& operator=(const echo_server&) = delete;
-
-    std::uint16_t port() const;
-    std::vector<ws_message> received() const;
-    // The Host header of the last opening handshake.
-    std::optional<std::string> host() const;
-    // The close frame the last client sent (code, reason), once one arrived.
-    std::optional<std::pair<std::uint16_t, std::string>> close_received() const;
-
-    struct state;
-
-  private:
-    std::unique_ptr<state> state_;
-};
+using app::demo::ws_message;
 
 // Connects to ws://127.0.0.1:PORT/PATH and waits for the opening handshake (throws
 // std::runtime_error when it fails or takes longer than `timeout`).
