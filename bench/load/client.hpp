@@ -16,6 +16,10 @@ struct client_options {
     bool text = false;
     bool deflate = false;
     double seconds = 3.0;
+    // blast: stop after the batch that reaches this many frames on a connection, if that comes
+    // first. A forwarder that reads without backpressure (mitmproxy) would otherwise take in S
+    // seconds' worth of the client's speed and need minutes to pass it on.
+    std::uint64_t max_frames = UINT64_MAX;
     std::size_t connections = 1;
     std::size_t batch_bytes = 1024 * 1024;
 };

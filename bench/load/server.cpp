@@ -1,7 +1,8 @@
-// The far end of every run: a sink that keeps a checksum of each connection's payload and
-// reports it in its Close frame, or an echo server for ping-pong. Path /sink or /echo in the
-// upgrade request chooses; permessage-deflate is accepted whenever offered, without context
-// takeover, and payloads are checked as they travel (compressed), never inflated.
+// The far end of every run: a sink that keeps a checksum of each connection's payload, and a
+// second one of its frame headers as they arrived, and reports both in its Close frame, or an
+// echo server for ping-pong. Path /sink or /echo in the upgrade request chooses;
+// permessage-deflate is accepted whenever offered, without context takeover, and payloads are
+// checked as they travel (compressed), never inflated.
 #include "server.hpp"
 
 #include "wire.hpp"
@@ -32,6 +33,8 @@ class connection : public std::enable_shared_from_this<connection> {
         data_frame_ = header.op == opcode::text || header.op == opcode::binary ||
                       header.op == opcode::continuation;
         echo_payload_.clear();
+        if (data_frame_ && !echo_)
+            header_checksum_.update(header.raw.data(), header.raw_size);
     }
 
     void on_payload(const std::uint8_t* data, std::size_t size) {
@@ -55,17 +58,21 @@ class connection : public std::enable_shared_from_this<connection> {
                              echo_payload_.size(), false, 0);
             }
             break;
+        case opcode::ping:
+            // A blast client pings once, after its last frame, and waits for the report as a
+            // text frame: a forwarder that answers the client's Close itself and drops ours
+            // (mitmproxy) still passes that on.
+            if (!echo_) {
+                const auto& text = report();
+                append_frame(out_, opcode::text, false,
+                             reinterpret_cast<const std::uint8_t*>(text.data()), text.size(),
+                             false, 0);
+            }
+            break;
         case opcode::close: {
-            checksum_.finish();
-            char reason[120];
-            const int n =
-                std::snprintf(reason, sizeof reason, "frames=%llu words=%llu a=%016llx b=%016llx",
-                              static_cast<unsigned long long>(frames_),
-                              static_cast<unsigned long long>(checksum_.words()),
-                              static_cast<unsigned long long>(checksum_.a()),
-                              static_cast<unsigned long long>(checksum_.b()));
             std::vector<std::uint8_t> payload{0x03, 0xE8}; // 1000, normal closure
-            payload.insert(payload.end(), reason, reason + n);
+            if (!echo_)
+                payload.insert(payload.end(), report().begin(), report().end());
             append_frame(out_, opcode::close, false, payload.data(), payload.size(), false, 0);
             closing_ = true;
             break;
@@ -75,6 +82,25 @@ class connection : public std::enable_shared_from_this<connection> {
     }
 
   private:
+    // Frame count and both sums, fixed once asked for; at most 116 bytes, for a Close reason
+    // may carry 123.
+    const std::string& report() {
+        if (report_.empty()) {
+            checksum_.finish();
+            header_checksum_.finish();
+            char text[124];
+            const int n = std::snprintf(
+                text, sizeof text, "frames=%llu words=%llu a=%016llx b=%016llx h=%016llx",
+                static_cast<unsigned long long>(frames_),
+                static_cast<unsigned long long>(checksum_.words()),
+                static_cast<unsigned long long>(checksum_.a()),
+                static_cast<unsigned long long>(checksum_.b()),
+                static_cast<unsigned long long>(header_checksum_.b()));
+            report_.assign(text, static_cast<std::size_t>(n));
+        }
+        return report_;
+    }
+
     void read_head() {
         asio::async_read_until(socket_, asio::dynamic_buffer(head_), "\r\n\r\n",
                                [self = shared_from_this()](std::error_code ec, std::size_t size) {
@@ -138,11 +164,14 @@ class connection : public std::enable_shared_from_this<connection> {
     std::vector<std::uint8_t> out_;
     frame_reader reader_;
     stream_checksum checksum_;
+    // Over the data frames' raw headers (mask keys included); its b goes out as h.
+    stream_checksum header_checksum_;
     std::uint64_t frames_ = 0;
     bool echo_ = false;
     bool data_frame_ = false;
     bool closing_ = false;
     std::vector<std::uint8_t> echo_payload_;
+    std::string report_;
 };
 
 void accept_next(tcp::acceptor& acceptor) {

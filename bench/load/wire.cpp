@@ -113,6 +113,8 @@ std::size_t frame_reader::parse_header() {
     header_.payload_length = length;
     if (masked)
         std::memcpy(header_.mask_key.data(), header_bytes_.data() + 2 + length_size, 4);
+    header_.raw = header_bytes_;
+    header_.raw_size = needed;
     return needed;
 }
 
@@ -188,6 +190,22 @@ std::vector<std::uint8_t> deflate_message(const std::vector<std::uint8_t>& in) {
         throw std::runtime_error("deflate failed");
     out.resize(produced - 4);
     return out;
+}
+
+std::string inflate_message(const std::string& in, std::size_t max_size) {
+    z_stream stream{};
+    if (inflateInit2(&stream, -15) != Z_OK)
+        throw std::runtime_error("inflateInit2 failed");
+    std::string input = in + std::string("\x00\x00\xff\xff", 4);
+    std::string out(max_size, '\0');
+    stream.next_in = reinterpret_cast<Bytef*>(input.data());
+    stream.avail_in = static_cast<uInt>(input.size());
+    stream.next_out = reinterpret_cast<Bytef*>(out.data());
+    stream.avail_out = static_cast<uInt>(out.size());
+    const int rc = inflate(&stream, Z_SYNC_FLUSH);
+    out.resize(out.size() - stream.avail_out);
+    inflateEnd(&stream);
+    return rc == Z_OK || rc == Z_STREAM_END ? out : std::string();
 }
 
 } // namespace wssniff::load

@@ -63,6 +63,10 @@ struct frame_header {
     bool masked = false;
     std::array<std::uint8_t, 4> mask_key{};
     std::uint64_t payload_length = 0;
+    // The header as it arrived, mask key included: the sink sums these to tell a forwarder that
+    // passes frames through from one that re-encodes them with the same payloads.
+    std::array<std::uint8_t, 14> raw{};
+    std::size_t raw_size = 0;
 };
 
 // Incremental frame reader. The handler receives unmasked payload in pieces:
@@ -141,5 +145,9 @@ std::string header_value(std::string_view head, std::string_view name);
 // Raw deflate of `in` as one permessage-deflate message without context takeover: the
 // trailing 00 00 ff ff of the sync flush is removed (RFC 7692 section 7.2.1).
 std::vector<std::uint8_t> deflate_message(const std::vector<std::uint8_t>& in);
+
+// The reverse, for one short message (the sink's report, which mitmproxy compresses on its way
+// back): at most `max_size` bytes, empty when the input is not a raw deflate message.
+std::string inflate_message(const std::string& in, std::size_t max_size);
 
 } // namespace wssniff::load
