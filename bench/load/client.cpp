@@ -210,11 +210,26 @@ class client_connection : public std::enable_shared_from_this<client_connection>
                               self->frames_ += work.frames_per_batch;
                               self->checksum_.append(work.batch_checksum);
                               self->header_checksum_.append(work.batch_header_checksum);
-                              if (clock_type::now() < self->state_.result.deadline &&
-                                  self->frames_ < work.options.max_frames)
-                                  return self->write_batch();
-                              self->ask_report();
+                              if (clock_type::now() >= self->state_.result.deadline ||
+                                  self->frames_ >= work.options.max_frames)
+                                  return self->ask_report();
+                              self->pace_then_write_batch();
                           });
+    }
+
+    // With --rate, the next batch waits until the bytes written so far are due.
+    void pace_then_write_batch() {
+        const double rate = state_.work.options.rate_mb_per_s;
+        if (rate <= 0)
+            return write_batch();
+        const auto bytes = static_cast<double>(frames_ * state_.work.single_frame.size());
+        const auto due =
+            state_.result.start + std::chrono::duration_cast<clock_type::duration>(
+                                      std::chrono::duration<double>(bytes / (rate * 1e6)));
+        if (!timer_)
+            timer_ = std::make_unique<asio::steady_timer>(state_.io);
+        timer_->expires_at(due);
+        timer_->async_wait([self = shared_from_this()](std::error_code) { self->write_batch(); });
     }
 
     // A Ping after the last frame asks the sink for its report, which comes back as a text

@@ -20,6 +20,9 @@ struct client_options {
     // first. A forwarder that reads without backpressure (mitmproxy) would otherwise take in S
     // seconds' worth of the client's speed and need minutes to pass it on.
     std::uint64_t max_frames = UINT64_MAX;
+    // blast: at most this many MB (10^6 bytes) per second on each connection; 0 for as fast as
+    // the socket takes them. A paced stream loads the client's CPU alike behind every forwarder.
+    double rate_mb_per_s = 0;
     std::size_t connections = 1;
     std::size_t batch_bytes = 1024 * 1024;
 };

@@ -17,7 +17,7 @@ constexpr const char* usage =
     "      sink (path /sink) and echo (path /echo) server; prints \"listening on HOST:PORT\"\n"
     "  wssniff_load client --connect HOST:PORT [--mode blast|pingpong|idle] [--size BYTES]\n"
     "      [--opcode text|binary] [--deflate] [--seconds S] [--connections N] [--batch BYTES]\n"
-    "      [--max-frames N]\n"
+    "      [--max-frames N] [--rate MB_PER_S]\n"
     "      prints one JSON object; exit status 1 when a connection failed or a checksum differed\n";
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -87,6 +87,8 @@ int main(int argc, char** argv) try {
                 options.seconds = std::stod(value(i));
             } else if (arg == "--connections") {
                 options.connections = std::stoul(value(i));
+            } else if (arg == "--rate") {
+                options.rate_mb_per_s = std::stod(value(i));
             } else if (arg == "--max-frames") {
                 options.max_frames = std::stoull(value(i));
             } else if (arg == "--batch") {
