@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <csignal>
@@ -25,6 +26,12 @@ namespace wssniff::app {
 
 namespace {
 
+// One relay loop per core the process may run on.
+std::size_t default_threads() {
+    const unsigned n = std::thread::hardware_concurrency();
+    return n == 0 ? 1 : std::min<std::size_t>(n, 256);
+}
+
 struct proxy_command_options {
     std::string upstream;
     std::string listen = "127.0.0.1:8080";
@@ -34,6 +41,8 @@ struct proxy_command_options {
     double handshake_timeout = 30;
     double idle_timeout = 0;
     std::size_t queue = 8192;
+    // --threads: relay event loops; 0 until parsed means one per core.
+    std::size_t threads = default_threads();
     std::string ca_file;
     bool insecure = false;
     std::string tls_cert;
@@ -121,6 +130,7 @@ int run_proxy(const proxy_command_options& o) {
     options.connect_timeout = seconds(o.connect_timeout);
     options.handshake_timeout = seconds(o.handshake_timeout);
     options.idle_timeout = seconds(o.idle_timeout);
+    options.threads = o.threads;
     apply(o.output, options.session);
 
     // The output is opened (and an existing file truncated) only once nothing else can stop
@@ -251,6 +261,12 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         ->check(seconds_in(0.001, 604800, true))
         ->default_str("0")
         ->option_text("SECONDS=0");
+    cmd->add_option("--threads", o->threads,
+                    "Relay event loops, each on a thread of its own; connections are spread over "
+                    "them as they are accepted (1 to 256; default: one per core)")
+        ->check(count_in(1, 256))
+        ->default_str(std::to_string(default_threads()))
+        ->option_text("N");
     cmd->add_option("--queue", o->queue,
                     "Records held for the writer before backpressure or drops (1 to 16777216)")
         ->check(count_in(1, std::uint64_t{1} << 24))

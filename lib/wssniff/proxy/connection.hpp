@@ -40,12 +40,11 @@ template <class Client, class Upstream>
 class connection final : public connection_base,
                          public std::enable_shared_from_this<connection<Client, Upstream>> {
   public:
-    connection(proxy::impl& owner, tcp::socket client, std::uint64_t id,
+    connection(proxy::impl& owner, relay_loop& loop, tcp::socket client, std::uint64_t id,
                std::unique_ptr<tap> watcher);
 
     void start() override;
     void shut_down() override { finish(end_reason::shutdown); }
-    bool dials_from(const tcp::endpoint& local) override;
     void upstream_is_self() override;
 
   private:
@@ -136,7 +135,10 @@ class connection final : public connection_base,
     void handshake_timed_out();
 
     proxy::impl& owner_;
+    relay_loop& loop_; // where this connection's handlers run
     std::uint64_t id_;
+    // The upstream socket's local address while the proxy knows it as one of its own dials.
+    std::optional<tcp::endpoint> dialed_from_;
     Client client_;
     Upstream upstream_;
     tcp::resolver resolver_;

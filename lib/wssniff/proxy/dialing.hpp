@@ -10,11 +10,12 @@
 namespace wssniff::proxy {
 
 template <class Client, class Upstream>
-connection<Client, Upstream>::connection(proxy::impl& owner, tcp::socket client, std::uint64_t id,
-                                         std::unique_ptr<tap> watcher)
-    : owner_(owner), id_(id), client_(make_stream<Client>(std::move(client), owner.client_tls)),
-      upstream_(make_stream<Upstream>(owner.io, owner.upstream_tls)), resolver_(owner.io),
-      timer_(owner.io), tap_(std::move(watcher)) {
+connection<Client, Upstream>::connection(proxy::impl& owner, relay_loop& loop, tcp::socket client,
+                                         std::uint64_t id, std::unique_ptr<tap> watcher)
+    : owner_(owner), loop_(loop), id_(id),
+      client_(make_stream<Client>(std::move(client), owner.client_tls)),
+      upstream_(make_stream<Upstream>(loop.io, owner.upstream_tls)), resolver_(loop.io),
+      timer_(loop.io), tap_(std::move(watcher)) {
     if (owner.options.rewrite_host) {
         rewriter_.emplace(owner.options.upstream.authority());
     }
@@ -89,6 +90,11 @@ void connection<Client, Upstream>::on_connected(std::error_code ec) {
     std::error_code ignored;
     tcp_of(client_).set_option(tcp::no_delay(true), ignored);
     tcp_of(upstream_).set_option(tcp::no_delay(true), ignored);
+    // Known to the acceptor as one of our own sockets, in case the upstream is this proxy.
+    if (const auto local = tcp_of(upstream_).local_endpoint(ignored); !ignored) {
+        dialed_from_ = local;
+        owner_.dialing(local, loop_, this->weak_from_this());
+    }
     if constexpr (is_tls<Upstream>) {
         auto self = this->shared_from_this();
         stage_ = stage::tls_connect;
@@ -145,16 +151,6 @@ std::string connection<Client, Upstream>::setup_failure(std::error_code ec) {
 // Run-time guard against `--upstream` naming this proxy (under another name, or through a
 // forwarder): the acceptor recognises a connection coming from one of our own upstream
 // sockets, and the connection that dialed it answers its client instead of looping.
-template <class Client, class Upstream>
-bool connection<Client, Upstream>::dials_from(const tcp::endpoint& local) {
-    if (stopped() || stage_ == stage::tls_accept) {
-        return false;
-    }
-    std::error_code ec;
-    const auto ours = tcp_of(upstream_).local_endpoint(ec);
-    return !ec && ours == local;
-}
-
 template <class Client, class Upstream> void connection<Client, Upstream>::upstream_is_self() {
     if (stopped() || stage_ == stage::winding_down) {
         return;

@@ -38,7 +38,7 @@ void connection<Client, Upstream>::answer(std::string_view status, const std::st
 template <class Client, class Upstream>
 void connection<Client, Upstream>::client_tls_failed(std::error_code ec) {
     const bool timed_out = ec == asio::error::timed_out && setup_error_;
-    tap_->failed(failure::client_tls_failed, timed_out                   ? "timed out"
+    tap_->failed(failure::client_tls_failed, timed_out                    ? "timed out"
                                              : tls::plain_http_to_tls(ec) ? "it sent plain HTTP"
                                                                           : ec.message());
     if (timed_out) {
@@ -75,8 +75,7 @@ void connection<Client, Upstream>::fail_upstream(const std::string& why) {
 // The opening exchange did not end within --handshake-timeout. When the upstream has the request
 // and has answered nothing, the client hears why (a 504, as a gateway says it) rather than a bare
 // close; once any of a response has been forwarded, the connection just ends.
-template <class Client, class Upstream>
-void connection<Client, Upstream>::handshake_timed_out() {
+template <class Client, class Upstream> void connection<Client, Upstream>::handshake_timed_out() {
     if (!tap_->awaiting_first_response() || pump_of(direction::s2c).write_pending) {
         finish(end_reason::timeout);
         return;

@@ -5,6 +5,7 @@
 #include "wssniff/proxy/session_tap.hpp"
 #include "wssniff/proxy/tls.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <memory>
@@ -36,8 +37,22 @@ bool exhausted(const std::error_code& ec) {
 
 } // namespace
 
+namespace {
+
+std::vector<std::unique_ptr<relay_loop>> make_loops(const proxy_options& o) {
+    std::vector<std::unique_ptr<relay_loop>> loops;
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, o.threads); ++i) {
+        loops.push_back(std::make_unique<relay_loop>(o.buffer_size));
+    }
+    return loops;
+}
+
+} // namespace
+
 proxy::impl::impl(proxy_options o, record::sink& s)
-    : options(std::move(o)), sink(s), buffers(options.buffer_size) {
+    : options(std::move(o)),
+      sink(options.threads > 1 ? static_cast<record::sink&>(serialized.emplace(s)) : s),
+      loops(make_loops(options)), io(loops.front()->io) {
     if (options.upstream.tls) {
         upstream_tls.emplace(tls::client_context(options.ca_file, options.insecure));
     }
@@ -65,16 +80,18 @@ std::unique_ptr<tap> proxy::impl::make_tap(std::uint64_t id, const tcp::socket& 
 }
 
 template <class Client, class Upstream>
-void proxy::impl::open(tcp::socket socket, std::uint64_t id) {
+void proxy::impl::open(relay_loop& loop, tcp::socket socket, std::uint64_t id) {
     auto watcher = make_tap(id, socket);
-    auto c = std::make_shared<connection<Client, Upstream>>(*this, std::move(socket), id,
+    auto c = std::make_shared<connection<Client, Upstream>>(*this, loop, std::move(socket), id,
                                                             std::move(watcher));
-    connections.emplace(id, c);
+    loop.connections.emplace(id, c);
     c->start();
 }
 
 void proxy::impl::accept() {
-    acceptor.async_accept([this](std::error_code ec, tcp::socket socket) {
+    // The accepted socket belongs to the loop it will live on.
+    relay_loop& loop = next_loop();
+    acceptor.async_accept(loop.io, [this, &loop](std::error_code ec, tcp::socket socket) {
         if (stopping || ec == asio::error::operation_aborted) {
             return;
         }
@@ -98,48 +115,92 @@ void proxy::impl::accept() {
             accept();
             return;
         }
-        accepted_socket(std::move(socket));
+        accepted_socket(loop, std::move(socket));
         accept();
     });
 }
 
-void proxy::impl::accepted_socket(tcp::socket socket) {
-    if (looped_back(socket)) {
-        std::error_code ignored;
-        socket.close(ignored);
+void proxy::impl::accepted_socket(relay_loop& loop, tcp::socket socket) {
+    std::error_code ec;
+    const auto peer = socket.remote_endpoint(ec);
+    if (!ec && may_loop_back(peer)) {
+        if (looped_back(peer)) {
+            socket.close(ec);
+            return;
+        }
+        // The dialer's connect may complete on its loop just after this accept: look again
+        // once before relaying (only for peers that could be one of our own sockets).
+        auto held = std::make_shared<tcp::socket>(std::move(socket));
+        auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(50));
+        timer->async_wait([this, &loop, held, timer, peer](std::error_code) {
+            if (stopping || looped_back(peer)) {
+                std::error_code ignored;
+                held->close(ignored);
+                return;
+            }
+            accepted_socket_checked(loop, std::move(*held));
+        });
         return;
     }
+    accepted_socket_checked(loop, std::move(socket));
+}
+
+void proxy::impl::accepted_socket_checked(relay_loop& loop, tcp::socket socket) {
     const std::uint64_t id = accepted.fetch_add(1) + 1;
     open_count.fetch_add(1);
-    if (client_tls && upstream_tls) {
-        open<tls_stream, tls_stream>(std::move(socket), id);
-    } else if (client_tls) {
-        open<tls_stream, plain_stream>(std::move(socket), id);
-    } else if (upstream_tls) {
-        open<plain_stream, tls_stream>(std::move(socket), id);
-    } else {
-        open<plain_stream, plain_stream>(std::move(socket), id);
-    }
+    asio::post(loop.io, [this, &loop, id, s = std::make_shared<tcp::socket>(std::move(socket))] {
+        if (loop.stopping) {
+            std::error_code ignored;
+            s->close(ignored);
+            open_count.fetch_sub(1);
+            return;
+        }
+        if (client_tls && upstream_tls) {
+            open<tls_stream, tls_stream>(loop, std::move(*s), id);
+        } else if (client_tls) {
+            open<tls_stream, plain_stream>(loop, std::move(*s), id);
+        } else if (upstream_tls) {
+            open<plain_stream, tls_stream>(loop, std::move(*s), id);
+        } else {
+            open<plain_stream, plain_stream>(loop, std::move(*s), id);
+        }
+    });
 }
 
 // A connection to ourselves can only arrive on the port we listen on, from an address of this
-// machine, so only a peer that could be one of our upstream sockets is looked up (the start
-// refuses the obvious case; this catches another name for the same socket).
-bool proxy::impl::looped_back(const tcp::socket& socket) {
+// machine (the start refuses the obvious case; this catches another name for the same socket).
+bool proxy::impl::may_loop_back(const tcp::endpoint& peer) {
     std::error_code ec;
-    const auto peer = socket.remote_endpoint(ec);
-    if (ec || options.upstream.port != acceptor.local_endpoint(ec).port()) {
-        return false;
-    }
-    for (auto& [id, weak] : connections) {
-        if (auto c = weak.lock(); c && c->dials_from(peer)) {
-            c->upstream_is_self();
-            return true;
-        }
-    }
-    return false;
+    return options.upstream.port == acceptor.local_endpoint(ec).port() && !ec && peer.port() != 0;
 }
 
+bool proxy::impl::looped_back(const tcp::endpoint& peer) {
+    std::lock_guard<std::mutex> hold(dials_mutex);
+    const auto it = dials.find(peer);
+    if (it == dials.end()) {
+        return false;
+    }
+    auto [loop, weak] = it->second;
+    asio::post(loop->io, [weak = weak] {
+        if (auto c = weak.lock()) {
+            c->upstream_is_self();
+        }
+    });
+    return true;
+}
+
+void proxy::impl::dialing(const tcp::endpoint& local, relay_loop& loop,
+                          std::weak_ptr<connection_base> connection) {
+    std::lock_guard<std::mutex> hold(dials_mutex);
+    dials[local] = {&loop, std::move(connection)};
+}
+
+void proxy::impl::dialed(const tcp::endpoint& local) {
+    std::lock_guard<std::mutex> hold(dials_mutex);
+    dials.erase(local);
+}
+
+// On the acceptor's loop: no more accepts; every loop ends its connections on its own thread.
 void proxy::impl::shutdown_all() {
     if (stopping) {
         return;
@@ -151,15 +212,36 @@ void proxy::impl::shutdown_all() {
     if (signals) {
         signals->cancel(ignored);
     }
+    for (auto& loop : loops) {
+        if (loop.get() == loops.front().get()) {
+            shut_down_loop(*loop);
+        } else {
+            asio::post(loop->io, [this, l = loop.get()] { shut_down_loop(*l); });
+        }
+    }
+}
+
+void proxy::impl::shut_down_loop(relay_loop& loop) {
+    loop.stopping = true;
     // finish() erases from the map: walk a copy.
     std::vector<std::shared_ptr<connection_base>> open_now;
-    for (auto& [id, weak] : connections) {
+    for (auto& [id, weak] : loop.connections) {
         if (auto c = weak.lock()) {
             open_now.push_back(std::move(c));
         }
     }
     for (auto& c : open_now) {
         c->shut_down();
+    }
+    // Its thread ends once the last connection has settled.
+    loop.work.reset();
+}
+
+void proxy::impl::join_loops() {
+    for (auto& loop : loops) {
+        if (loop->thread.joinable() && loop->thread.get_id() != std::this_thread::get_id()) {
+            loop->thread.join();
+        }
     }
 }
 
@@ -208,14 +290,36 @@ void proxy::stop_on_signals() {
     });
 }
 
+namespace {
+
+// The loops after the first: on threads of their own, kept running while idle.
+void start_other_loops(proxy::impl& impl) {
+    for (std::size_t i = 1; i < impl.loops.size(); ++i) {
+        auto& loop = *impl.loops[i];
+        if (loop.thread.joinable()) {
+            continue;
+        }
+        loop.work.emplace(loop.io.get_executor());
+        loop.thread = std::thread([&loop] { loop.io.run(); });
+    }
+}
+
+} // namespace
+
 void proxy::run() {
     listen();
+    start_other_loops(*impl_);
     impl_->io.run();
+    impl_->join_loops();
 }
 
 void proxy::start() {
     listen();
-    impl_->thread = std::thread([this] { impl_->io.run(); });
+    start_other_loops(*impl_);
+    impl_->thread = std::thread([this] {
+        impl_->io.run();
+        impl_->join_loops();
+    });
 }
 
 void proxy::stop() {

@@ -4,8 +4,9 @@
 // session once its write is done (what the destination took of it: the records describe the
 // bytes forwarded), whose records go to a sink.
 //
-// One thread runs the relay (run() or start()); records leave through the sink, which may hand
-// them to a thread of its own (record::queued_sink).
+// One thread runs the relay (run() or start()), or `threads` threads, each with its own event
+// loop; records leave through the sink, which may hand them to a thread of its own
+// (record::queued_sink).
 
 #include "wssniff/proxy/tap.hpp"
 #include "wssniff/proxy/upstream_url.hpp"
@@ -51,6 +52,10 @@ struct proxy_options {
     // Bytes read per direction before the read waits for the write (one buffer each way, as
     // nginx does: a slow reader throttles its producer and memory stays flat).
     std::size_t buffer_size = 64 * 1024;
+    // Relay event loops, each on a thread of its own; connections are spread over them as they
+    // are accepted (--threads). With more than one, records reach the sink one at a time
+    // behind a lock (a connection's own records stay in order).
+    std::size_t threads = 1;
 };
 
 // A certificate, key or CA file that cannot be used; what() is one line that names the option.

@@ -14,7 +14,7 @@ template <class Client, class Upstream> void connection<Client, Upstream>::read(
     }
     auto self = this->shared_from_this();
     pump& p = pump_of(d);
-    const std::size_t size = owner_.buffers.buffer_size();
+    const std::size_t size = loop_.buffers.buffer_size();
     with_source(d, [&](auto& source) {
         using stream = std::decay_t<decltype(source)>;
         if constexpr (!is_tls<stream>) {
@@ -33,7 +33,7 @@ template <class Client, class Upstream> void connection<Client, Upstream>::read(
                     on_read(d, ec, n);
                     return;
                 }
-                owner_.buffers.give_back(std::move(p.buffer));
+                loop_.buffers.give_back(std::move(p.buffer));
             }
             source.async_wait(tcp::socket::wait_read, [this, self, d](std::error_code ec) {
                 if (stopped()) {
@@ -43,12 +43,12 @@ template <class Client, class Upstream> void connection<Client, Upstream>::read(
                     on_read(d, ec, 0);
                     return;
                 }
-                pump_of(d).buffer = owner_.buffers.take();
+                pump_of(d).buffer = loop_.buffers.take();
                 read(d);
             });
         } else {
             if (!p.buffer) {
-                p.buffer = owner_.buffers.take();
+                p.buffer = loop_.buffers.take();
             }
             source.async_read_some(
                 asio::buffer(p.buffer.get(), size),

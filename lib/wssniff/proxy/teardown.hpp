@@ -103,8 +103,7 @@ void connection<Client, Upstream>::half_close(tls_stream& s, F&& then) {
 
 // `side` reset its connection (or failed): reset the other side too, once what we already
 // wrote to it has left our send queue or after a bounded wait. No more reading meanwhile.
-template <class Client, class Upstream>
-void connection<Client, Upstream>::reset(direction side) {
+template <class Client, class Upstream> void connection<Client, Upstream>::reset(direction side) {
     if (!reading()) {
         return;
     }
@@ -132,8 +131,7 @@ void connection<Client, Upstream>::pass_reset_on(direction side, steady::time_po
     finish(detail::reset_by(side));
 }
 
-template <class Client, class Upstream>
-void connection<Client, Upstream>::finish(end_reason why) {
+template <class Client, class Upstream> void connection<Client, Upstream>::finish(end_reason why) {
     if (stopped()) {
         return;
     }
@@ -157,7 +155,10 @@ template <class Client, class Upstream> void connection<Client, Upstream>::settl
     }
     stage_ = stage::settled;
     tap_->closed(end_->first, end_->second);
-    owner_.forget(id_);
+    if (dialed_from_) {
+        owner_.dialed(*dialed_from_);
+    }
+    owner_.forget(loop_, id_);
 }
 
 } // namespace wssniff::proxy

@@ -3,8 +3,8 @@
 // what a connection needs around its handshakes (SNI and the host check upstream, a sentence
 // for a failure, the details the handshake record shows).
 
-#include "wssniff/proxy/proxy.hpp"
 #include "wssniff/base/tls_info.hpp"
+#include "wssniff/proxy/proxy.hpp"
 
 #include <asio/ssl.hpp>
 

@@ -264,7 +264,7 @@ def sync_timeout(ctx):
     at = next(i for i, r in enumerate(archive) if r["type"] == "message" and
               payload_of(r) == b"after")
     archive.insert(at, extra)
-    edited = ctx.output("-edited")
+    edited = input_path(ctx, "-edited")
     with open(edited, "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in archive)
     started = time.monotonic()
@@ -297,6 +297,17 @@ def deflate_declined(ctx):
 
 # --- frames on the wire: a raw-socket server sees exactly the recorded frames ---------------
 
+OP_NAMES = {0: "continuation", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong"}
+
+
+def input_path(ctx, suffix):
+    """Where a case writes an archive it made itself: beside the records, but not among the
+    files the schema suite validates (some are malformed on purpose)."""
+    directory = os.path.join(ctx.records_dir, "replay-inputs")
+    os.makedirs(directory, exist_ok=True)
+    return os.path.join(directory, f"{ctx.name}{suffix}.ndjson")
+
+
 def crafted_archive(ctx, frames, suffix, ts=True, close_reason="client_closed"):
     """An archive of one connection whose client sent `frames` (dicts: opcode, fin, rsv1..3,
     payload bytes), each with a base64 payload."""
@@ -315,7 +326,8 @@ def crafted_archive(ctx, frames, suffix, ts=True, close_reason="client_closed"):
         r = {"type": "frame", "conn": 1, "dir": "c2s", "seq": seq, "offset": offset,
              "fin": f.get("fin", True), "rsv1": f.get("rsv1", False),
              "rsv2": f.get("rsv2", False), "rsv3": f.get("rsv3", False),
-             "opcode": f["opcode"], "op": "text", "masked": True, "mask": "01020304",
+             "opcode": f["opcode"], "op": OP_NAMES.get(f["opcode"], "reserved"),
+             "masked": True, "mask": "01020304",
              "len": len(f["payload"]), "base64": base64.b64encode(f["payload"]).decode()}
         if f.get("truncated"):
             r["truncated"] = True
@@ -325,7 +337,7 @@ def crafted_archive(ctx, frames, suffix, ts=True, close_reason="client_closed"):
         lines.append(r)
     lines.append({"type": "close", "conn": 1, "reason": close_reason, "bytes_c2s": 0,
                   "bytes_s2c": 0, "frames_c2s": len(frames), "frames_s2c": 0})
-    path = ctx.output(suffix)
+    path = input_path(ctx, suffix)
     with open(path, "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in lines)
     return path
@@ -552,7 +564,7 @@ def refusals(ctx):
           f"--pace original without ts: {status} {line}")
     status, line = run(os.path.join(ctx.records_dir, "no-such-archive.ndjson"))
     check(status == 2 and "cannot read archive" in line, f"missing archive: {status} {line}")
-    malformed = ctx.output("-malformed")
+    malformed = input_path(ctx, "-malformed")
     with open(malformed, "w") as f:
         f.write(open(untimed).readline())
         f.write('{"type":"frame","conn":1,"dir":"c2s","seq":"zero"}\n')
@@ -633,7 +645,7 @@ def wss_replay(ctx):
     --ca-file, refused without it (the system's CAs do not know the test CA), --insecure."""
     sys.path.insert(0, os.path.join(HERE, "..", "tls"))
     import certs  # the TLS suite's test certificates, made now with openssl
-    tls = certs.make(os.path.join(ctx.records_dir, f"replay-{ctx.name}-certs"))
+    tls = certs.make(os.path.join(ctx.records_dir, "replay-inputs", f"{ctx.name}-certs"))
     recorded = record_session(ctx, start_server(ctx, "ws"))
     server = start_server(ctx, "websockets", tls=tls)
     records, _ = replay(ctx, recorded, server, "--ca-file", tls["ca.pem"], scheme="wss")
