@@ -401,6 +401,9 @@ proxy_numeric_ranges)
     for value in -1 0 16777217 abc 1.5; do
         check_refused --queue "$value" "from 1 to 16777216"
     done
+    for value in -1 0 257 abc 1.5; do
+        check_refused --threads "$value" "from 1 to 256"
+    done
     for value in 127.0.0.1:65536 127.0.0.1:-1 127.0.0.1:99999999 127.0.0.1:x 127.0.0.1:; do
         run_start proxy --listen "$value" --upstream ws://127.0.0.1:1
         expect_status 2
@@ -418,7 +421,8 @@ proxy_numeric_ranges)
 import subprocess, sys
 p = subprocess.Popen([sys.argv[1], "proxy", "--listen", "127.0.0.1:0", "--upstream", "ws://127.0.0.1:1",
                       "--connect-timeout", "0.001", "--handshake-timeout", "0", "--idle-timeout", "604800",
-                      "--max-payload", "0", "--max-message", "1GiB", "--queue", "16777216"],
+                      "--max-payload", "0", "--max-message", "1GiB", "--queue", "16777216",
+                      "--threads", "256"],
                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 line = p.stderr.readline().decode()
 p.terminate()
@@ -426,7 +430,7 @@ assert p.wait(timeout=10) == 0 and line.startswith("listening on "), (line, p.re
 PY
     # --help shows each range.
     run proxy --help
-    for range in "0.001 to 3600" "0.001 to 86400" "604800" "1 to 16777216" "0 to 1GiB" "1 to 1GiB" \
+    for range in "0.001 to 3600" "0.001 to 86400" "604800" "1 to 16777216" "0 to 1GiB" "1 to 1GiB" "1 to 256" \
         "0 to 65535"; do
         grep -qF -- "$range" "$work/stdout" || fail "proxy --help does not show the range $range"
     done
