@@ -10,6 +10,10 @@
 #include <catch2/catch.hpp>
 
 #include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
 
 using namespace std::chrono_literals;
 using wssniff::direction;
@@ -56,4 +60,58 @@ TEST_CASE("two connections at once are numbered in order of acceptance and recor
     CHECK(payloads[2][direction::c2s] == second_sent);
     CHECK(payloads[2][direction::s2c] == second_sent);
     CHECK(closes == std::map<std::uint64_t, int>{{1, 1}, {2, 1}});
+}
+
+TEST_CASE("with several relay threads, concurrent connections keep their records whole and apart") {
+    // Three loops, twelve connections dealt to them in turn: every connection's records come
+    // from one thread, and the capture (which expects one producer) gets them one at a time.
+    wssniff::test::proxied_echo echo([](wssniff::proxy::proxy_options& o) { o.threads = 3; });
+    auto& [server, capture, proxy] = echo;
+
+    constexpr int connections = 12;
+    constexpr int messages = 20;
+    std::vector<std::unique_ptr<wssniff::test::client>> clients;
+    for (int c = 0; c < connections; ++c) {
+        clients.push_back(std::make_unique<wssniff::test::client>(proxy.port()));
+    }
+    for (int i = 0; i < messages; ++i) {
+        for (int c = 0; c < connections; ++c) {
+            clients[static_cast<std::size_t>(c)]->send_text("c" + std::to_string(c) + " m" +
+                                                            std::to_string(i));
+        }
+    }
+    for (auto& client : clients) {
+        REQUIRE(client->wait_for_messages(messages, 10s));
+        client->close(1000, "done");
+    }
+    REQUIRE(capture.wait_for_count("close", connections, 10s));
+    wssniff::test::dump_for_schema(capture);
+    CHECK(proxy.accepted() == connections);
+
+    // Each connection's client frames are one client's messages, in the order it sent them,
+    // with seq counting up from 0, and the echo matches.
+    std::map<std::uint64_t, std::map<direction, std::vector<std::string>>> payloads;
+    std::map<std::uint64_t, std::map<direction, std::uint64_t>> next_seq;
+    for (const auto& r : capture.records()) {
+        if (const auto* f = std::get_if<wssniff::record::frame>(&r.body)) {
+            CHECK(f->seq == next_seq[r.conn][f->dir]++);
+            if (f->opcode == wssniff::opcode::text) {
+                payloads[r.conn][f->dir].push_back(f->data.bytes);
+            }
+        }
+    }
+    REQUIRE(payloads.size() == static_cast<std::size_t>(connections));
+    std::set<std::string> senders;
+    for (auto& [conn, dirs] : payloads) {
+        const auto& sent = dirs[direction::c2s];
+        REQUIRE(sent.size() == static_cast<std::size_t>(messages));
+        const std::string who = sent.front().substr(0, sent.front().find(' '));
+        senders.insert(who);
+        for (int i = 0; i < messages; ++i) {
+            CHECK(sent[static_cast<std::size_t>(i)] == who + " m" + std::to_string(i));
+        }
+        CHECK(dirs[direction::s2c] == sent);
+    }
+    CHECK(senders.size() == static_cast<std::size_t>(connections));
+    CHECK(proxy.open_connections() == 0);
 }
