@@ -61,19 +61,13 @@ class collecting_sink final : public record::sink {
 
     // The kept records as an archive read back: grouped by connection, in order.
     std::vector<archive::connection> connections() {
-        std::vector<archive::connection> out;
-        std::uint64_t line = 0;
+        std::vector<archive::entry> entries;
+        entries.reserve(kept_.size());
         for (auto& r : kept_) {
-            auto it = std::find_if(out.begin(), out.end(),
-                                   [&](const archive::connection& c) { return c.conn == r.conn; });
-            if (it == out.end()) {
-                out.push_back(archive::connection{r.conn, {}});
-                it = out.end() - 1;
-            }
-            it->entries.push_back(archive::entry{++line, std::move(r)});
+            entries.push_back(archive::entry{entries.size() + 1, std::move(r)});
         }
         kept_.clear();
-        return out;
+        return archive::group_connections(std::move(entries));
     }
 
   private:

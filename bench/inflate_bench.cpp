@@ -213,8 +213,7 @@ class wssniff_engine {
     inflate::inflater z_;
 };
 
-template <typename Engine>
-bool inflates_correctly(Engine& engine, const deflate_stream& s) {
+template <typename Engine> bool inflates_correctly(Engine& engine, const deflate_stream& s) {
     for (std::size_t i = 0; i < s.plain.size(); ++i) {
         sink out;
         out.keep = true;
@@ -289,15 +288,14 @@ const bool registered = [] {
                                              (reset ? "_reset" : "_takeover");
                     benchmark::RegisterBenchmark(
                         ("inflate_zlib/" + name).c_str(), [c](benchmark::State& st) {
-                            run_inflate(st, c, [](bool r) {
-                                return std::make_unique<zlib_engine>(r);
-                            });
+                            run_inflate(st, c,
+                                        [](bool r) { return std::make_unique<zlib_engine>(r); });
                         });
 #if WSSNIFF_BENCH_ISAL
                     // The output buffer the inflater has (16 KiB), and one that lets
                     // isal_inflate decode straight into it more often (64 KiB).
-                    for (const std::size_t buffer : {std::size_t{16 * 1024},
-                                                     std::size_t{64 * 1024}}) {
+                    for (const std::size_t buffer :
+                         {std::size_t{16 * 1024}, std::size_t{64 * 1024}}) {
                         benchmark::RegisterBenchmark(
                             ("inflate_isal" + size_name(buffer) + "/" + name).c_str(),
                             [c, buffer](benchmark::State& st) {
@@ -309,9 +307,8 @@ const bool registered = [] {
 #endif
                     benchmark::RegisterBenchmark(
                         ("inflate_wssniff/" + name).c_str(), [c](benchmark::State& st) {
-                            run_inflate(st, c, [](bool r) {
-                                return std::make_unique<wssniff_engine>(r);
-                            });
+                            run_inflate(st, c,
+                                        [](bool r) { return std::make_unique<wssniff_engine>(r); });
                         });
                 }
             }

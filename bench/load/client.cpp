@@ -498,17 +498,18 @@ int run_client(const client_options& options) {
     const double seconds = std::chrono::duration<double>(r.end - r.start).count();
     const bool ok = r.errors.empty() && r.finished == options.connections;
     const bool byte_exact = r.differences.empty();
-    std::printf("{\"mode\":\"%s\",\"ok\":%s,\"byte_exact\":%s,\"payload_exact\":%s,\"connections\":%zu,\"upgraded\":%zu,\"finished\":%zu,"
+    std::printf("{\"mode\":\"%s\",\"ok\":%s,\"byte_exact\":%s,\"payload_exact\":%s,\"connections\":"
+                "%zu,\"upgraded\":%zu,\"finished\":%zu,"
                 "\"size\":%zu,"
                 "\"opcode\":\"%s\",\"deflate\":%s,\"frames\":%" PRIu64 ",\"payload_bytes\":%" PRIu64
                 ",\"wire_bytes\":%" PRIu64
                 ",\"seconds\":%.6f,\"wire_mb_per_s\":%.3f,\"frames_per_s\":%.1f,"
                 "\"rtt_us\":{\"count\":%zu,\"p50\":%.2f,\"p99\":%.2f,\"p999\":%.2f},\"errors\":[",
                 mode_name(options.mode), ok ? "true" : "false", byte_exact ? "true" : "false",
-                r.payload_exact ? "true" : "false", options.connections, r.upgraded,
-                r.finished, options.size, options.text ? "text" : "binary",
-                options.deflate ? "true" : "false", r.frames, r.payload_bytes, r.wire_bytes,
-                seconds, seconds > 0 ? static_cast<double>(r.wire_bytes) / seconds / 1e6 : 0.0,
+                r.payload_exact ? "true" : "false", options.connections, r.upgraded, r.finished,
+                options.size, options.text ? "text" : "binary", options.deflate ? "true" : "false",
+                r.frames, r.payload_bytes, r.wire_bytes, seconds,
+                seconds > 0 ? static_cast<double>(r.wire_bytes) / seconds / 1e6 : 0.0,
                 seconds > 0 ? static_cast<double>(r.frames) / seconds : 0.0, r.rtt_ns.size(),
                 static_cast<double>(percentile(r.rtt_ns, 0.50)) / 1e3,
                 static_cast<double>(percentile(r.rtt_ns, 0.99)) / 1e3,

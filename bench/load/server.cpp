@@ -65,8 +65,8 @@ class connection : public std::enable_shared_from_this<connection> {
             if (!echo_) {
                 const auto& text = report();
                 append_frame(out_, opcode::text, false,
-                             reinterpret_cast<const std::uint8_t*>(text.data()), text.size(),
-                             false, 0);
+                             reinterpret_cast<const std::uint8_t*>(text.data()), text.size(), false,
+                             0);
             }
             break;
         case opcode::close: {
@@ -89,13 +89,13 @@ class connection : public std::enable_shared_from_this<connection> {
             checksum_.finish();
             header_checksum_.finish();
             char text[124];
-            const int n = std::snprintf(
-                text, sizeof text, "frames=%llu words=%llu a=%016llx b=%016llx h=%016llx",
-                static_cast<unsigned long long>(frames_),
-                static_cast<unsigned long long>(checksum_.words()),
-                static_cast<unsigned long long>(checksum_.a()),
-                static_cast<unsigned long long>(checksum_.b()),
-                static_cast<unsigned long long>(header_checksum_.b()));
+            const int n = std::snprintf(text, sizeof text,
+                                        "frames=%llu words=%llu a=%016llx b=%016llx h=%016llx",
+                                        static_cast<unsigned long long>(frames_),
+                                        static_cast<unsigned long long>(checksum_.words()),
+                                        static_cast<unsigned long long>(checksum_.a()),
+                                        static_cast<unsigned long long>(checksum_.b()),
+                                        static_cast<unsigned long long>(header_checksum_.b()));
             report_.assign(text, static_cast<std::size_t>(n));
         }
         return report_;

@@ -14,18 +14,42 @@ const record::handshake* connection::handshake() const noexcept {
     return found;
 }
 
-std::vector<connection> read_connections(record_reader& reader) {
-    std::vector<connection> out;
-    std::unordered_map<std::uint64_t, std::size_t> index;
-    while (auto e = reader.next()) {
-        const auto conn = e->record.conn;
-        auto [it, fresh] = index.try_emplace(conn, out.size());
+namespace {
+
+// Appends `e` to its connection, which is made at its first record.
+class grouping {
+  public:
+    void add(entry&& e) {
+        const auto conn = e.record.conn;
+        auto [it, fresh] = index_.try_emplace(conn, out_.size());
         if (fresh) {
-            out.push_back(connection{conn, {}});
+            out_.push_back(connection{conn, {}});
         }
-        out[it->second].entries.push_back(std::move(*e));
+        out_[it->second].entries.push_back(std::move(e));
     }
-    return out;
+    std::vector<connection> take() { return std::move(out_); }
+
+  private:
+    std::vector<connection> out_;
+    std::unordered_map<std::uint64_t, std::size_t> index_;
+};
+
+} // namespace
+
+std::vector<connection> read_connections(record_reader& reader) {
+    grouping g;
+    while (auto e = reader.next()) {
+        g.add(std::move(*e));
+    }
+    return g.take();
+}
+
+std::vector<connection> group_connections(std::vector<entry> entries) {
+    grouping g;
+    for (auto& e : entries) {
+        g.add(std::move(e));
+    }
+    return g.take();
 }
 
 } // namespace wssniff::archive

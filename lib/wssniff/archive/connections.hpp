@@ -21,4 +21,7 @@ struct connection {
 // Throws as record_reader::next() does.
 std::vector<connection> read_connections(record_reader& reader);
 
+// Records already in memory (a replay's own, say), grouped the same way.
+std::vector<connection> group_connections(std::vector<entry> entries);
+
 } // namespace wssniff::archive

@@ -67,7 +67,7 @@ namespace wssniff {
     /* wssniff replay: the live server against the archive */                                      \
     XX(replay_rejected, "the server did not accept the replayed upgrade as it did in the archive", \
        0)                                                                                          \
-    XX(replay_sync_timeout, "the server did not send the messages the archive shows in time", 0)  \
+    XX(replay_sync_timeout, "the server did not send the messages the archive shows in time", 0)   \
     /* The capture itself (not the traffic) */                                                     \
     XX(records_dropped, "records were dropped because the output fell behind", 0)
 

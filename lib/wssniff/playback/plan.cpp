@@ -1,6 +1,7 @@
 #include "wssniff/playback/plan.hpp"
 
 #include "wssniff/base/opcode.hpp"
+#include "wssniff/playback/frame_writer.hpp"
 
 #include <fmt/format.h>
 
@@ -214,7 +215,7 @@ class planner {
         cf.compressed = f.compressed;
         if (f.opcode == opcode::close && f.data.encoding == record::payload_encoding::none &&
             !f.data.truncated) {
-            cf.payload = close_payload_of(f);
+            cf.payload = close_payload(f.close_code, f.close_reason.value_or(""));
         } else {
             cf.payload = complete_payload(f.data, f.compressed ? f.data_len : f.len, who);
         }
@@ -252,18 +253,6 @@ class planner {
             p.steps.push_back(std::move(*message));
             message.reset();
         }
-    }
-
-    static std::string close_payload_of(const record::frame& f) {
-        std::string out;
-        if (f.close_code) {
-            out.push_back(static_cast<char>(*f.close_code >> 8));
-            out.push_back(static_cast<char>(*f.close_code & 0xff));
-            if (f.close_reason) {
-                out += *f.close_reason;
-            }
-        }
-        return out;
     }
 
     const archive::connection& conn_;
