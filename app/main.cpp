@@ -3,6 +3,7 @@
 #include "decode_command.hpp"
 #include "demo_command.hpp"
 #include "diff_command.hpp"
+#include "har_command.hpp"
 #include "options.hpp"
 #include "proxy_command.hpp"
 #include "replay_command.hpp"
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
                "  wssniff proxy --upstream ws://127.0.0.1:9000 --listen 127.0.0.1:8080\n"
                "  wssniff decode --c2s client.bin --s2c server.bin\n"
                "  wssniff diff golden.ndjson run.ndjson --format junit\n"
+               "  wssniff har export session.ndjson -o session.har\n"
                "  wssniff decode --c2s client.bin --s2c server.bin --emit messages | jq -c "
                "'select(.op==\"text\") | .text'\n"
                "Run 'wssniff COMMAND --help' for a command's options.");
@@ -40,6 +42,7 @@ int main(int argc, char** argv) {
     const auto demo = wssniff::app::add_demo_command(app);
     const auto replay = wssniff::app::add_replay_command(app);
     const auto diff = wssniff::app::add_diff_command(app);
+    const auto har = wssniff::app::add_har_command(app);
 
     try {
         app.parse(argc, argv);
@@ -52,7 +55,7 @@ int main(int argc, char** argv) {
     }
 
     try {
-        for (const auto& command : {proxy, decode, demo, replay, diff}) {
+        for (const auto& command : {proxy, decode, demo, replay, diff, har}) {
             const int status = command();
             if (status >= 0) {
                 return status;

@@ -11,7 +11,7 @@
 
 cmake_minimum_required(VERSION 3.25)
 
-set(layer_units base decoder handshake inflate record session proxy archive compare playback)
+set(layer_units base decoder handshake inflate record session proxy archive compare playback har)
 set(may_use_base)
 set(may_use_decoder base)
 set(may_use_handshake base)
@@ -22,6 +22,7 @@ set(may_use_proxy session)
 set(may_use_archive record)
 set(may_use_compare archive)
 set(may_use_playback proxy archive)
+set(may_use_har archive handshake)
 set(may_use_asio proxy playback)
 
 if(NOT LIB_DIR)

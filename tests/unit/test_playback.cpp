@@ -97,6 +97,32 @@ TEST_CASE("plan: messages unit joins fragments, keeps pings, drops pongs, counts
     CHECK(p.steps[2].server_messages_before == 2);
     CHECK(p.started == at_ms(1000));
     CHECK_FALSE(p.client_reset);
+    CHECK(p.server_messages == 2);
+}
+
+TEST_CASE("plan: an archive of messages only (a HAR import) counts the server's answers to "
+          "wait for at the end",
+          "[playback]") {
+    builder b;
+    b.handshake(1000);
+    const auto message = [&](direction dir, std::string text) {
+        record::message m;
+        m.dir = dir;
+        m.opcode = 1;
+        m.frames = 1;
+        m.len = text.size();
+        m.data.encoding = record::payload_encoding::text;
+        m.data.bytes = std::move(text);
+        b.add(m, 1100);
+    };
+    message(direction::s2c, "welcome");
+    message(direction::c2s, "last");
+    message(direction::s2c, "answer to last");
+    const auto p = playback::make_plan(b.conn, {});
+    REQUIRE(p.steps.size() == 1);
+    CHECK(p.steps[0].server_messages_before == 1);
+    CHECK(p.server_messages == 2); // the answer after the last send is awaited too
+    CHECK(p.warnings.size() == 1); // no client frames: pings and the close are not replayed
 }
 
 TEST_CASE("plan: frames unit keeps every frame as recorded, violations included", "[playback]") {

@@ -200,6 +200,7 @@ class planner {
             // The client never finished its last message: send what it sent.
             p.steps.push_back(std::move(*message));
         }
+        p.server_messages = server_messages;
     }
 
     template <class Stamp>

@@ -56,6 +56,10 @@ struct plan {
     std::vector<std::pair<std::string, std::string>> headers;
     int recorded_status = 101;
     std::vector<step> steps;
+    // The server's data messages in the archive: with --sync messages a connection whose
+    // client sent no close frame (an archive of messages only, say one imported from a HAR)
+    // waits for as many before it ends, as a close frame's step would have.
+    std::uint64_t server_messages = 0;
     bool client_reset = false;        // the client ended with a reset, not a FIN
     bool server_closed_first = false; // the server's FIN came first: wait for it again
     // When the connection started, from its first record; none without `ts`.

@@ -278,7 +278,17 @@ class player final : public std::enable_shared_from_this<player<Stream>>,
 
     // --- the steps -------------------------------------------------------------------------
 
-    enum class wait : std::uint8_t { none, response, pace, sync, writes, close, server_fin, eof };
+    enum class wait : std::uint8_t {
+        none,
+        response,
+        pace,
+        sync,
+        last_answers,
+        writes,
+        close,
+        server_fin,
+        eof
+    };
 
     // Something the current wait may have been waiting for has happened.
     void progress() {
@@ -287,6 +297,12 @@ class player final : public std::enable_shared_from_this<player<Stream>>,
             if (server_messages_ >= plan_.steps[next_].server_messages_before || server_gone_) {
                 stop_waiting();
                 next_step();
+            }
+            break;
+        case wait::last_answers:
+            if (server_messages_ >= plan_.server_messages || server_gone_) {
+                stop_waiting();
+                end_connection();
             }
             break;
         case wait::close:
@@ -363,6 +379,17 @@ class player final : public std::enable_shared_from_this<player<Stream>>,
             ++outcome_.sync_timeouts;
             synced_ = true;
             next_step();
+            break;
+        }
+        case wait::last_answers: {
+            const auto detail = fmt::format(
+                "waited {} ms for server message {} after the client's last send; ending the "
+                "connection",
+                settings_.sync_timeout.count(), plan_.server_messages);
+            sink_.write({outcome_.conn, wall_now(),
+                         record::make_error(error_code::replay_sync_timeout, detail)});
+            ++outcome_.sync_timeouts;
+            end_connection();
             break;
         }
         case wait::close:
@@ -443,6 +470,12 @@ class player final : public std::enable_shared_from_this<player<Stream>>,
     void after_steps() {
         if (close_sent_ && !server_close_ && !server_gone_) {
             return wait_until(wait::close, steady::now() + settings_.sync_timeout);
+        }
+        if (!close_sent_ && settings_.sync && !server_gone_ &&
+            server_messages_ < plan_.server_messages) {
+            // No close frame to sync at: the server's recorded answers to the last sends are
+            // still awaited before the connection ends.
+            return wait_until(wait::last_answers, steady::now() + settings_.sync_timeout);
         }
         end_connection();
     }
