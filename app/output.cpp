@@ -10,11 +10,12 @@
 
 namespace wssniff::app {
 
-output_file::output_file(const std::string& path) {
+output_file::output_file(const std::string& path, bool append) {
     if (path.empty() || path == "-") {
         file_ = stdout;
     } else {
-        const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        const int fd = ::open(path.c_str(),
+                              O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0600);
         if (fd < 0) {
             throw runtime_failure("cannot open output '" + path + "': " + std::strerror(errno));
         }
@@ -24,7 +25,7 @@ output_file::output_file(const std::string& path) {
             // by others.
             ::fchmod(fd, 0600);
         }
-        file_ = ::fdopen(fd, "w");
+        file_ = ::fdopen(fd, append ? "a" : "w");
         if (file_ == nullptr) {
             ::close(fd);
             throw runtime_failure("cannot open output '" + path + "': " + std::strerror(errno));

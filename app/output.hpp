@@ -12,8 +12,9 @@ namespace wssniff::app {
 
 class output_file {
   public:
-    // Opens `path` for writing, mode 0600; empty path: stdout. Throws runtime_failure.
-    explicit output_file(const std::string& path);
+    // Opens `path` for writing, mode 0600; empty path: stdout. With `append`, an existing file
+    // is added to rather than emptied (reopened after a log rotation). Throws runtime_failure.
+    explicit output_file(const std::string& path, bool append = false);
     ~output_file();
     output_file(const output_file&) = delete;
     output_file& operator=(const output_file&) = delete;

@@ -3,6 +3,7 @@
 #include "options.hpp"
 #include "output.hpp"
 #include "ranges.hpp"
+#include "rotating_output.hpp"
 #include "self_upstream.hpp"
 
 #include "wssniff/proxy/proxy.hpp"
@@ -48,6 +49,9 @@ struct proxy_command_options {
     std::string tls_cert;
     std::string tls_key;
     output_options output;
+    std::uint64_t rotate_size = 0;
+    double rotate_time = 0;
+    std::uint64_t rotate_keep = 0;
 };
 
 std::chrono::milliseconds seconds(double s) {
@@ -73,10 +77,11 @@ void parse_listen(const std::string& text, proxy::proxy_options& options) {
     options.listen_port = static_cast<std::uint16_t>(std::stoul(port));
 }
 
-// The signals that stop the proxy as stop() does. SIGHUP (the terminal or ssh session that
-// started it has gone) too, unless it was ignored when wssniff started (nohup): then it stays
-// ignored.
-sigset_t stop_signal_set() {
+// The signals the proxy's signal thread takes: SIGINT and SIGTERM stop it as stop() does.
+// SIGHUP reopens the --output file (logrotate's postrotate); writing to stdout, it stops the
+// proxy instead (the terminal or ssh session that started it has gone). An ignored SIGHUP
+// (nohup) stays ignored.
+sigset_t handled_signal_set() {
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
@@ -92,8 +97,24 @@ int run_proxy(const proxy_command_options& o) {
     // SIGINT, SIGTERM and SIGHUP are taken by a thread of their own (below), not by the relay
     // thread: in lossless mode the relay may be waiting for the output, and must still hear
     // them. Blocked here, before any thread exists, so every thread inherits the mask.
-    sigset_t stop_signals = stop_signal_set();
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    sigset_t handled_signals = handled_signal_set();
+    pthread_sigmask(SIG_BLOCK, &handled_signals, nullptr);
+
+    const std::string& path = o.output.output;
+    const bool to_file = !path.empty() && path != "-";
+    rotation_policy rotation;
+    rotation.size = o.rotate_size;
+    rotation.time = seconds(o.rotate_time);
+    rotation.keep = o.rotate_keep;
+    if ((rotation.enabled() || rotation.keep != 0) && !to_file) {
+        throw CLI::ValidationError(o.rotate_size != 0   ? "--rotate-size"
+                                   : o.rotate_time != 0 ? "--rotate-time"
+                                                        : "--rotate-keep",
+                                   "rotates an --output file; standard output cannot rotate");
+    }
+    if (rotation.keep != 0 && !rotation.enabled()) {
+        throw CLI::ValidationError("--rotate-keep", "needs --rotate-size or --rotate-time");
+    }
 
     proxy::proxy_options options;
     std::string problem;
@@ -137,8 +158,7 @@ int run_proxy(const proxy_command_options& o) {
     // the start: the TLS files are loaded and the port is bound. Until then the relay's sink is
     // a stand-in; declared before the relay, the real sinks outlive it.
     late_sink records;
-    std::optional<output_file> out;
-    std::optional<record::ndjson_sink> ndjson;
+    std::optional<rotating_output> out;
     std::optional<record::queued_sink> queue;
     std::optional<proxy::proxy> made;
     try {
@@ -153,19 +173,18 @@ int run_proxy(const proxy_command_options& o) {
         throw runtime_failure(fmt::format("cannot listen on {}: {}", o.listen, e.code().message()));
     }
 
-    out.emplace(o.output.output);
-    ndjson.emplace(out->get(), false);
+    out.emplace(o.output.output, rotation);
     // The traffic goes on whatever happens to the records; the user hears at once that they
     // are being lost, and the exit status says so again.
-    ndjson->on_failure([](std::error_code ec) {
+    out->on_failure([](std::error_code ec) {
         fmt::print(stderr,
                    "wssniff: cannot write records: {}; still forwarding, records are lost\n",
                    ec.message());
         std::fflush(stderr);
     });
     // Flushed whenever the records pause: jq on a pipe and tail -f on a file see them live.
-    const std::function<void()> flush = [&ndjson] { ndjson->flush(); };
-    queue.emplace(*ndjson, o.queue,
+    const std::function<void()> flush = [&out] { out->flush(); };
+    queue.emplace(*out, o.queue,
                   o.drop_when_behind ? record::queued_sink::when_full::drop
                                      : record::queued_sink::when_full::wait,
                   flush);
@@ -184,12 +203,19 @@ int run_proxy(const proxy_command_options& o) {
     std::atomic<bool> relay_done{false};
     std::thread signal_waiter([&] {
         int signal = 0;
-        sigwait(&stop_signals, &signal);
-        if (relay_done) {
-            return; // woken only to end
+        for (;;) {
+            sigwait(&handled_signals, &signal);
+            if (relay_done) {
+                return; // woken only to end
+            }
+            if (signal == SIGHUP && to_file) {
+                out->request_reopen();
+                continue;
+            }
+            queue->stop_waiting(); // records that no longer fit are counted, not waited for
+            relay.stop();
+            return;
         }
-        queue->stop_waiting(); // records that no longer fit are counted, not waited for
-        relay.stop();
     });
     relay.run();
     relay_done = true;
@@ -203,8 +229,8 @@ int run_proxy(const proxy_command_options& o) {
         std::fflush(stderr);
         std::_Exit(1);
     }
-    if (!ndjson->flush() || !out->close()) {
-        throw runtime_failure(output_failure(*ndjson));
+    if (!out->close()) {
+        throw runtime_failure(out->failure());
     }
     return 0;
 }
@@ -222,8 +248,11 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         "  wssniff proxy --upstream ws://127.0.0.1:9000 --listen 127.0.0.1:8080\n"
         "  wssniff proxy --upstream ws://127.0.0.1:9000 | jq -c 'select(.op==\"text\")'\n"
         "  wssniff proxy --upstream wss://example.com --tls-cert c.pem --tls-key k.pem\n"
-        "SIGINT/SIGTERM/SIGHUP: stop accepting, write close records (reason shutdown), flush, "
-        "exit 0.");
+        "  wssniff proxy --upstream ws://127.0.0.1:9000 -o /var/log/wssniff/ws.ndjson \\\n"
+        "      --rotate-size 100MiB --rotate-keep 20     # ws_00001_<UTC time>.ndjson, ...\n"
+        "SIGINT/SIGTERM: stop accepting, write close records (reason shutdown), flush, exit 0.\n"
+        "SIGHUP: with --output, close the file and open it again (logrotate's postrotate; a\n"
+        "new segment when rotating); writing to stdout, stop as SIGTERM does.");
     cmd->add_option("-u,--upstream", o->upstream,
                     "The WebSocket server: ws://HOST:PORT, or wss://HOST:PORT for one that speaks "
                     "TLS ([::1] for an IPv6 address). No path: each request goes upstream with "
@@ -288,6 +317,22 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         ->check(CLI::ExistingFile)
         ->option_text("FILE");
     add_output_options(*cmd, o->output, true);
+    cmd->add_option("--rotate-size", o->rotate_size,
+                    "Write --output as segments NAME_00001_<UTC time>.ndjson, ..., a new one when "
+                    "this size is reached (between records; 1KiB to 1TiB). Each starts with "
+                    "copies of the open connections' handshake records (\"repeat\": true)")
+        ->transform(bytes_in(1024, std::uint64_t{1} << 40))
+        ->option_text("BYTES");
+    cmd->add_option("--rotate-time", o->rotate_time,
+                    "Start a new segment when the current one is this many seconds old (checked "
+                    "as records are written; 1 to 31622400)")
+        ->check(seconds_in(1, 31622400, false))
+        ->option_text("SECONDS");
+    cmd->add_option("--rotate-keep", o->rotate_keep,
+                    "Keep only the newest N segments this run wrote, removing older ones (1 to "
+                    "1000000; default: keep all)")
+        ->check(count_in(1, 1000000))
+        ->option_text("N");
     return [cmd, o]() -> int {
         if (!cmd->parsed()) {
             return -1;

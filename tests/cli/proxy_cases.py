@@ -119,7 +119,7 @@ class Proxy:
 
     def wait(self):
         try:
-            _, err = self.proc.communicate(timeout=TIMEOUT_S)
+            self.stdout, err = self.proc.communicate(timeout=TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.communicate()
@@ -128,6 +128,8 @@ class Proxy:
         return self.proc.returncode, err.decode()
 
     def records(self):
+        if self.output == "-":
+            return [json.loads(line) for line in self.stdout.decode("utf-8").splitlines()]
         with open(self.output, encoding="utf-8") as f:
             return [json.loads(line) for line in f]
 
@@ -193,11 +195,12 @@ def case_proxy_ipv6_upstream_record(wssniff, work):
 
 
 def case_proxy_sighup(wssniff, work):
-    # Item 16: SIGHUP (the terminal has gone) stops the proxy as SIGTERM does: close records
-    # with reason shutdown for the open connections, flushed, exit 0.
+    # Item 16: writing to standard output, SIGHUP (the terminal has gone) stops the proxy as
+    # SIGTERM does: close records with reason shutdown for the open connections, flushed,
+    # exit 0. (With --output FILE it reopens the file instead: below, and
+    # tests/integration/rotation.)
     upstream = Upstream()
-    proxy = Proxy(wssniff, ["--upstream", f"ws://127.0.0.1:{upstream.port}"],
-                  os.path.join(work, "records.ndjson"))
+    proxy = Proxy(wssniff, ["--upstream", f"ws://127.0.0.1:{upstream.port}"], "-")
     try:
         client = upgraded_connection(proxy, upstream)
         time.sleep(0.2)  # the frame's record is written
@@ -214,6 +217,28 @@ def case_proxy_sighup(wssniff, work):
             if not any(r["type"] == "frame" and r.get("text") == "Hello" for r in records):
                 fail(f"no record of the client's frame: {records}")
         client.close()
+    finally:
+        proxy.kill()
+        upstream.close()
+
+    # Writing to a file, SIGHUP reopens it (logrotate's postrotate) and the proxy goes on.
+    upstream = Upstream()
+    records_file = os.path.join(work, "records-reopened.ndjson")
+    proxy = Proxy(wssniff, ["--upstream", f"ws://127.0.0.1:{upstream.port}"], records_file)
+    try:
+        proxy.signal(signal.SIGHUP)
+        time.sleep(0.5)
+        if proxy.proc.poll() is not None:
+            fail(f"with --output, SIGHUP stopped the proxy (exit {proxy.proc.returncode})")
+        client = upgraded_connection(proxy, upstream)
+        client.close()
+        time.sleep(0.3)
+        proxy.signal(signal.SIGTERM)
+        status, err = proxy.wait()
+        if status != 0:
+            fail(f"proxy exit status {status} after SIGHUP then SIGTERM: {err!r}")
+        if not any(r["type"] == "frame" and r.get("text") == "Hello" for r in proxy.records()):
+            fail("the reopened file lacks the frame sent after SIGHUP")
     finally:
         proxy.kill()
         upstream.close()

@@ -89,6 +89,12 @@ TEST_CASE("ndjson: every record type is one line of JSON", "[ndjson]") {
     CHECK(hj["request_headers"][1][1] == "\xEF\xBF\xBD");
     CHECK(hj["deflate"]["client_max_window_bits"] == 10);
     CHECK(hj["subprotocol"].is_null());
+    CHECK_FALSE(hj.contains("repeat"));
+    h.repeat = true; // a copy at the start of rotated segment 4
+    h.segment = 4;
+    const auto rj = nlohmann::json::parse(line_of({3, std::nullopt, h}));
+    CHECK(rj["repeat"] == true);
+    CHECK(rj["segment"] == 4);
 
     const auto fj = nlohmann::json::parse(line_of({1, std::nullopt, f}));
     CHECK(fj["mask"] == "deadbeef");

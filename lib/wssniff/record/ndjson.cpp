@@ -68,6 +68,9 @@ void write_body(line_writer& w, const handshake& h) {
         }
         w.punct("}");
     }
+    if (h.repeat) {
+        w.num(R"(,"repeat":true,"segment":)", h.segment);
+    }
 }
 
 void write_body(line_writer& w, const frame& f) {

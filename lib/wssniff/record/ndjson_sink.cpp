@@ -22,7 +22,9 @@ ndjson_sink::~ndjson_sink() {
 }
 
 void ndjson_sink::write(record&& r) {
+    const std::size_t held = lines_.size();
     append_ndjson(lines_, r);
+    bytes_ += lines_.size() - held;
     if (flush_each_record_) {
         flush();
     } else if (lines_.size() >= 64 * 1024) {

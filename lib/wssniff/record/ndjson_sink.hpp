@@ -23,6 +23,8 @@ class ndjson_sink final : public sink {
     // False once a write to the stream has failed (disk full, closed pipe).
     bool flush();
     bool ok() const noexcept { return ok_; }
+    // Bytes of the lines written so far (held or already handed to the stream).
+    std::uint64_t bytes() const noexcept { return bytes_; }
     // Why the first failed write failed.
     std::error_code error() const noexcept { return error_; }
     // Called once, on the writing thread, when a write first fails: a long-running caller can
@@ -38,6 +40,7 @@ class ndjson_sink final : public sink {
     std::FILE* out_;
     bool flush_each_record_;
     bool ok_ = true;
+    std::uint64_t bytes_ = 0;
     std::error_code error_;
     std::function<void(std::error_code)> on_failure_;
     line_buffer lines_;

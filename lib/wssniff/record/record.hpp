@@ -57,6 +57,10 @@ struct handshake {
     std::optional<std::string> extensions;
     std::optional<deflate_record> deflate;
     std::optional<tls_info> tls; // live capture with TLS on either leg
+    // A copy at the start of a rotated output segment (`--rotate-*`), of a connection still
+    // open, so that each segment stands alone; `segment` is that segment's number.
+    bool repeat = false;
+    std::uint64_t segment = 0;
 };
 
 struct frame {
