@@ -13,16 +13,19 @@ import asyncio
 import glob
 import os
 import re
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 
 import websockets
 
 from wssniff_kit.checks import check, log
 from wssniff_kit.echo import EchoUpstream
+from wssniff_kit.processes import die_with_parent
 from wssniff_kit.records import parse_ndjson
 from wssniff_kit.runner import run_cases
 
@@ -210,7 +213,7 @@ def sighup_reopens(ctx):
     collected = output + ".tail"
     with open(collected, "wb") as sink:
         tail = subprocess.Popen(["tail", "-F", "-n", "+1", "-s", "0.05", output], stdout=sink,
-                                stderr=subprocess.DEVNULL)
+                                stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
     ctx.stack.callback(tail.kill)
 
     def tail_caught_up(expected_lines, timeout=10):
@@ -251,6 +254,67 @@ def sighup_reopens(ctx):
     check(stat.S_IMODE(os.stat(output).st_mode) == 0o600, "the reopened file is not 0600")
 
 
+def rsyslog_imfile(ctx):
+    """rsyslog's imfile (Debian rsyslog), following the segments by a wildcard while the proxy
+    writes them under load, forwards every line of every segment exactly once."""
+    echo = upstream(ctx)
+    output = fresh_output(ctx)
+    # A folder of its own per run: imfile's offsets and the pid file start empty.
+    os.makedirs(os.path.join(ctx.records_dir, "rotation-files"), exist_ok=True)
+    work = tempfile.mkdtemp(prefix="rsyslog-", dir=os.path.join(ctx.records_dir, "rotation-files"))
+    ctx.stack.callback(shutil.rmtree, work, True)
+    os.makedirs(os.path.join(work, "state"))
+    collected = os.path.join(work, "collected.log")
+    conf = os.path.join(work, "rsyslog.conf")
+    with open(conf, "w") as f:
+        f.write(f'''global(workDirectory="{work}/state" maxMessageSize="64k")
+module(load="imfile")
+input(type="imfile" File="{output[:-len(".ndjson")]}_*.ndjson" Tag="wssniff")
+template(name="line" type="string" string="%msg%\\n")
+action(type="omfile" file="{collected}" template="line")
+''')
+    rsyslog = subprocess.Popen(["rsyslogd", "-n", "-f", conf, "-i", os.path.join(work, "pid")],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+    ctx.stack.callback(rsyslog.kill)
+    time.sleep(0.5)
+    if rsyslog.poll() is not None:
+        said, _ = rsyslog.communicate(timeout=5)
+        check(False, f"rsyslogd did not start (exit {rsyslog.returncode}): {said!r}")
+
+    proxy = ctx.proxy(echo.port, output, ["--rotate-size", "4KiB"])
+    traffic(proxy.port, connections=6, messages=15)
+    proxy.wait_idle()
+    proxy.stop()
+    files, _ = segments_of(output)
+    check(len(files) >= 8, f"only {len(files)} segments")
+    want = []
+    for path in files:
+        with open(path, "rb") as f:
+            want += f.read().splitlines()
+
+    deadline = time.monotonic() + 20
+    got = []
+    while time.monotonic() < deadline:
+        if os.path.exists(collected):
+            with open(collected, "rb") as f:
+                got = f.read().splitlines()
+            if len(got) >= len(want):
+                break
+        time.sleep(0.2)
+    time.sleep(0.5)  # anything beyond the count would be a duplicate: let it arrive
+    rsyslog.terminate()
+    rsyslog.wait(10)
+    with open(collected, "rb") as f:
+        got = f.read().splitlines()
+    # imfile reads the segments side by side: the order across files is its own.
+    check(sorted(got) == sorted(want),
+          f"rsyslog forwarded {len(got)} lines ({len(set(got))} distinct), the {len(files)} "
+          f"segments hold {len(want)} ({len(set(want))} distinct)")
+    check(len(set(want)) == len(want), "two segment lines are the same: a tailer could not "
+                                       "tell them apart")
+
+
 def usage(ctx):
     """Rotation needs a file; --rotate-keep needs a rotation; sizes and times are checked."""
     def refused(args, says):
@@ -271,7 +335,7 @@ def usage(ctx):
     check(not os.path.exists(target), "a refused start created the output")
 
 
-CASES = [segments_stand_alone, keep_and_time, sighup_reopens, usage]
+CASES = [segments_stand_alone, keep_and_time, sighup_reopens, rsyslog_imfile, usage]
 
 if __name__ == "__main__":
     sys.exit(run_cases(__doc__, CASES, prefix="rotation"))
