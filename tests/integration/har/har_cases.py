@@ -55,18 +55,10 @@ def start_server(ctx, deflate=False):
 
 def record_session(ctx, server_port, suffix, deflate=False, args=()):
     """har_client.py through `wssniff proxy`; returns the archive's path."""
-    output = ctx.output(suffix)
-    proxy = ctx.proxy(server_port, output, list(args))
-    argv = [PYTHON, os.path.join(HERE, "har_client.py"), str(proxy.port)]
-    if deflate:
-        argv.append("deflate")
-    client = Process("har client", argv, HERE)
-    status = client.wait(30)
-    check(status == 0, f"the recorded session failed (status {status}): "
-                       f"{client.output('stderr')[-2000:]}")
-    proxy.wait_idle()
-    proxy.stop()
-    return output
+    def client(port):
+        return [PYTHON, os.path.join(HERE, "har_client.py"), str(port)] + \
+            (["deflate"] if deflate else [])
+    return ctx.recorded_session(server_port, suffix, client, HERE, args)
 
 
 def wssniff(ctx, *args, expect=0):

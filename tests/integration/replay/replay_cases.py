@@ -56,19 +56,11 @@ def start_server(ctx, kind, deflate=False, tls=None):
 
 def record_session(ctx, server_port, deflate=False, suffix="-recorded", args=()):
     """conversation.py through `wssniff proxy`; returns the archive's path."""
-    output = ctx.output(suffix)
-    proxy = ctx.proxy(server_port, output,
-                      ["--payload", "base64", "--emit", "both"] + list(args))
-    argv = [PYTHON, os.path.join(HERE, "conversation.py"), str(proxy.port)]
-    if deflate:
-        argv.append("deflate")
-    client = Process("conversation", argv, HERE)
-    status = client.wait(30)
-    check(status == 0, f"the recorded conversation failed (status {status}): "
-                       f"{client.output('stderr')[-2000:]}")
-    proxy.wait_idle()
-    proxy.stop()
-    return output
+    def client(port):
+        return [PYTHON, os.path.join(HERE, "conversation.py"), str(port)] + \
+            (["deflate"] if deflate else [])
+    return ctx.recorded_session(server_port, suffix, client, HERE,
+                                ["--payload", "base64", "--emit", "both"] + list(args))
 
 
 def replay(ctx, archive, server_port, *args, suffix="-replayed", expect_status=0, scheme="ws"):

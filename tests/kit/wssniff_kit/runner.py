@@ -14,7 +14,8 @@ import signal
 import sys
 import time
 
-from wssniff_kit.checks import CheckFailed
+from wssniff_kit.checks import CheckFailed, check
+from wssniff_kit.processes import Process
 from wssniff_kit.proxy import Proxy
 from wssniff_kit.sockets import Upstream
 
@@ -61,6 +62,22 @@ class Context:
         proxy = Proxy(self.wssniff, upstream_port, output, args, open_files=open_files)
         self.stack.callback(proxy.stop)
         return proxy
+
+    def recorded_session(self, server_port, suffix, client_argv, work, proxy_args=(),
+                         timeout=30):
+        """A client program through `wssniff proxy` (started with `proxy_args`) to the server
+        on `server_port`, its records in RECORDS_DIR/PREFIX-CASE{suffix}.ndjson. The client's
+        command line is client_argv(proxy_port), run in `work`; it must exit 0. Returns the
+        records file once the proxy has stopped."""
+        output = self.output(suffix)
+        proxy = self.proxy(server_port, output, list(proxy_args))
+        client = Process("client", client_argv(proxy.port), work)
+        status = client.wait(timeout)
+        check(status == 0, f"the recorded session failed (status {status}): "
+                           f"{client.output('stderr')[-2000:]}")
+        proxy.wait_idle()
+        proxy.stop()
+        return output
 
     def track(self, thing):
         self.stack.callback(thing.close)
