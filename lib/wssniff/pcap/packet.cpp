@@ -174,7 +174,7 @@ parse_status parse_packet(int link_type, bytes_view p, std::uint32_t wire_length
         if (p[at + 9] != protocol_tcp) {
             return parse_status::not_tcp;
         }
-        const std::size_t total = be16(p, at + 4);
+        const std::size_t total = be16(p, at + 2);
         // 0: segmentation offload wrote no length; the wire length stands for it.
         ip_end = total == 0 ? wire : at + total;
         if (ip_end < at + header) {
