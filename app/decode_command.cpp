@@ -79,6 +79,10 @@ class capture_file {
 
 int run_decode(const decode_options& options) {
     if (!options.pcap.empty()) {
+        if (!options.c2s.empty() || !options.s2c.empty() || options.no_handshake) {
+            throw CLI::ValidationError(
+                "--pcap reads a whole capture: --c2s, --s2c and --no-handshake do not go with it");
+        }
         pcap_decode_options p;
         p.path = options.pcap;
         if (!options.ports.empty()) {
@@ -161,14 +165,10 @@ std::function<int()> add_decode_command(CLI::App& app) {
                      "With --pcap: out-of-order bytes held per direction before a hole is given "
                      "up as missing (default 4MiB; 1 byte to 1GiB)")
         ->option_text("BYTES")
-        ->check(bytes_in(1, 1024ULL * 1024 * 1024))
+        ->transform(bytes_in(1, 1024ULL * 1024 * 1024))
         ->needs(pcap);
-    auto* c2s = decode->add_option("--c2s", options->c2s, "Bytes the client sent")
-                    ->option_text("FILE")
-                    ->excludes(pcap);
-    auto* s2c = decode->add_option("--s2c", options->s2c, "Bytes the server sent")
-                    ->option_text("FILE")
-                    ->excludes(pcap);
+    decode->add_option("--c2s", options->c2s, "Bytes the client sent")->option_text("FILE");
+    decode->add_option("--s2c", options->s2c, "Bytes the server sent")->option_text("FILE");
     decode
         ->add_flag("--no-handshake", options->no_handshake,
                    "With --c2s/--s2c: the captures start at the first frame, not at an HTTP head")
