@@ -169,12 +169,9 @@ std::function<int()> add_decode_command(CLI::App& app) {
         ->needs(pcap);
     decode->add_option("--c2s", options->c2s, "Bytes the client sent")->option_text("FILE");
     decode->add_option("--s2c", options->s2c, "Bytes the server sent")->option_text("FILE");
-    decode
-        ->add_flag("--no-handshake", options->no_handshake,
-                   "With --c2s/--s2c: the captures start at the first frame, not at an HTTP head")
-        ->excludes(pcap);
-    (void)c2s;
-    (void)s2c;
+    decode->add_flag(
+        "--no-handshake", options->no_handshake,
+        "With --c2s/--s2c: the captures start at the first frame, not at an HTTP head");
     add_output_options(*decode, options->output);
     return [decode, options]() -> int {
         if (!decode->parsed()) {
