@@ -106,7 +106,7 @@ const std::string request = "GET /chat HTTP/1.1\r\nHost: x\r\n\r\n";
 
 } // namespace
 
-TEST_CASE("in order, FIN from both sides", "[tcp]") {
+TEST_CASE("tcp: in order, FIN from both sides", "[tcp]") {
     recorder r;
     tcp::reassembler tcp(r);
     connection c;
@@ -128,7 +128,7 @@ TEST_CASE("in order, FIN from both sides", "[tcp]") {
     CHECK(tcp.open_flows() == 0);
 }
 
-TEST_CASE("reordered segments are delivered in order", "[tcp]") {
+TEST_CASE("tcp: reordered segments are delivered in order", "[tcp]") {
     recorder r;
     tcp::reassembler tcp(r);
     connection c;
@@ -144,7 +144,7 @@ TEST_CASE("reordered segments are delivered in order", "[tcp]") {
     CHECK(r.events.back() == "close 1 end_of_input");
 }
 
-TEST_CASE("exact and partial retransmissions are dropped", "[tcp]") {
+TEST_CASE("tcp: exact and partial retransmissions are dropped", "[tcp]") {
     recorder r;
     tcp::reassembler tcp(r);
     connection c;
@@ -160,7 +160,7 @@ TEST_CASE("exact and partial retransmissions are dropped", "[tcp]") {
     CHECK(r.events.size() == 1); // open only: no conflict
 }
 
-TEST_CASE("conflicting overlap: the first bytes win and the conflict is said", "[tcp]") {
+TEST_CASE("tcp: conflicting overlap: the first bytes win and the conflict is said", "[tcp]") {
     recorder r;
     tcp::reassembler tcp(r);
     connection c;
@@ -186,7 +186,7 @@ TEST_CASE("conflicting overlap: the first bytes win and the conflict is said", "
     }
 }
 
-TEST_CASE("an ISN near 2^32: sequence numbers wrap", "[tcp]") {
+TEST_CASE("tcp: an ISN near 2^32: sequence numbers wrap", "[tcp]") {
     recorder r;
     tcp::reassembler tcp(r);
     connection c;
@@ -204,7 +204,7 @@ TEST_CASE("an ISN near 2^32: sequence numbers wrap", "[tcp]") {
                                                "close 1 end_of_input"});
 }
 
-TEST_CASE("streams longer than 4 GiB keep their offsets", "[tcp]") {
+TEST_CASE("tcp: streams longer than 4 GiB keep their offsets", "[tcp]") {
     recorder r;
     tcp::reassembler tcp(r);
     connection c;
@@ -226,7 +226,7 @@ TEST_CASE("streams longer than 4 GiB keep their offsets", "[tcp]") {
     CHECK(r.c2s == "0123456789late");
 }
 
-TEST_CASE("holes never filled are given up", "[tcp]") {
+TEST_CASE("tcp: holes never filled are given up", "[tcp]") {
     recorder r;
     connection c;
     SECTION("at the end of the input") {
@@ -279,7 +279,7 @@ TEST_CASE("holes never filled are given up", "[tcp]") {
     }
 }
 
-TEST_CASE("RST ends the connection", "[tcp]") {
+TEST_CASE("tcp: RST ends the connection", "[tcp]") {
     recorder r;
     tcp::reassembler tcp(r);
     connection c;
@@ -293,7 +293,7 @@ TEST_CASE("RST ends the connection", "[tcp]") {
     CHECK(r.events.back() == "open 2 127.0.0.1:40000 127.0.0.2:8080");
 }
 
-TEST_CASE("a new SYN on the same 4-tuple is a new connection", "[tcp]") {
+TEST_CASE("tcp: a new SYN on the same 4-tuple is a new connection", "[tcp]") {
     recorder r;
     tcp::reassembler tcp(r);
     connection first;
@@ -331,7 +331,7 @@ TEST_CASE("a new SYN on the same 4-tuple is a new connection", "[tcp]") {
     }
 }
 
-TEST_CASE("mid-stream: the client is the side that sends an HTTP request", "[tcp]") {
+TEST_CASE("tcp: mid-stream: the client is the side that sends an HTTP request", "[tcp]") {
     recorder r;
     tcp::reassembler tcp(r);
     connection c;
@@ -356,7 +356,7 @@ TEST_CASE("mid-stream: the client is the side that sends an HTTP request", "[tcp
     }
 }
 
-TEST_CASE("keep-alive probes are ignored", "[tcp]") {
+TEST_CASE("tcp: keep-alive probes are ignored", "[tcp]") {
     recorder r;
     tcp::reassembler tcp(r);
     connection c;
@@ -368,7 +368,7 @@ TEST_CASE("keep-alive probes are ignored", "[tcp]") {
     CHECK(r.events.size() == 1);
 }
 
-TEST_CASE("ignored flows hold nothing, and still end", "[tcp]") {
+TEST_CASE("tcp: ignored flows hold nothing, and still end", "[tcp]") {
     recorder r;
     tcp::reassembler tcp(r);
     connection c;
@@ -384,7 +384,7 @@ TEST_CASE("ignored flows hold nothing, and still end", "[tcp]") {
     CHECK(r.events.back() == "close 1 server_rst");
 }
 
-TEST_CASE("any segmentation and reordering within the limit gives the same stream", "[tcp]") {
+TEST_CASE("tcp: any segmentation and reordering within the limit gives the same stream", "[tcp]") {
     std::mt19937 random(12);
     std::string stream(20000, '\0');
     for (auto& ch : stream) {

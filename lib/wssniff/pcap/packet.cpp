@@ -231,7 +231,9 @@ parse_status parse_packet(int link_type, bytes_view p, std::uint32_t wire_length
     out.rst = (flags & 0x04) != 0;
     out.ack = (flags & 0x10) != 0;
     const std::size_t payload_start = at + header;
-    // Ethernet pads short frames: the IP length, not the capture, says where TCP ends.
+    // Ethernet pads short frames: the IP length, not the capture, says where TCP ends. A length
+    // past the packet's wire length is a lie: nothing beyond the wire was cut.
+    ip_end = std::min(ip_end, wire);
     const std::size_t captured_end = std::min(p.size(), ip_end);
     out.payload = p.subview(payload_start, captured_end - payload_start);
     out.missing = static_cast<std::uint32_t>(ip_end - captured_end);
