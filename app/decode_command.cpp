@@ -157,7 +157,7 @@ std::function<int()> add_decode_command(CLI::App& app) {
     decode
         ->add_option("--conn", options->conns,
                      "With --pcap: only these WebSocket connections, numbered from 1 in the "
-                     "order their upgrade requests appear (1,3-5)")
+                     "order their upgrade requests (or TLS ClientHellos) appear (1,3-5)")
         ->option_text("LIST")
         ->needs(pcap);
     decode
