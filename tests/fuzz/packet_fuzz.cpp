@@ -20,24 +20,24 @@ namespace {
 
 using namespace wssniff;
 
-[[noreturn]] void fail(const char* property) { fuzz::fail("packet_fuzz", property); }
+[[noreturn]] void fail(const char* property) {
+    fuzz::fail("packet_fuzz", property);
+}
 
 struct quiet final : tcp::listener {
     void on_open(std::uint64_t, const tcp::endpoint&, const tcp::endpoint&,
                  tcp::clock_time) override {}
     void on_data(std::uint64_t, direction, bytes_view, tcp::clock_time) override {}
-    void on_gap(std::uint64_t, direction, std::uint64_t, std::uint64_t,
-                tcp::clock_time) override {}
+    void on_gap(std::uint64_t, direction, std::uint64_t, std::uint64_t, tcp::clock_time) override {}
     void on_conflict(std::uint64_t, direction, std::uint64_t, tcp::clock_time) override {}
     void on_end(std::uint64_t, direction, tcp::clock_time) override {}
     void on_close(std::uint64_t, tcp::close_cause, tcp::clock_time) override {}
 };
 
-constexpr std::array<int, 10> links = {pcap::link::null,        pcap::link::ethernet,
-                                       pcap::link::raw,         pcap::link::raw_openbsd,
-                                       pcap::link::raw_linktype, pcap::link::loop,
-                                       pcap::link::linux_sll,   pcap::link::ipv4,
-                                       pcap::link::ipv6,        pcap::link::linux_sll2};
+constexpr std::array<int, 10> links = {
+    pcap::link::null,         pcap::link::ethernet,  pcap::link::raw,       pcap::link::raw_openbsd,
+    pcap::link::raw_linktype, pcap::link::loop,      pcap::link::linux_sll, pcap::link::ipv4,
+    pcap::link::ipv6,         pcap::link::linux_sll2};
 
 } // namespace
 
