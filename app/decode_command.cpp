@@ -2,6 +2,8 @@
 
 #include "options.hpp"
 #include "output.hpp"
+#include "pcap_decode.hpp"
+#include "ranges.hpp"
 
 #include "wssniff/record/ndjson.hpp"
 #include "wssniff/session/replay.hpp"
@@ -18,6 +20,10 @@ namespace wssniff::app {
 namespace {
 
 struct decode_options {
+    std::string pcap;
+    std::string ports;
+    std::string conns;
+    std::uint64_t max_reorder = 4 * 1024 * 1024;
     std::string c2s;
     std::string s2c;
     bool no_handshake = false;
@@ -72,9 +78,28 @@ class capture_file {
 };
 
 int run_decode(const decode_options& options) {
+    if (!options.pcap.empty()) {
+        if (!options.c2s.empty() || !options.s2c.empty() || options.no_handshake) {
+            throw CLI::ValidationError(
+                "--pcap reads a whole capture: --c2s, --s2c and --no-handshake do not go with it");
+        }
+        pcap_decode_options p;
+        p.path = options.pcap;
+        if (!options.ports.empty()) {
+            p.ports =
+                number_list(options.ports, "--ports", "TCP ports such as 80,8080-8090", 65535);
+        }
+        if (!options.conns.empty()) {
+            p.conns = conn_list(options.conns);
+        }
+        p.max_reorder = options.max_reorder;
+        p.output = options.output;
+        return run_pcap_decode(p);
+    }
     if (!options.no_handshake && (options.c2s.empty() || options.s2c.empty())) {
         // The handshake needs both heads; without --no-handshake one side alone decodes nothing.
-        throw CLI::ValidationError("decode needs both --c2s and --s2c (or --no-handshake)");
+        throw CLI::ValidationError(
+            "decode needs --pcap FILE, or both --c2s and --s2c (or --no-handshake)");
     }
     auto c2s = std::make_unique<capture_file>(options.c2s, "c2s");
     auto s2c = std::make_unique<capture_file>(options.s2c, "s2c");
@@ -101,18 +126,51 @@ int run_decode(const decode_options& options) {
 std::function<int()> add_decode_command(CLI::App& app) {
     auto options = std::make_shared<decode_options>();
     CLI::App* decode = app.add_subcommand(
-        "decode", "Decode recorded byte streams offline into the same NDJSON records the proxy "
-                  "writes (without ts or addresses)");
+        "decode", "Decode recorded traffic offline into the same NDJSON records the proxy writes: "
+                  "a packet capture (--pcap), or the two byte streams of one connection");
     decode->footer(
-        "Each capture holds the raw bytes one side sent, starting with its HTTP head.\n"
-        "Example:\n"
+        "--pcap reads a pcap or pcapng capture (a file, or - for stdin) through libpcap, "
+        "reassembles\n"
+        "TCP itself and decodes every connection whose client opens with a WebSocket upgrade, on "
+        "any port;\n"
+        "records carry the packets' times (ts) and the client and server addresses. --c2s/--s2c "
+        "take the raw\n"
+        "bytes one side sent, starting with its HTTP head, and write no ts or addresses.\n"
+        "Examples:\n"
+        "  wssniff decode --pcap capture.pcapng | jq -c 'select(.type==\"message\")'\n"
+        "  tcpdump -i lo -U -w - 'tcp port 8080' | wssniff decode --pcap -       # live, "
+        "passive\n"
+        "  wssniff decode --pcap any.pcap --ports 8080,9000-9010 --conn 2 --emit both\n"
         "  wssniff decode --c2s client.bin --s2c server.bin | jq 'select(.type==\"frame\")'");
     // Files are opened at run time, not checked while parsing: a missing capture is a runtime
     // failure (exit 1), not a usage error.
+    auto* pcap = decode
+                     ->add_option("--pcap", options->pcap,
+                                  "A packet capture (pcap or pcapng; - reads stdin)")
+                     ->option_text("FILE|-");
+    decode
+        ->add_option("--ports", options->ports,
+                     "With --pcap: only connections with one of these TCP ports (80,8080-8090)")
+        ->option_text("LIST")
+        ->needs(pcap);
+    decode
+        ->add_option("--conn", options->conns,
+                     "With --pcap: only these WebSocket connections, numbered from 1 in the "
+                     "order their upgrade requests (or TLS ClientHellos) appear (1,3-5)")
+        ->option_text("LIST")
+        ->needs(pcap);
+    decode
+        ->add_option("--max-reorder", options->max_reorder,
+                     "With --pcap: out-of-order bytes held per direction before a hole is given "
+                     "up as missing (default 4MiB; 1 byte to 1GiB)")
+        ->option_text("BYTES")
+        ->transform(bytes_in(1, 1024ULL * 1024 * 1024))
+        ->needs(pcap);
     decode->add_option("--c2s", options->c2s, "Bytes the client sent")->option_text("FILE");
     decode->add_option("--s2c", options->s2c, "Bytes the server sent")->option_text("FILE");
-    decode->add_flag("--no-handshake", options->no_handshake,
-                     "The captures start at the first frame, not at an HTTP head");
+    decode->add_flag(
+        "--no-handshake", options->no_handshake,
+        "With --c2s/--s2c: the captures start at the first frame, not at an HTTP head");
     add_output_options(*decode, options->output);
     return [decode, options]() -> int {
         if (!decode->parsed()) {

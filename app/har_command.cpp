@@ -1,8 +1,8 @@
 #include "har_command.hpp"
 
-#include "conn_list.hpp"
 #include "options.hpp"
 #include "output.hpp"
+#include "ranges.hpp"
 
 #include "wssniff/archive/connections.hpp"
 #include "wssniff/archive/record_reader.hpp"
@@ -67,7 +67,7 @@ int run_export(const export_settings& s) {
                                                           s.base_time + "'");
         }
     }
-    const auto wanted = s.conns.empty() ? std::set<std::uint64_t>{} : parse_conn_list(s.conns);
+    const auto wanted = s.conns.empty() ? std::set<std::uint64_t>{} : conn_list(s.conns);
 
     const auto connections = read_whole_archive(s.archive);
     for (const std::uint64_t n : wanted) {

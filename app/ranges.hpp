@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
+#include <set>
 #include <string>
 
 namespace wssniff::app {
@@ -23,5 +24,15 @@ CLI::Validator count_in(std::uint64_t min, std::uint64_t max);
 
 // 1048576 -> "1MiB", 1000 -> "1000": how help texts and errors show a size.
 std::string size_text(std::uint64_t bytes);
+
+// "1,3-5" -> {1, 3, 4, 5}: numbers from 1 to `max` and ranges, for `option` (--conn, --ports).
+// Throws CLI::ValidationError saying it expects `what`.
+std::set<std::uint64_t> number_list(const std::string& text, const std::string& option,
+                                    const std::string& what, std::uint64_t max);
+
+// --conn LIST (decode, replay, har export): connection numbers and ranges.
+inline std::set<std::uint64_t> conn_list(const std::string& text) {
+    return number_list(text, "--conn", "connection numbers such as 1,3-5", ~std::uint64_t{0});
+}
 
 } // namespace wssniff::app

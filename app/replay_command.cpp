@@ -1,6 +1,5 @@
 #include "replay_command.hpp"
 
-#include "conn_list.hpp"
 #include "diff_command.hpp"
 
 #include "options.hpp"
@@ -166,7 +165,7 @@ int run_replay(const replay_options& o) {
     for (const auto& h : o.headers) {
         plan_options.headers.push_back(parse_header(h));
     }
-    const auto wanted = o.conns.empty() ? std::set<std::uint64_t>{} : parse_conn_list(o.conns);
+    const auto wanted = o.conns.empty() ? std::set<std::uint64_t>{} : conn_list(o.conns);
 
     const auto connections = load_archive(o.archive);
     std::vector<archive::connection> expected;

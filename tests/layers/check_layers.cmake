@@ -11,7 +11,8 @@
 
 cmake_minimum_required(VERSION 3.25)
 
-set(layer_units base decoder handshake inflate record session proxy archive compare playback har)
+set(layer_units base decoder handshake inflate record session proxy archive compare playback har
+                tcp pcap)
 set(may_use_base)
 set(may_use_decoder base)
 set(may_use_handshake base)
@@ -23,6 +24,8 @@ set(may_use_archive record)
 set(may_use_compare archive)
 set(may_use_playback proxy archive)
 set(may_use_har archive handshake)
+set(may_use_tcp base)
+set(may_use_pcap tcp)
 set(may_use_asio proxy playback)
 
 if(NOT LIB_DIR)

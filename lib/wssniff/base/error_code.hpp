@@ -69,7 +69,13 @@ namespace wssniff {
        0)                                                                                          \
     XX(replay_sync_timeout, "the server did not send the messages the archive shows in time", 0)   \
     /* The capture itself (not the traffic) */                                                     \
-    XX(records_dropped, "records were dropped because the output fell behind", 0)
+    XX(records_dropped, "records were dropped because the output fell behind", 0)                  \
+    /* wssniff decode --pcap: what a packet capture did not hold */                                \
+    XX(capture_gap, "bytes of this direction are missing from the capture; its framing is lost",  \
+       0)                                                                                          \
+    XX(overlap_conflict,                                                                           \
+       "a retransmitted TCP segment carries other bytes than the first; the first are decoded", 0) \
+    XX(tls_not_decoded, "the connection is TLS, whose WebSocket traffic a capture cannot show", 0)
 
 enum class error_code : std::uint8_t {
 #define XX(id, message, close_code) id,
