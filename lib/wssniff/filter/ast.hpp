@@ -61,12 +61,12 @@ struct set_member {
 enum class test_op : std::uint8_t { truth, eq, ne, lt, le, gt, ge, contains, matches, in };
 
 struct node {
-    enum class kind : std::uint8_t { any_of, all_of, negation, test } type = kind::test;
+    enum class kind : std::uint8_t { any_of, all_of, negation, test, constant } type = kind::test;
     std::unique_ptr<node> left; // any_of, all_of; negation's operand
     std::unique_ptr<node> right;
     field_ref field;
     test_op op = test_op::truth;
-    literal value;                 // eq .. ge, contains
+    literal value;                 // eq .. ge, contains; constant's boolean
     std::vector<set_member> set;   // in
     std::unique_ptr<RE2> regex;    // matches
 };

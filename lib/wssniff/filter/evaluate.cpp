@@ -391,6 +391,7 @@ bool evaluate(evaluation& e, const node& n) {
     case node::kind::all_of: return evaluate(e, *n.left) && evaluate(e, *n.right);
     case node::kind::negation: return !evaluate(e, *n.left);
     case node::kind::test: return test(e, n);
+    case node::kind::constant: return n.value.boolean;
     }
     return false;
 }

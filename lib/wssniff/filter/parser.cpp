@@ -3,7 +3,7 @@
 //   expr    := or
 //   or      := and { "or" and }
 //   and     := unary { "and" unary }
-//   unary   := "not" unary | "(" expr ")" | test
+//   unary   := "not" unary | "(" expr ")" | "true" | "false" | test
 //   test    := field [ cmp literal | "contains" STRING | "matches" REGEX | "in" set ]
 //   field   := NAME | "json" { "." NAME | "[" (NUMBER|STRING) "]" } | "hs" "." NAME
 //              | "hs" "." "header" "[" STRING "]"
@@ -453,6 +453,14 @@ class parser {
             auto inner = parse_or();
             expect(tok::rparen, "')'");
             return inner;
+        }
+        if (at_name("true") || at_name("false")) {
+            auto n = std::make_unique<node>();
+            n->type = node::kind::constant;
+            n->value.type = literal::kind::boolean;
+            n->value.boolean = cur_.text == "true";
+            advance();
+            return n;
         }
         return parse_test();
     }
