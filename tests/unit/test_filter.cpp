@@ -230,6 +230,10 @@ TEST_CASE("filter: precedence: not over and over or, parentheses", "[filter]") {
     CHECK(match("masked and fin or fin", f)); // (masked and fin) or fin
     CHECK_FALSE(match("masked and (fin or fin)", f));
     CHECK(match(R"(((dir == "s2c")))", f));
+    CHECK(match("true", f));
+    CHECK_FALSE(match("false", f));
+    CHECK(match("false or fin", f));
+    CHECK_FALSE(match("not true", f));
     CHECK(match(R"(type in {"error","close"} or (dir == "s2c" and op == "text" and len > 0))", f));
 }
 
