@@ -86,10 +86,11 @@ record::handshake chat_handshake() {
     h.method = "GET";
     h.target = "/ws/chat?room=1";
     h.status = 101;
-    h.request_headers = {{"Host", "example.com"}, {"X-Trace-Id", "abc123"},
+    h.request_headers = {{"Host", "example.com"},
+                         {"X-Trace-Id", "abc123"},
                          {"Sec-WebSocket-Protocol", "chat, superchat"}};
-    h.response_headers = {{"Upgrade", "websocket"}, {"Sec-WebSocket-Protocol", "chat"},
-                          {"X-Server", "one"}};
+    h.response_headers = {
+        {"Upgrade", "websocket"}, {"Sec-WebSocket-Protocol", "chat"}, {"X-Server", "one"}};
     h.subprotocol = "chat";
     return h;
 }
@@ -196,7 +197,7 @@ TEST_CASE("filter: a bare field is a truth test", "[filter]") {
     CHECK_FALSE(match("truncated", f));
 }
 
-TEST_CASE("filter: a missing field fails every comparison; not tests absence", "[filter]") {
+TEST_CASE("filter: a missing field fails every comparison, and not tests absence", "[filter]") {
     const auto e = error_record();
     CHECK_FALSE(match("len == 5", e));
     CHECK_FALSE(match("len != 5", e));
@@ -221,7 +222,7 @@ TEST_CASE("filter: a missing field fails every comparison; not tests absence", "
 }
 
 TEST_CASE("filter: precedence: not over and over or, parentheses", "[filter]") {
-    const auto f = text_frame("x"); // fin, not masked, s2c
+    const auto f = text_frame("x");                      // fin, not masked, s2c
     CHECK(match("fin or masked and masked", f));         // fin or (masked and masked)
     CHECK_FALSE(match("(fin or masked) and masked", f)); // grouped
     CHECK(match("not masked and fin", f));               // (not masked) and fin
@@ -240,7 +241,8 @@ TEST_CASE("filter: precedence: not over and over or, parentheses", "[filter]") {
 TEST_CASE("filter: close, handshake and error records by their own field names", "[filter]") {
     const auto c = close_record();
     CHECK(match(R"(type == "close" and reason == "server_closed")", c));
-    CHECK(match("bytes_c2s == 300 and bytes_s2c > 4999 and frames_c2s == 4 and frames_s2c == 9", c));
+    CHECK(
+        match("bytes_c2s == 300 and bytes_s2c > 4999 and frames_c2s == 4 and frames_s2c == 9", c));
     CHECK_FALSE(match("dir", c));
     const auto cf = close_frame(1001, "going away");
     CHECK(match(R"(op == "close" and close_code == 1001 and close_reason contains "away")", cf));
@@ -259,7 +261,8 @@ TEST_CASE("filter: payload, hex and base64 see the bytes as the record holds the
     const auto hex = binary_frame(std::string("\x01\xff", 2), record::payload_encoding::hex);
     CHECK(match(R"(hex == "01ff")", hex));
     CHECK_FALSE(match("text", hex));
-    CHECK(match(R"(payload == "\u0001\u00ff")", binary_frame("\x01\xc3\xbf", record::payload_encoding::hex)));
+    CHECK(match(R"(payload == "\u0001\u00ff")",
+                binary_frame("\x01\xc3\xbf", record::payload_encoding::hex)));
     const auto b64 = binary_frame("abcd", record::payload_encoding::base64);
     CHECK(match(R"(base64 == "YWJjZA==")", b64));
     CHECK(match(R"(payload == "abcd" and payload contains "bc")", b64));
@@ -270,10 +273,9 @@ TEST_CASE("filter: payload, hex and base64 see the bytes as the record holds the
 }
 
 TEST_CASE("filter: json.* on JSON text, deep paths, and text that is not JSON", "[filter]") {
-    const auto f =
-        text_frame(R"({"type":"trade","price":101.5,"qty":3,"ok":true,"none":null,)"
-                   R"("book":{"bids":[[100,2],[99.5,7]],"asks":[]},"tags":["a","b"],)"
-                   R"("odd key":{"x":1}})");
+    const auto f = text_frame(R"({"type":"trade","price":101.5,"qty":3,"ok":true,"none":null,)"
+                              R"("book":{"bids":[[100,2],[99.5,7]],"asks":[]},"tags":["a","b"],)"
+                              R"("odd key":{"x":1}})");
     CHECK(match(R"(json.type == "trade" and json.price > 100)", f));
     CHECK(match("json.qty == 3 and json.qty in {1..5}", f));
     CHECK(match("json.ok", f));
@@ -289,9 +291,9 @@ TEST_CASE("filter: json.* on JSON text, deep paths, and text that is not JSON", 
     CHECK(match(R"(json.tags[1] == "b")", f));
     CHECK(match(R"(json["odd key"].x == 1)", f));
     CHECK(match(R"(json["type"] matches /^tr/)", f));
-    CHECK_FALSE(match("json.type.inner", f));  // a string has no members
-    CHECK_FALSE(match("json.tags.a", f));      // an array has no members
-    CHECK_FALSE(match("json.book[0]", f));     // an object has no indices
+    CHECK_FALSE(match("json.type.inner", f)); // a string has no members
+    CHECK_FALSE(match("json.tags.a", f));     // an array has no members
+    CHECK_FALSE(match("json.book[0]", f));    // an object has no indices
     CHECK(match("json", f));
     CHECK(match("json[0] == 1", text_frame("[1,2]")));
     CHECK(match("json == 42", text_frame("42")));
@@ -309,7 +311,7 @@ TEST_CASE("filter: json.* on JSON text, deep paths, and text that is not JSON", 
     CHECK_FALSE(match("json", close_record()));
 }
 
-TEST_CASE("filter: hs.* reads the connection's handshake; header names in any case", "[filter]") {
+TEST_CASE("filter: hs.* reads the connection's handshake, header names in any case", "[filter]") {
     const auto hs = chat_handshake();
     const auto f = text_frame("x");
     CHECK(match(R"(hs.target matches /^\/ws\/chat/)", f, &hs));
@@ -333,15 +335,16 @@ TEST_CASE("filter: hs.* reads the connection's handshake; header names in any ca
 }
 
 TEST_CASE("filter: string escapes as in JSON", "[filter]") {
-    CHECK(match(R"(text == "a\"b\\c\/d\n\u00e9\ud83d\ude00")", text_frame("a\"b\\c/d\n\xc3\xa9\xf0\x9f\x98\x80")));
+    CHECK(match(R"(text == "a\"b\\c\/d\n\u00e9\ud83d\ude00")",
+                text_frame("a\"b\\c/d\n\xc3\xa9\xf0\x9f\x98\x80")));
     CHECK(match(R"(text == "é")", text_frame("\xc3\xa9")));
     CHECK(match(R"(text matches /a\/b/)", text_frame("xa/by")));
 }
 
 TEST_CASE("filter: parse errors name the problem with a caret under it", "[filter]") {
     CHECK(error_of(R"(type = "error")") == "'=' is not an operator: compare with '=='\n"
-                                             "  type = \"error\"\n"
-                                             "       ^");
+                                           "  type = \"error\"\n"
+                                           "       ^");
     CHECK(error_of("type ==") == "expected a value (string, number, true or false) after '==', "
                                  "got the end\n"
                                  "  type ==\n"
@@ -378,7 +381,8 @@ TEST_CASE("filter: parse errors name the problem with a caret under it", "[filte
     CHECK(error_of(R"(seq in {"a".."b"})") == "a range lo..hi is of numbers\n"
                                               "  seq in {\"a\"..\"b\"}\n"
                                               "          ^");
-    CHECK(error_of("seq in {1, 2") == "expected ',' or '}', got the end\n  seq in {1, 2\n              ^");
+    CHECK(error_of("seq in {1, 2") ==
+          "expected ',' or '}', got the end\n  seq in {1, 2\n              ^");
     CHECK(error_of("fin > true") ==
           "'>' orders numbers and strings, not true/false\n  fin > true\n      ^");
     CHECK(error_of("json.a[-1]") ==
@@ -403,7 +407,8 @@ TEST_CASE("filter: a catastrophic-backtracking regex over 1 MiB finishes promptl
     CHECK_FALSE(match("text matches /^(a|aa)+$/", f));
 }
 
-TEST_CASE("filter: the selector keeps hs.* per connection and applies the conn-filter", "[filter]") {
+TEST_CASE("filter: the selector keeps hs.* per connection and applies the conn-filter",
+          "[filter]") {
     struct vector_sink final : record::sink {
         std::vector<record::record> records;
         void write(record::record&& r) override { records.push_back(std::move(r)); }
@@ -417,14 +422,14 @@ TEST_CASE("filter: the selector keeps hs.* per connection and applies the conn-f
     other.target = "/ws/feed";
     auto other_frame = text_frame("feed");
     other_frame.conn = 2;
-    sink.write(handshake_record());                                // conn 1: kept
-    sink.write(record::record{2, std::nullopt, other});            // conn 2: rejected
-    sink.write(text_frame("chat"));                                // conn 1: has the header
-    sink.write(std::move(other_frame));                            // conn 2: dropped
+    sink.write(handshake_record());                     // conn 1: kept
+    sink.write(record::record{2, std::nullopt, other}); // conn 2: rejected
+    sink.write(text_frame("chat"));                     // conn 1: has the header
+    sink.write(std::move(other_frame));                 // conn 2: dropped
     auto c2 = close_record();
     c2.conn = 2;
-    sink.write(std::move(c2));                                     // conn 2's close: kept
-    sink.write(close_record());                                    // conn 1's close: kept
+    sink.write(std::move(c2));  // conn 2's close: kept
+    sink.write(close_record()); // conn 1's close: kept
     // A connection whose first record is not a handshake is decided without hs.*.
     auto early = error_record();
     early.conn = 3;

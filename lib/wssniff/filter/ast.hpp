@@ -14,19 +14,63 @@ namespace wssniff::filter {
 
 // Every field the language knows, by its NDJSON name (hs_* are hs.*).
 enum class field_id : std::uint8_t {
-    type, conn, ts,
+    type,
+    conn,
+    ts,
     // frame and message
-    dir, seq, offset, fin, rsv1, rsv2, rsv3, opcode, op, masked, mask, len, compressed, data_len,
-    frames, text, hex, base64, payload, truncated, close_code, close_reason, json,
+    dir,
+    seq,
+    offset,
+    fin,
+    rsv1,
+    rsv2,
+    rsv3,
+    opcode,
+    op,
+    masked,
+    mask,
+    len,
+    compressed,
+    data_len,
+    frames,
+    text,
+    hex,
+    base64,
+    payload,
+    truncated,
+    close_code,
+    close_reason,
+    json,
     // error
-    code, message, fatal,
+    code,
+    message,
+    fatal,
     // close
-    reason, bytes_c2s, bytes_s2c, frames_c2s, frames_s2c,
+    reason,
+    bytes_c2s,
+    bytes_s2c,
+    frames_c2s,
+    frames_s2c,
     // handshake
-    client, upstream, method, target, status, request_headers, response_headers, subprotocol,
-    extensions, deflate, tls,
+    client,
+    upstream,
+    method,
+    target,
+    status,
+    request_headers,
+    response_headers,
+    subprotocol,
+    extensions,
+    deflate,
+    tls,
     // the connection's handshake, on every record
-    hs_client, hs_upstream, hs_method, hs_target, hs_status, hs_subprotocol, hs_extensions,
+    hs_client,
+    hs_upstream,
+    hs_method,
+    hs_target,
+    hs_status,
+    hs_subprotocol,
+    hs_extensions,
     hs_header,
 };
 
@@ -66,9 +110,9 @@ struct node {
     std::unique_ptr<node> right;
     field_ref field;
     test_op op = test_op::truth;
-    literal value;                 // eq .. ge, contains; constant's boolean
-    std::vector<set_member> set;   // in
-    std::unique_ptr<RE2> regex;    // matches
+    literal value;               // eq .. ge, contains; constant's boolean
+    std::vector<set_member> set; // in
+    std::unique_ptr<RE2> regex;  // matches
 };
 
 } // namespace wssniff::filter

@@ -55,8 +55,7 @@ value other() {
     return v;
 }
 
-template <class T>
-value of(const std::optional<T>& o) {
+template <class T> value of(const std::optional<T>& o) {
     return o ? of(*o) : value{};
 }
 
@@ -132,7 +131,8 @@ value json_value(evaluation& e, const field_ref& f) {
     for (const path_step& step : f.path) {
         if (step.is_index) {
             simdjson::dom::array a;
-            if (at.get_array().get(a) != simdjson::SUCCESS || a.at(step.index).get(at) != simdjson::SUCCESS) {
+            if (at.get_array().get(a) != simdjson::SUCCESS ||
+                a.at(step.index).get(at) != simdjson::SUCCESS) {
                 return {};
             }
         } else {
@@ -144,7 +144,8 @@ value json_value(evaluation& e, const field_ref& f) {
         }
     }
     switch (at.type()) {
-    case simdjson::dom::element_type::STRING: return of(std::string_view(at.get_string().value_unsafe()));
+    case simdjson::dom::element_type::STRING:
+        return of(std::string_view(at.get_string().value_unsafe()));
     case simdjson::dom::element_type::INT64:
         return of(static_cast<double>(at.get_int64().value_unsafe()));
     case simdjson::dom::element_type::UINT64:
@@ -249,7 +250,7 @@ struct body_field {
         case field_id::data_len: return f.compressed ? of(f.data_len) : value{};
         case field_id::truncated:
             return f.data.encoding != record::payload_encoding::none && f.data.truncated ? of(true)
-                                                                                      : value{};
+                                                                                         : value{};
         case field_id::close_code:
             return f.close_code ? of(static_cast<double>(*f.close_code)) : value{};
         case field_id::close_reason:
@@ -271,7 +272,7 @@ struct body_field {
         case field_id::compressed: return of(m.compressed);
         case field_id::truncated:
             return m.data.encoding != record::payload_encoding::none && m.data.truncated ? of(true)
-                                                                                      : value{};
+                                                                                         : value{};
         default: return {};
         }
     }
@@ -360,8 +361,7 @@ bool test(evaluation& e, const node& n) {
     const value v = field_value(e, n.field);
     switch (n.op) {
     case test_op::truth:
-        return v.type != value::kind::missing &&
-               !(v.type == value::kind::boolean && !v.boolean);
+        return v.type != value::kind::missing && !(v.type == value::kind::boolean && !v.boolean);
     case test_op::eq: return same_type(v, n.value) && compare(v, n.value) == 0;
     case test_op::ne: return same_type(v, n.value) && compare(v, n.value) != 0;
     case test_op::lt: return same_type(v, n.value) && compare(v, n.value) < 0;
@@ -369,7 +369,8 @@ bool test(evaluation& e, const node& n) {
     case test_op::gt: return same_type(v, n.value) && compare(v, n.value) > 0;
     case test_op::ge: return same_type(v, n.value) && compare(v, n.value) >= 0;
     case test_op::contains:
-        return v.type == value::kind::string && v.string.find(n.value.string) != std::string_view::npos;
+        return v.type == value::kind::string &&
+               v.string.find(n.value.string) != std::string_view::npos;
     case test_op::matches:
         return v.type == value::kind::string &&
                RE2::PartialMatch(re2::StringPiece(v.string.data(), v.string.size()), *n.regex);

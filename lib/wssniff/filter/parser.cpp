@@ -26,8 +26,26 @@ namespace wssniff::filter {
 namespace {
 
 enum class tok : std::uint8_t {
-    end, name, string, number, regex, lparen, rparen, lbrace, rbrace, lbracket, rbracket, comma,
-    dot, dotdot, eq, ne, lt, le, gt, ge,
+    end,
+    name,
+    string,
+    number,
+    regex,
+    lparen,
+    rparen,
+    lbrace,
+    rbrace,
+    lbracket,
+    rbracket,
+    comma,
+    dot,
+    dotdot,
+    eq,
+    ne,
+    lt,
+    le,
+    gt,
+    ge,
 };
 
 struct token {
@@ -76,8 +94,8 @@ class lexer {
         }
         if (std::isalpha(static_cast<unsigned char>(c)) != 0 || c == '_') {
             const std::size_t start = pos_;
-            while (pos_ < in_.size() && (std::isalnum(static_cast<unsigned char>(in_[pos_])) != 0 ||
-                                         in_[pos_] == '_')) {
+            while (pos_ < in_.size() &&
+                   (std::isalnum(static_cast<unsigned char>(in_[pos_])) != 0 || in_[pos_] == '_')) {
                 ++pos_;
             }
             t.type = tok::name;
@@ -245,8 +263,7 @@ class lexer {
                 append_utf8(t.text, cp);
                 break;
             }
-            default:
-                throw parse_error(escape_column, std::string("unknown escape '\\") + e + "'");
+            default: throw parse_error(escape_column, std::string("unknown escape '\\") + e + "'");
             }
         }
     }
@@ -344,12 +361,9 @@ const std::unordered_map<std::string_view, field_id>& record_fields() {
 
 const std::unordered_map<std::string_view, field_id>& handshake_fields() {
     static const std::unordered_map<std::string_view, field_id> fields{
-        {"client", field_id::hs_client},
-        {"upstream", field_id::hs_upstream},
-        {"method", field_id::hs_method},
-        {"target", field_id::hs_target},
-        {"status", field_id::hs_status},
-        {"subprotocol", field_id::hs_subprotocol},
+        {"client", field_id::hs_client},         {"upstream", field_id::hs_upstream},
+        {"method", field_id::hs_method},         {"target", field_id::hs_target},
+        {"status", field_id::hs_status},         {"subprotocol", field_id::hs_subprotocol},
         {"extensions", field_id::hs_extensions},
     };
     return fields;
@@ -381,7 +395,9 @@ class parser {
   private:
     void advance(bool regex_next = false) { cur_ = lex_.next(regex_next); }
 
-    bool at_name(std::string_view name) const { return cur_.type == tok::name && cur_.text == name; }
+    bool at_name(std::string_view name) const {
+        return cur_.type == tok::name && cur_.text == name;
+    }
 
     static std::string shown(const token& t) {
         switch (t.type) {
@@ -411,7 +427,8 @@ class parser {
 
     void expect(tok type, const char* what) {
         if (cur_.type != type) {
-            throw parse_error(cur_.column, std::string("expected ") + what + ", got " + shown(cur_));
+            throw parse_error(cur_.column,
+                              std::string("expected ") + what + ", got " + shown(cur_));
         }
         advance();
     }
@@ -492,7 +509,8 @@ class parser {
                 advance(true);
                 if (cur_.type != tok::regex) {
                     throw parse_error(cur_.column,
-                                      "matches needs a regular expression /.../, got " + shown(cur_));
+                                      "matches needs a regular expression /.../, got " +
+                                          shown(cur_));
                 }
                 n->op = test_op::matches;
                 RE2::Options options;
@@ -500,8 +518,7 @@ class parser {
                 options.set_case_sensitive(!cur_.case_insensitive);
                 n->regex = std::make_unique<RE2>(cur_.text, options);
                 if (!n->regex->ok()) {
-                    throw parse_error(cur_.column,
-                                      "bad regular expression: " + n->regex->error());
+                    throw parse_error(cur_.column, "bad regular expression: " + n->regex->error());
                 }
                 advance();
                 return n;
@@ -518,8 +535,9 @@ class parser {
         advance();
         if (cur_.type != tok::string && cur_.type != tok::number && !at_name("true") &&
             !at_name("false")) {
-            throw parse_error(cur_.column, "expected a value (string, number, true or false) after " +
-                                               shown(op) + ", got " + shown(cur_));
+            throw parse_error(cur_.column,
+                              "expected a value (string, number, true or false) after " +
+                                  shown(op) + ", got " + shown(cur_));
         }
         n->value = parse_literal();
         if (n->op != test_op::eq && n->op != test_op::ne &&
@@ -542,7 +560,8 @@ class parser {
             v.boolean = cur_.text == "true";
         } else {
             throw parse_error(cur_.column,
-                              "expected a value (string, number, true or false), got " + shown(cur_));
+                              "expected a value (string, number, true or false), got " +
+                                  shown(cur_));
         }
         advance();
         return v;
@@ -560,7 +579,8 @@ class parser {
                 }
                 advance();
                 if (cur_.type != tok::number) {
-                    throw parse_error(cur_.column, "expected a number after '..', got " + shown(cur_));
+                    throw parse_error(cur_.column,
+                                      "expected a number after '..', got " + shown(cur_));
                 }
                 m.range = true;
                 m.low = first.number;
@@ -594,8 +614,8 @@ class parser {
             uses_handshake = true;
             expect(tok::dot, "'.' after hs (hs.target, hs.header[\"name\"], ...)");
             if (cur_.type != tok::name) {
-                throw parse_error(cur_.column, "expected a handshake field after 'hs.', got " +
-                                                   shown(cur_));
+                throw parse_error(cur_.column,
+                                  "expected a handshake field after 'hs.', got " + shown(cur_));
             }
             if (cur_.text == "header") {
                 advance();
@@ -616,10 +636,11 @@ class parser {
             const auto& fields = handshake_fields();
             const auto it = fields.find(cur_.text);
             if (it == fields.end()) {
-                throw parse_error(cur_.column,
-                                  "unknown handshake field 'hs." + cur_.text +
-                                      "' (hs.target, hs.status, hs.subprotocol, hs.header[\"name\"], "
-                                      "hs.client, hs.upstream, hs.method, hs.extensions)");
+                throw parse_error(
+                    cur_.column,
+                    "unknown handshake field 'hs." + cur_.text +
+                        "' (hs.target, hs.status, hs.subprotocol, hs.header[\"name\"], "
+                        "hs.client, hs.upstream, hs.method, hs.extensions)");
             }
             f.id = it->second;
             advance();
@@ -641,7 +662,8 @@ class parser {
                 if (cur_.type != tok::name) {
                     throw parse_error(cur_.column,
                                       "expected a member name after '.' (json[\"key\"] for "
-                                      "others), got " + shown(cur_));
+                                      "others), got " +
+                                          shown(cur_));
                 }
                 path_step s;
                 s.key = cur_.text;
@@ -659,7 +681,8 @@ class parser {
                 } else {
                     throw parse_error(cur_.column,
                                       "expected an index (0, 1, ...) or a member name in quotes, "
-                                      "got " + shown(cur_));
+                                      "got " +
+                                          shown(cur_));
                 }
                 advance();
                 expect(tok::rbracket, "']'");
