@@ -70,7 +70,7 @@ void add_output_options(CLI::App& command, output_options& options, bool forward
     // An empty expression is refused rather than read as "no filter".
     const auto not_empty = [](const std::string& text) {
         return text.find_first_not_of(" \t") == std::string::npos ? "an empty expression"
-                                                                   : std::string();
+                                                                  : std::string();
     };
     command
         .add_option("--filter", options.filter,

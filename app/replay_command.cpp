@@ -378,7 +378,8 @@ std::function<int()> add_replay_command(CLI::App& app) {
         "      --header 'Authorization: Bearer $TOKEN'\n"
         "  wssniff replay golden.ndjson --upstream ws://127.0.0.1:9000 --expect golden.ndjson \\\n"
         "      --ignore-json /ts --format junit > replay-junit.xml\n"
-        "  wssniff replay session.ndjson --upstream ws://127.0.0.1:9000 --filter 'type == \"error\"'\n"
+        "  wssniff replay session.ndjson --upstream ws://127.0.0.1:9000 --filter 'type == "
+        "\"error\"'\n"
         "Exit status: 0 replayed; 1 a connection failed (unreachable, upgrade refused, archive "
         "not replayable); 2 usage error or unreadable archive. With --expect, like diff(1): 0 "
         "same, 1 different, 2 trouble.\n" +

@@ -108,7 +108,8 @@ bool session_tap::setup_over() const {
 }
 
 bool session_tap::awaiting_first_response() const {
-    return !forward_only() && session_ && session_->awaiting_response() && session_->bytes(direction::s2c) == 0;
+    return !forward_only() && session_ && session_->awaiting_response() &&
+           session_->bytes(direction::s2c) == 0;
 }
 
 } // namespace wssniff::proxy
