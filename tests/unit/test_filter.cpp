@@ -394,6 +394,22 @@ TEST_CASE("filter: parse errors name the problem with a caret under it", "[filte
     CHECK(error_of("fin && masked") == "unexpected character '&'\n  fin && masked\n      ^");
     CHECK(error_of(R"(text == "\x")") == "unknown escape '\\x'\n  text == \"\\x\"\n           ^");
     CHECK(error_of("and") == "expected a field name, got 'and'\n  and\n  ^");
+    // Bounded nesting and length: no expression exhausts the stack.
+    CHECK(error_of(std::string(100, '(') + "fin" + std::string(100, ')')).empty());
+    CHECK(error_of(std::string(101, '(') + "fin" + std::string(101, ')'))
+              .rfind("nested more than 100 deep\n", 0) == 0);
+    std::string not_chain;
+    for (int i = 0; i < 101; ++i) {
+        not_chain += "not ";
+    }
+    CHECK(error_of(not_chain + "fin").rfind("nested more than 100 deep\n", 0) == 0);
+    std::string chain = "fin";
+    for (int i = 0; i < 1000; ++i) {
+        chain += " and fin";
+    }
+    CHECK(match(chain, text_frame("x")));
+    CHECK(error_of(chain + " or fin").rfind("more than 1000 'and'/'or' in one expression\n", 0) ==
+          0);
 }
 
 TEST_CASE("filter: a catastrophic-backtracking regex over 1 MiB finishes promptly", "[filter]") {

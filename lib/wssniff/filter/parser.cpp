@@ -442,9 +442,21 @@ class parser {
         return n;
     }
 
+    // Parentheses and `not` nest by recursion here and in the evaluator, and each and/or adds a
+    // level to the tree: both are bounded so that no expression can exhaust the stack.
+    static constexpr int max_nesting = 100;
+    static constexpr int max_operators = 1000;
+
+    void count_operator() {
+        if (++operators_ > max_operators) {
+            throw parse_error(cur_.column, "more than 1000 'and'/'or' in one expression");
+        }
+    }
+
     std::unique_ptr<node> parse_or() {
         auto left = parse_and();
         while (at_name("or")) {
+            count_operator();
             advance();
             left = join(node::kind::any_of, std::move(left), parse_and());
         }
@@ -454,6 +466,7 @@ class parser {
     std::unique_ptr<node> parse_and() {
         auto left = parse_unary();
         while (at_name("and")) {
+            count_operator();
             advance();
             left = join(node::kind::all_of, std::move(left), parse_unary());
         }
@@ -461,15 +474,22 @@ class parser {
     }
 
     std::unique_ptr<node> parse_unary() {
-        if (at_name("not")) {
-            advance();
-            return join(node::kind::negation, parse_unary(), nullptr);
-        }
-        if (cur_.type == tok::lparen) {
-            advance();
-            auto inner = parse_or();
-            expect(tok::rparen, "')'");
-            return inner;
+        if (at_name("not") || cur_.type == tok::lparen) {
+            if (nesting_ == max_nesting) {
+                throw parse_error(cur_.column, "nested more than 100 deep");
+            }
+            ++nesting_;
+            std::unique_ptr<node> n;
+            if (at_name("not")) {
+                advance();
+                n = join(node::kind::negation, parse_unary(), nullptr);
+            } else {
+                advance();
+                n = parse_or();
+                expect(tok::rparen, "')'");
+            }
+            --nesting_;
+            return n;
         }
         if (at_name("true") || at_name("false")) {
             auto n = std::make_unique<node>();
@@ -695,6 +715,8 @@ class parser {
 
     lexer lex_;
     token cur_;
+    int nesting_ = 0;
+    int operators_ = 0;
 };
 
 } // namespace
