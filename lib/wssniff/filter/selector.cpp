@@ -4,6 +4,17 @@
 
 namespace wssniff::filter {
 
+filters compile_filters(std::string_view records, std::string_view connections) {
+    filters f;
+    if (!records.empty()) {
+        f.records = expression::compile(records);
+    }
+    if (!connections.empty()) {
+        f.connections = expression::compile(connections);
+    }
+    return f;
+}
+
 bool connection_filter::keep(const record::record& r) {
     const auto* hs = std::get_if<record::handshake>(&r.body);
     const bool is_close = std::holds_alternative<record::close>(r.body);

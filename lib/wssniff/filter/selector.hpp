@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <unordered_map>
 
 namespace wssniff::filter {
@@ -20,6 +21,10 @@ struct filters {
 
     bool any() const noexcept { return records != nullptr || connections != nullptr; }
 };
+
+// Both compiled, as --filter and --conn-filter (an empty string: that filter is off), for
+// proxy_options::filters in-process. Throws parse_error.
+filters compile_filters(std::string_view records, std::string_view connections = {});
 
 // One connection's side of the filters: its handshake (for hs.*) and the conn-filter's verdict.
 class connection_filter {
