@@ -1,7 +1,7 @@
 // The cost of a --filter beside the cost of writing the record it decides on: the same frame
 // records evaluated by typical expressions and written by the NDJSON writer, in one run.
 //
-//   build-bench/bench/wssniff_filter_bench --benchmark_repetitions=5 \
+//   build-bench/bench/wssniff_filter_bench --benchmark_repetitions=5
 //       --benchmark_report_aggregates_only=true --benchmark_enable_random_interleaving=true
 
 #include "client_frames.hpp"
@@ -58,18 +58,19 @@ const char* const expressions[] = {
 
 void filter_evaluate(benchmark::State& state) {
     const auto r = frame_record(static_cast<std::size_t>(state.range(0)));
-    const auto e = filter::expression::compile(expressions[state.range(1)]);
+    const auto e =
+        filter::expression::compile(expressions[static_cast<std::size_t>(state.range(1))]);
     record::handshake hs;
     hs.target = "/ws/chat?room=1";
     hs.request_headers = {
         {"Host", "example.com"}, {"User-Agent", "bench"}, {"X-Trace-Id", "abc123"}};
     std::size_t kept = 0;
     for (auto _ : state) {
-        kept += e->matches(r, &hs) ? 1 : 0;
+        kept += e->matches(r, &hs) ? 1U : 0U;
         benchmark::DoNotOptimize(kept);
     }
     state.SetItemsProcessed(state.iterations());
-    state.SetLabel(expressions[state.range(1)]);
+    state.SetLabel(expressions[static_cast<std::size_t>(state.range(1))]);
 }
 BENCHMARK(filter_evaluate)
     ->ArgsProduct({{0, 1024}, {0, 1, 2, 3, 4}})
