@@ -151,6 +151,28 @@ def filter_in_proxy(ctx):
           f"records kept: {kept}")
 
 
+def filter_in_replay(ctx):
+    """replay --filter writes only what it selects, from a replay that ran whole."""
+    port = start_server(ctx, "ws")
+    archive = ctx.output("-recorded")
+    proxy = ctx.proxy(port, archive, ["--payload", "base64", "--emit", "both"])
+    asyncio.run(converse(proxy.port, "/ws/chat"))
+    proxy.wait_idle()
+    proxy.stop()
+    output = ctx.output("-replayed")
+    expression = 'type == "close" or (type == "message" and dir == "s2c")'
+    argv = [ctx.wssniff, "replay", archive, "--upstream", f"ws://127.0.0.1:{port}", "-o", output,
+            "--emit", "both", "--filter", expression]
+    log("+ " + " ".join(argv))
+    done = subprocess.run(argv, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    check(done.returncode == 0, f"replay exit {done.returncode}: {done.stderr!r}")
+    with open(output) as f:
+        records = [json.loads(line) for line in f]
+    kinds = [(r["type"], r.get("dir")) for r in records]
+    # The greeting and the three echoes, then the close.
+    check(kinds == [("message", "s2c")] * 4 + [("close", None)], f"replayed records: {kinds}")
+
+
 BAD = 'type == "error" and len >'
 
 
@@ -185,7 +207,7 @@ def bad_expressions(ctx):
 
 
 CASES = [conn_filter_ws_server, conn_filter_websockets_server, conn_filter_bytes_exact,
-         filter_in_proxy, bad_expressions]
+         filter_in_proxy, filter_in_replay, bad_expressions]
 
 if __name__ == "__main__":
     from wssniff_kit.runner import run_cases
