@@ -407,7 +407,7 @@ def main():
     parser.add_argument("--seed", type=int, default=15)
     # Fewer under a sanitizer, where each decode run costs several times more.
     slow = float(os.environ.get("WSSNIFF_RSS_FACTOR", "1")) > 1
-    parser.add_argument("--expressions", type=int, default=25 if slow else 150,
+    parser.add_argument("--expressions", type=int, default=15 if slow else 150,
                         help="per capture (two captures)")
     parser.add_argument("--budget", type=float, default=50)
     args = parser.parse_args()
