@@ -5,6 +5,7 @@
 #include "pcap_decode.hpp"
 #include "ranges.hpp"
 
+#include "wssniff/filter/selector.hpp"
 #include "wssniff/record/ndjson.hpp"
 #include "wssniff/session/replay.hpp"
 
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <sys/stat.h>
 
 namespace wssniff::app {
@@ -101,6 +103,7 @@ int run_decode(const decode_options& options) {
         throw CLI::ValidationError(
             "decode needs --pcap FILE, or both --c2s and --s2c (or --no-handshake)");
     }
+    const filter::filters filters = compile_filters(options.output);
     auto c2s = std::make_unique<capture_file>(options.c2s, "c2s");
     auto s2c = std::make_unique<capture_file>(options.s2c, "s2c");
     // Opened after the captures: a capture that cannot be read leaves an earlier output file
@@ -111,7 +114,11 @@ int run_decode(const decode_options& options) {
     session::session_options session_options;
     apply(options.output, session_options);
     session_options.handshake = !options.no_handshake;
-    session::session s(sink, session_options);
+    std::optional<filter::filtering_sink> filtered;
+    if (filters.any()) {
+        filtered.emplace(sink, filters);
+    }
+    session::session s(filtered ? static_cast<record::sink&>(*filtered) : sink, session_options);
     session::replay(
         s, [&c2s] { return c2s->next(); }, [&s2c] { return s2c->next(); });
 
@@ -141,7 +148,9 @@ std::function<int()> add_decode_command(CLI::App& app) {
         "  tcpdump -i lo -U -w - 'tcp port 8080' | wssniff decode --pcap -       # live, "
         "passive\n"
         "  wssniff decode --pcap any.pcap --ports 8080,9000-9010 --conn 2 --emit both\n"
-        "  wssniff decode --c2s client.bin --s2c server.bin | jq 'select(.type==\"frame\")'");
+        "  wssniff decode --c2s client.bin --s2c server.bin | jq 'select(.type==\"frame\")'\n"
+        "  wssniff decode --c2s client.bin --s2c server.bin --filter 'type == \"error\"'\n" +
+        filters_help());
     // Files are opened at run time, not checked while parsing: a missing capture is a runtime
     // failure (exit 1), not a usage error.
     auto* pcap = decode

@@ -41,6 +41,7 @@ bool wait_for_connection_end(const proxy::proxy& relay,
 
 int run_demo(const output_options& o) {
     const auto deadline = std::chrono::steady_clock::now() + demo_deadline;
+    const filter::filters filters = compile_filters(o);
 
     // As for the proxy: the output is opened once the echo server and the proxy are up, so
     // that a demo that cannot start leaves an earlier file untouched.
@@ -68,6 +69,7 @@ int run_demo(const output_options& o) {
     }
     options.upstream = *upstream;
     apply(o, options.session);
+    options.filters = filters;
     proxy::proxy relay(options, records);
     try {
         relay.listen();

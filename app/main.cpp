@@ -66,6 +66,9 @@ int main(int argc, char** argv) {
     } catch (const CLI::Error& e) {
         fmt::print(stderr, "wssniff: {}; run 'wssniff --help'\n", e.what());
         return 2;
+    } catch (const wssniff::app::expression_error& e) {
+        fmt::print(stderr, "wssniff: {}\n", e.what());
+        return 2;
     } catch (const wssniff::app::runtime_failure& e) {
         fmt::print(stderr, "wssniff: {}\n", e.what());
         return 1;

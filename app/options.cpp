@@ -67,9 +67,71 @@ void add_output_options(CLI::App& command, output_options& options, bool forward
             ->default_str("128MiB")
             ->option_text("BYTES=128MiB");
     }
+    // An empty expression is refused rather than read as "no filter".
+    const auto not_empty = [](const std::string& text) {
+        return text.find_first_not_of(" \t") == std::string::npos ? "an empty expression"
+                                                                  : std::string();
+    };
+    command
+        .add_option("--filter", options.filter,
+                    "Write only the records EXPR selects (forwarding is never affected); fields "
+                    "by their record names, see 'Filters' below")
+        ->check(not_empty)
+        ->option_text("EXPR");
+    command
+        .add_option("--conn-filter", options.conn_filter,
+                    forward_only
+                        ? "Decide each connection at its handshake: one EXPR rejects is "
+                          "forwarded without decoding and writes only its close record"
+                        : "Decide each connection at its handshake: one EXPR rejects writes "
+                          "only its close record")
+        ->check(not_empty)
+        ->option_text("EXPR");
     command.add_flag("--no-redact", options.no_redact,
                      "Keep Authorization, Proxy-Authorization, Cookie and Set-Cookie values in "
                      "handshake records (redacted by default)");
+}
+
+std::string filters_help() {
+    return "Filters (--filter EXPR, --conn-filter EXPR):\n"
+           "  expr  := expr or expr | expr and expr | not expr | ( expr ) | true | false\n"
+           "         | field [ == != < <= > >= value | contains \"s\" | matches /re/[i]\n"
+           "                 | in {v, v, lo..hi} ]\n"
+           "  field := a record field by its NDJSON name (type dir op opcode fin masked len seq\n"
+           "           close_code code fatal reason ...), text, payload, json.a.b[0] (a text\n"
+           "           payload as JSON), hs.target hs.status hs.subprotocol hs.header[\"name\"]\n"
+           "           hs.client hs.upstream hs.method (the connection's handshake)\n"
+           "  A bare field is true when the record has it and it is not false; a field the\n"
+           "  record lacks fails every comparison. Regular expressions are RE2's.\n"
+           "  --filter 'type in {\"error\",\"close\"}'\n"
+           "  --filter 'dir == \"s2c\" and json.type == \"trade\" and json.price > 100'\n"
+           "  --filter 'op == \"close\" and close_code != 1000'\n"
+           "  --conn-filter 'hs.target matches /^\\/ws\\/chat/'\n"
+           "  --conn-filter 'hs.header[\"x-trace-id\"] == \"abc123\"'";
+}
+
+namespace {
+
+std::shared_ptr<const filter::expression> compile_one(const char* option, const std::string& text) {
+    if (text.empty()) {
+        return nullptr;
+    }
+    try {
+        return filter::expression::compile(text);
+    } catch (const filter::parse_error& e) {
+        throw expression_error(std::string(option) + ": " + e.what() + " (column " +
+                               std::to_string(e.column) + ")\n" +
+                               filter::caret_lines(text, e.column));
+    }
+}
+
+} // namespace
+
+filter::filters compile_filters(const output_options& options) {
+    filter::filters f;
+    f.records = compile_one("--filter", options.filter);
+    f.connections = compile_one("--conn-filter", options.conn_filter);
+    return f;
 }
 
 void apply(const output_options& options, session::session_options& session) {

@@ -1,6 +1,7 @@
 #pragma once
 // Command-line options shared by the commands that write records (decode, later proxy).
 
+#include "wssniff/filter/selector.hpp"
 #include "wssniff/record/record.hpp"
 #include "wssniff/session/session.hpp"
 
@@ -21,6 +22,8 @@ struct output_options {
     // --payload-budget (proxy): shared by all connections; no_payload_budget: none (decode).
     static constexpr std::uint64_t no_payload_budget = ~std::uint64_t{0};
     std::uint64_t payload_budget = no_payload_budget;
+    std::string filter;      // --filter; empty: none
+    std::string conn_filter; // --conn-filter; empty: none
 };
 
 // `forward_only`: the command can run without decoding (--emit none).
@@ -28,6 +31,18 @@ void add_output_options(CLI::App& command, output_options& options, bool forward
 
 // Applies the output options to a session's options.
 void apply(const output_options& options, session::session_options& session);
+
+// The grammar and examples, for the --help footers of the commands that take filters.
+std::string filters_help();
+
+// --filter and --conn-filter compiled. Throws expression_error.
+filter::filters compile_filters(const output_options& options);
+
+// An expression that does not parse (exit 2): what() is the line naming the option and the
+// problem, then the expression with a caret under the problem.
+struct expression_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
 
 // Raised for failures at run time (exit 1), with one human line.
 struct runtime_failure : std::runtime_error {

@@ -1,7 +1,9 @@
 #include "pcap_decode.hpp"
 
+#include "options.hpp"
 #include "output.hpp"
 
+#include "wssniff/filter/selector.hpp"
 #include "wssniff/handshake/http_head.hpp"
 #include "wssniff/pcap/capture_reader.hpp"
 #include "wssniff/pcap/packet.hpp"
@@ -231,6 +233,8 @@ class flow_decoder final : public tcp::listener {
 } // namespace
 
 int run_pcap_decode(const pcap_decode_options& options) {
+    // A bad --filter is a usage mistake, said before the capture is touched.
+    filter::filters filters = compile_filters(options.output);
     pcap::capture_reader reader = [&] {
         try {
             return pcap::capture_reader(options.path);
@@ -248,7 +252,11 @@ int run_pcap_decode(const pcap_decode_options& options) {
     // untouched.
     output_file out(options.output.output);
     record::ndjson_sink sink(out.get(), out.interactive());
-    flow_decoder decoder(sink, options);
+    std::optional<filter::filtering_sink> filtered;
+    if (filters.any()) {
+        filtered.emplace(sink, std::move(filters));
+    }
+    flow_decoder decoder(filtered ? static_cast<record::sink&>(*filtered) : sink, options);
     tcp::reassembler tcp(decoder, tcp::reassembler_options{options.max_reorder});
     decoder.attach(tcp);
 

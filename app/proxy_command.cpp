@@ -117,6 +117,11 @@ int run_proxy(const proxy_command_options& o) {
     }
 
     proxy::proxy_options options;
+    options.filters = compile_filters(o.output);
+    if (options.filters.any() && o.output.emit == "none") {
+        throw CLI::ValidationError(o.output.filter.empty() ? "--conn-filter" : "--filter",
+                                   "chooses records, and --emit none writes none");
+    }
     std::string problem;
     const auto upstream = proxy::upstream_url::parse(o.upstream, problem);
     if (!upstream) {
@@ -248,11 +253,15 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         "  wssniff proxy --upstream ws://127.0.0.1:9000 --listen 127.0.0.1:8080\n"
         "  wssniff proxy --upstream ws://127.0.0.1:9000 | jq -c 'select(.op==\"text\")'\n"
         "  wssniff proxy --upstream wss://example.com --tls-cert c.pem --tls-key k.pem\n"
+        "  wssniff proxy --upstream ws://127.0.0.1:9000 --filter 'type in {\"error\",\"close\"}'\n"
+        "  wssniff proxy --upstream ws://127.0.0.1:9000 --conn-filter 'hs.target matches "
+        "/^\\/ws\\/chat/'\n"
         "  wssniff proxy --upstream ws://127.0.0.1:9000 -o /var/log/wssniff/ws.ndjson \\\n"
         "      --rotate-size 100MiB --rotate-keep 20     # ws_00001_<UTC time>.ndjson, ...\n"
         "SIGINT/SIGTERM: stop accepting, write close records (reason shutdown), flush, exit 0.\n"
         "SIGHUP: with --output, close the file and open it again (logrotate's postrotate; a\n"
-        "new segment when rotating); writing to stdout, stop as SIGTERM does.");
+        "new segment when rotating); writing to stdout, stop as SIGTERM does.\n" +
+        filters_help());
     cmd->add_option("-u,--upstream", o->upstream,
                     "The WebSocket server: ws://HOST:PORT, or wss://HOST:PORT for one that speaks "
                     "TLS ([::1] for an IPv6 address). No path: each request goes upstream with "

@@ -7,6 +7,7 @@
 #include "ranges.hpp"
 
 #include "wssniff/archive/connections.hpp"
+#include "wssniff/filter/selector.hpp"
 #include "wssniff/playback/playback.hpp"
 #include "wssniff/proxy/tls.hpp"
 #include "wssniff/record/ndjson.hpp"
@@ -146,6 +147,7 @@ std::vector<archive::connection> load_archive(const std::string& path) {
 }
 
 int run_replay(const replay_options& o) {
+    const filter::filters filters = compile_filters(o.output);
     playback::run_settings run;
     auto& player = run.player;
     player.upstream = parse_upstream(o.upstream, player.target);
@@ -242,11 +244,18 @@ int run_replay(const replay_options& o) {
     const bool write_records = o.expect.empty() || !o.output.output.empty();
     std::optional<output_file> out;
     std::optional<record::ndjson_sink> ndjson;
+    // The filters choose what is written; --expect compares the whole replayed session.
+    std::optional<filter::filtering_sink> filtered;
+    record::sink* written = nullptr;
     if (write_records) {
         out.emplace(o.output.output);
         ndjson.emplace(out->get(), out->interactive());
+        written = &*ndjson;
+        if (filters.any()) {
+            written = &filtered.emplace(*ndjson, filters);
+        }
     }
-    collecting_sink sink(ndjson ? &*ndjson : nullptr);
+    collecting_sink sink(written);
     if (!o.expect.empty()) {
         sink.keep();
     }
@@ -323,9 +332,12 @@ std::function<int()> add_replay_command(CLI::App& app) {
         "      --header 'Authorization: Bearer $TOKEN'\n"
         "  wssniff replay golden.ndjson --upstream ws://127.0.0.1:9000 --expect golden.ndjson \\\n"
         "      --ignore-json /ts --format junit > replay-junit.xml\n"
+        "  wssniff replay session.ndjson --upstream ws://127.0.0.1:9000 --filter 'type == "
+        "\"error\"'\n"
         "Exit status: 0 replayed; 1 a connection failed (unreachable, upgrade refused, archive "
         "not replayable); 2 usage error or unreadable archive. With --expect, like diff(1): 0 "
-        "same, 1 different, 2 trouble.");
+        "same, 1 different, 2 trouble.\n" +
+        filters_help());
     cmd->add_option("ARCHIVE", o->archive, "The archive to replay ('-': standard input)")
         ->required();
     cmd->add_option("--upstream", o->upstream,

@@ -90,7 +90,8 @@ help)
     expect_empty stderr
     run decode --help
     expect_status 0
-    for option in --c2s --s2c --no-handshake --output --emit --payload --max-payload --no-redact; do
+    for option in --c2s --s2c --no-handshake --output --emit --payload --max-payload --no-redact \
+        --filter --conn-filter "json.a.b[0]" "hs.header[\"name\"]" "matches /re/[i]"; do
         grep -qF -- "$option" "$work/stdout" || fail "decode --help does not mention $option"
     done
     expect_empty stderr
@@ -253,7 +254,8 @@ proxy_help)
     run proxy --help
     expect_status 0
     for flag in --upstream --listen --output --emit --payload --max-payload --host-header \
-        --drop-when-behind --connect-timeout --idle-timeout; do
+        --drop-when-behind --connect-timeout --idle-timeout --filter --conn-filter \
+        "--conn-filter 'hs.target matches"; do
         grep -qF -- "$flag" "$work/stdout" || fail "proxy --help does not mention $flag"
     done
     ;;

@@ -11,15 +11,16 @@
 
 cmake_minimum_required(VERSION 3.25)
 
-set(layer_units base decoder handshake inflate record session proxy archive compare playback har
-                tcp pcap)
+set(layer_units base decoder handshake inflate record filter session proxy archive compare playback
+                har tcp pcap)
 set(may_use_base)
 set(may_use_decoder base)
 set(may_use_handshake base)
 set(may_use_inflate base)
 set(may_use_record base)
+set(may_use_filter record)
 set(may_use_session base decoder handshake inflate record)
-set(may_use_proxy session)
+set(may_use_proxy session filter)
 set(may_use_archive record)
 set(may_use_compare archive)
 set(may_use_playback proxy archive)

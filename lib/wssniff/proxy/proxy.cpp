@@ -76,7 +76,7 @@ std::unique_ptr<tap> proxy::impl::make_tap(std::uint64_t id, const tcp::socket& 
         s.client = to_string(peer);
     }
     s.upstream = options.upstream.host_port();
-    return std::make_unique<session_tap>(sink, std::move(s));
+    return std::make_unique<session_tap>(sink, std::move(s), options.filters);
 }
 
 template <class Client, class Upstream>

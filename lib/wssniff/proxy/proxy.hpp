@@ -8,6 +8,7 @@
 // loop; records leave through the sink, which may hand them to a thread of its own
 // (record::queued_sink).
 
+#include "wssniff/filter/selector.hpp"
 #include "wssniff/proxy/tap.hpp"
 #include "wssniff/proxy/upstream_url.hpp"
 #include "wssniff/record/record.hpp"
@@ -40,6 +41,10 @@ struct proxy_options {
     // Set: each connection reports to the tap this makes (given the connection's number)
     // instead of recording to the sink; for tests and embedders that watch the relay itself.
     std::function<std::unique_ptr<tap>(std::uint64_t conn)> make_tap;
+    // --filter (which records are written) and --conn-filter (decided at each connection's
+    // handshake; a connection it rejects is forwarded without decoding and writes only its
+    // close record). Evaluated on the relay threads, before records reach the sink.
+    filter::filters filters;
     // Per-connection session settings; `conn`, `client` and `upstream` are filled in per
     // connection.
     session::session_options session;

@@ -21,21 +21,69 @@ record::close_reason to_close_reason(end_reason why) {
 
 } // namespace
 
-session_tap::session_tap(record::sink& sink, session::session_options options)
-    : sink_(sink), options_(std::move(options)) {}
+// Drops what the filters reject. The bytes forwarded after the conn-filter rejected the
+// connection reach no session, so they are added to its close record here.
+class session_tap::filtered_sink final : public record::sink {
+  public:
+    filtered_sink(record::sink& out, const filter::filters& filters)
+        : out_(out), selector_(filters) {}
+
+    void write(record::record&& r) override {
+        if (auto* c = std::get_if<record::close>(&r.body)) {
+            c->bytes_c2s += undecoded[0];
+            c->bytes_s2c += undecoded[1];
+        }
+        if (selector_.keep(r)) {
+            out_.write(std::move(r));
+        }
+    }
+    void end_of_batch() override { out_.end_of_batch(); }
+    bool rejected() const noexcept { return selector_.rejected(); }
+
+    std::array<std::uint64_t, 2> undecoded{}; // c2s, s2c
+
+  private:
+    record::sink& out_;
+    filter::connection_filter selector_;
+};
+
+session_tap::session_tap(record::sink& sink, session::session_options options,
+                         const filter::filters& filters)
+    : sink_(sink), options_(std::move(options)) {
+    if (filters.any()) {
+        filtered_ = std::make_unique<filtered_sink>(sink_, filters);
+    }
+}
+
+session_tap::~session_tap() = default;
+
+bool session_tap::forward_only() const noexcept {
+    return filtered_ && filtered_->rejected();
+}
+
+record::sink& session_tap::out() noexcept {
+    return filtered_ ? static_cast<record::sink&>(*filtered_) : sink_;
+}
 
 void session_tap::relaying(const tls_info* tls) {
     if (tls != nullptr) {
         options_.tls = *tls;
     }
-    session_.emplace(sink_, options_);
+    session_.emplace(out(), options_);
 }
 
 void session_tap::forwarded(direction dir, bytes_view chunk, wall_clock::time_point read_at) {
+    if (forward_only()) {
+        filtered_->undecoded[dir == direction::c2s ? 0 : 1] += chunk.size();
+        return;
+    }
     session_->feed(dir, chunk, read_at);
 }
 
 void session_tap::ended(direction dir, wall_clock::time_point at) {
+    if (forward_only()) {
+        return; // nothing decoded, nothing left unfinished to report
+    }
     session_->end(dir, at);
 }
 
@@ -44,23 +92,24 @@ void session_tap::failed(failure what, const std::string& detail) {
         what == failure::client_tls_failed
             ? record::make_error(error_code::client_tls_failed, detail, direction::c2s, {}, true)
             : record::make_error(error_code::upstream_unreachable, detail, {}, {}, true);
-    sink_.write(record::record{options_.conn, wall_clock::now(), std::move(e)});
-    sink_.end_of_batch();
+    out().write(record::record{options_.conn, wall_clock::now(), std::move(e)});
+    out().end_of_batch();
 }
 
 void session_tap::closed(end_reason why, wall_clock::time_point at) {
     if (!session_) {
-        session_.emplace(sink_, options_);
+        session_.emplace(out(), options_);
     }
     session_->close(to_close_reason(why), at);
 }
 
 bool session_tap::setup_over() const {
-    return session_ && session_->setup_over();
+    return forward_only() || (session_ && session_->setup_over());
 }
 
 bool session_tap::awaiting_first_response() const {
-    return session_ && session_->awaiting_response() && session_->bytes(direction::s2c) == 0;
+    return !forward_only() && session_ && session_->awaiting_response() &&
+           session_->bytes(direction::s2c) == 0;
 }
 
 } // namespace wssniff::proxy

@@ -1,12 +1,18 @@
 #pragma once
 // The tap that records: one session per connection turns what the relay forwarded into
 // records (handshake, frames, messages, errors, close) for a sink. The relay's events map one
-// to one onto the session's calls; the relay's failures become `error` records.
+// to one onto the session's calls; the relay's failures become `error` records. With filters,
+// the records pass this connection's selector first, on the relay thread that owns the
+// connection; once the conn-filter rejects it, its bytes are only counted, not decoded.
 
+#include "wssniff/filter/selector.hpp"
 #include "wssniff/proxy/tap.hpp"
 #include "wssniff/record/record.hpp"
 #include "wssniff/session/session.hpp"
 
+#include <array>
+#include <cstdint>
+#include <memory>
 #include <optional>
 
 namespace wssniff::proxy {
@@ -14,7 +20,9 @@ namespace wssniff::proxy {
 class session_tap final : public tap {
   public:
     // `options` carries this connection's number and addresses.
-    session_tap(record::sink& sink, session::session_options options);
+    session_tap(record::sink& sink, session::session_options options,
+                const filter::filters& filters = {});
+    ~session_tap() override;
 
     void relaying(const tls_info* tls) override;
     void forwarded(direction dir, bytes_view chunk, wall_clock::time_point read_at) override;
@@ -25,7 +33,13 @@ class session_tap final : public tap {
     bool awaiting_first_response() const override;
 
   private:
+    class filtered_sink;
+    bool forward_only() const noexcept;
+    record::sink& out() noexcept;
+
     record::sink& sink_;
+    // Between the session and the sink when there are filters.
+    std::unique_ptr<filtered_sink> filtered_;
     session::session_options options_;
     // Made when the relay starts, once the TLS details for its handshake record are known; a
     // connection that never got that far gets one for its close record.

@@ -9,6 +9,7 @@ and plain HTTP flows, and the command's one-line failures.
 
 import json
 import os
+import shutil
 import random
 import subprocess
 import sys
@@ -378,12 +379,15 @@ CASES = [case_links, case_formats, case_reorder_duplicates_overlaps, case_confli
 if __name__ == "__main__":
     failed = 0
     started = time.monotonic()
-    for case in CASES:
-        try:
-            case()
-            print(f"PASS [{case.__name__}]", flush=True)
-        except CheckFailed as e:
-            failed += 1
-            print(f"FAIL [{case.__name__}]: {e}", file=sys.stderr, flush=True)
+    try:
+        for case in CASES:
+            try:
+                case()
+                print(f"PASS [{case.__name__}]", flush=True)
+            except CheckFailed as e:
+                failed += 1
+                print(f"FAIL [{case.__name__}]: {e}", file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(WORK, ignore_errors=True)  # the crafted captures
     print(f"{len(CASES) - failed} of {len(CASES)} passed in {time.monotonic() - started:.1f} s")
     sys.exit(1 if failed else 0)
