@@ -125,6 +125,10 @@ bool rotating_output::flush() {
 
 bool rotating_output::close() {
     bool ok = flush();
+    // The first failure is kept for failure(), which is asked after the close.
+    if (sink_ && !sink_->ok() && !first_error_) {
+        first_error_ = sink_->error();
+    }
     sink_.reset();
     if (file_) {
         ok = file_->close() && ok;
