@@ -99,7 +99,10 @@ bool rotating_output::due() const {
 }
 
 void rotating_output::reopen_if_asked() {
-    if (reopen_requested_.exchange(false) || (policy_.enabled() && !path_.empty() && due())) {
+    // A plain load first: the exchange (a locked instruction) only when SIGHUP asked.
+    const bool asked =
+        reopen_requested_.load(std::memory_order_relaxed) && reopen_requested_.exchange(false);
+    if (asked || (policy_.enabled() && !path_.empty() && due())) {
         if (!path_.empty()) {
             open_next();
         }

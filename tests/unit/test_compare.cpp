@@ -275,8 +275,7 @@ TEST_CASE("compare: close frames, the close record and --ignore", "[compare]") {
     CHECK_FALSE(compare::field_named("nonsense"));
 }
 
-TEST_CASE("compare: a close record only the actual archive has is not a difference",
-          "[compare]") {
+TEST_CASE("compare: a close record only the actual archive has is not a difference", "[compare]") {
     // An expected archive imported from a HAR (or cut short) does not say how the connection
     // ended; one that does is still held to it.
     conn_builder recorded;

@@ -71,7 +71,7 @@ namespace wssniff {
     /* The capture itself (not the traffic) */                                                     \
     XX(records_dropped, "records were dropped because the output fell behind", 0)                  \
     /* wssniff decode --pcap: what a packet capture did not hold */                                \
-    XX(capture_gap, "bytes of this direction are missing from the capture; its framing is lost",  \
+    XX(capture_gap, "bytes of this direction are missing from the capture; its framing is lost",   \
        0)                                                                                          \
     XX(overlap_conflict,                                                                           \
        "a retransmitted TCP segment carries other bytes than the first; the first are decoded", 0) \

@@ -3,6 +3,7 @@
 #include "wssniff/archive/payload_text.hpp"
 #include "wssniff/archive/record_reader.hpp"
 #include "wssniff/handshake/extensions.hpp"
+#include "wssniff/har/headers.hpp"
 
 #include <algorithm>
 #include <array>
@@ -52,16 +53,8 @@ record::header_list headers_of(const json* message) {
 }
 
 std::optional<std::string> header(const record::header_list& headers, std::string_view name) {
-    for (const auto& [n, v] : headers) {
-        if (n.size() == name.size() &&
-            std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
-                return std::tolower(static_cast<unsigned char>(a)) ==
-                       std::tolower(static_cast<unsigned char>(b));
-            })) {
-            return v;
-        }
-    }
-    return std::nullopt;
+    const std::string* value = find_header(headers, name);
+    return value != nullptr ? std::optional<std::string>(*value) : std::nullopt;
 }
 
 struct url_parts {

@@ -1,5 +1,6 @@
 #include "wssniff/har/har_writer.hpp"
 
+#include "wssniff/har/headers.hpp"
 #include "wssniff/har/messages.hpp"
 #include "wssniff/record/hex_base64.hpp"
 #include "wssniff/record/timestamp.hpp"
@@ -45,19 +46,6 @@ json header_array(const record::header_list& headers) {
         out.push_back(json{{"name", name}, {"value", value}});
     }
     return out;
-}
-
-const std::string* header_value(const record::header_list& headers, std::string_view name) {
-    for (const auto& [n, v] : headers) {
-        if (n.size() == name.size() &&
-            std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
-                return std::tolower(static_cast<unsigned char>(a)) ==
-                       std::tolower(static_cast<unsigned char>(b));
-            })) {
-            return &v;
-        }
-    }
-    return nullptr;
 }
 
 // The query string of a request target as HAR lists it (names and values as written).
@@ -148,7 +136,7 @@ bool har_writer::add(const archive::connection& c) {
     const record::timestamp started = time_of(handshake_ts);
 
     const bool secure = h->tls && h->tls->client;
-    const std::string* host = header_value(h->request_headers, "Host");
+    const std::string* host = find_header(h->request_headers, "Host");
     const std::string url = std::string(secure ? "wss://" : "ws://") +
                             (host != nullptr ? *host : h->upstream.value_or("localhost")) +
                             h->target;

@@ -19,6 +19,7 @@ import subprocess
 import sys
 
 from wssniff_kit.checks import check, log
+from wssniff_kit.conversations import payload_bytes
 from wssniff_kit.processes import Process
 from wssniff_kit.records import parse_ndjson
 from wssniff_kit.runner import run_cases
@@ -109,13 +110,7 @@ def check_devtools_rules(har, what):
 
 
 def payload_of(record):
-    if "base64" in record:
-        return base64.b64decode(record["base64"])
-    if "hex" in record:
-        return bytes.fromhex(record["hex"])
-    if "text" in record:
-        return record["text"].encode("utf-8")
-    return None
+    return payload_bytes(record)[1]
 
 
 def archive_messages(records, conn=None):

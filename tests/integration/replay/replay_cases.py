@@ -21,6 +21,7 @@ import threading
 import time
 
 from wssniff_kit.checks import CheckFailed, check, log
+from wssniff_kit.conversations import payload_bytes
 from wssniff_kit.heads import accept_for, header_key, upgrade_response
 from wssniff_kit.processes import Process
 from wssniff_kit.records import parse_ndjson
@@ -87,13 +88,7 @@ def read_archive(path):
 
 
 def payload_of(record):
-    if "base64" in record:
-        return base64.b64decode(record["base64"])
-    if "hex" in record:
-        return bytes.fromhex(record["hex"])
-    if "text" in record:
-        return record["text"].encode("utf-8")
-    return None
+    return payload_bytes(record)[1]
 
 
 def messages(records, direction):
