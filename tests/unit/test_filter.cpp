@@ -465,3 +465,36 @@ TEST_CASE("filter: the selector keeps hs.* per connection and applies the conn-f
     CHECK_FALSE(one.keep(handshake_record())); // decided once, at the first record
     CHECK(one.keep(close_record()));
 }
+
+TEST_CASE("filter: may_match says no only when the header alone decides", "[filter]") {
+    const auto may = [](const std::string& text, const record::record& head) {
+        return expression::compile(text)->may_match(head, nullptr);
+    };
+    record::frame f;
+    f.dir = direction::s2c;
+    f.seq = 4;
+    f.fin = true;
+    f.opcode = 2;
+    f.len = 50;
+    const record::record frame_head{1, std::nullopt, f};
+    record::message m;
+    m.dir = direction::c2s;
+    m.opcode = 1;
+    const record::record message_head{1, std::nullopt, m};
+
+    CHECK_FALSE(may(R"(type == "error")", frame_head));
+    CHECK_FALSE(may(R"(op == "text")", frame_head));
+    CHECK_FALSE(may("len > 100", frame_head));
+    CHECK(may("len > 100", message_head)); // a message's length is known at its end
+    CHECK_FALSE(may(R"(op == "text" and text contains "x")", frame_head));
+    CHECK(may(R"(op == "binary" and hex contains "00")", frame_head));
+    CHECK(may(R"(text contains "x")", message_head));
+    CHECK(may(R"(not (text contains "x"))", message_head));
+    CHECK(may(R"(op == "text" or json.a == 1)", frame_head));
+    CHECK_FALSE(may(R"(not (op == "binary") and truncated)", frame_head));
+    CHECK(may("close_code == 1000 or seq == 4", frame_head));
+    CHECK_FALSE(may(R"(dir == "c2s" and (close_code == 1000 or ts matches /Z/))", frame_head));
+    CHECK(may("not compressed", message_head));
+    CHECK(may("not compressed", frame_head));
+    CHECK_FALSE(may("compressed", frame_head));
+}

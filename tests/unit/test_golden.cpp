@@ -12,6 +12,8 @@
 // diff before committing it).
 
 #include "support/records.hpp"
+#include "wssniff/filter/selector.hpp"
+#include "wssniff/session/replay.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -162,7 +164,68 @@ bool is_subsequence(const std::vector<std::string>& small, const std::vector<std
     return true;
 }
 
+// The records that pass `filters`, chosen after they were all built (a sink that is not
+// selective), or asked at each frame's and message's header (the filtering sink, selective).
+std::vector<std::string> filtered(const golden_case& c, const filter::filters& filters,
+                                  bool at_header) {
+    test::ndjson_capture all;
+    filter::filtering_sink selective(all, filters);
+    struct every_record final : record::sink {
+        record::sink& out;
+        explicit every_record(record::sink& o) : out(o) {}
+        void write(record::record&& r) override { out.write(std::move(r)); }
+    } after(selective);
+    session::session_options options = c.options;
+    options.emit_frames = true;
+    options.emit_messages = true;
+    session::session s(at_header ? static_cast<record::sink&>(selective) : after, options);
+    session::replay(s, bytes_view{c.c2s}, bytes_view{c.s2c}, 0);
+    return all.lines;
+}
+
 } // namespace
+
+TEST_CASE("golden cases: a filter asked at the header writes what it keeps of every record",
+          "[golden][filter]") {
+    // Known at the header, decided by the payload, and mixtures, under not/and/or.
+    const char* const expressions[] = {
+        R"(type == "error")",
+        R"(op == "text")",
+        R"(op == "binary" or type == "message")",
+        R"(len > 3)",
+        R"(not (len > 3))",
+        R"(fin == false or rsv1)",
+        R"(text contains "e")",
+        R"(not (text contains "e"))",
+        R"(dir == "c2s" and truncated)",
+        R"(type == "message" and len > 2 and frames >= 1)",
+        R"(close_code == 1000 or close_reason contains "bye")",
+        R"(seq in {1, 3..4} and not compressed)",
+        R"(op == "ping" or data_len > 1)",
+        R"(masked and hex matches /^[0-9a-f]{0,8}$/)",
+        R"(type in {"frame", "message"} and not (offset > 40 and payload contains "a"))",
+    };
+    const auto files = case_files();
+    REQUIRE(files.size() >= 8);
+    std::size_t kept = 0;
+    std::size_t written = 0; // with no filter, times the expressions
+    for (const auto& path : files) {
+        const golden_case c = load(path);
+        written +=
+            filtered(c, filter::compile_filters("true"), false).size() * std::size(expressions);
+        for (const char* e : expressions) {
+            INFO(path << ": " << e);
+            const auto filters = filter::compile_filters(e);
+            const auto after = filtered(c, filters, false);
+            const auto asked = filtered(c, filters, true);
+            REQUIRE(asked == after);
+            kept += after.size();
+        }
+    }
+    // The expressions keep some records and drop others.
+    CHECK(kept > 0);
+    CHECK(written > kept);
+}
 
 TEST_CASE("golden cases", "[golden]") {
     const auto files = case_files();

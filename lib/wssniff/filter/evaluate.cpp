@@ -397,7 +397,70 @@ bool evaluate(evaluation& e, const node& n) {
     return false;
 }
 
+// Whether the payload decides `f` on a record of this head's type (record::sink::may_keep).
+bool decided_by_payload(const record::record& head, field_id f) {
+    switch (f) {
+    case field_id::ts:
+    case field_id::text:
+    case field_id::hex:
+    case field_id::base64:
+    case field_id::payload:
+    case field_id::json:
+    case field_id::truncated: return true;
+    case field_id::data_len:
+    case field_id::close_code:
+    case field_id::close_reason: return std::holds_alternative<record::frame>(head.body);
+    case field_id::frames:
+    case field_id::len:
+    case field_id::compressed: return std::holds_alternative<record::message>(head.body);
+    default: return false;
+    }
+}
+
+enum class truth : std::uint8_t { no, yes, unknown };
+
+truth evaluate_head(evaluation& e, const node& n) {
+    switch (n.type) {
+    case node::kind::any_of: {
+        const truth l = evaluate_head(e, *n.left);
+        if (l == truth::yes) {
+            return l;
+        }
+        const truth r = evaluate_head(e, *n.right);
+        return r == truth::yes
+                   ? r
+                   : (l == truth::unknown || r == truth::unknown ? truth::unknown : truth::no);
+    }
+    case node::kind::all_of: {
+        const truth l = evaluate_head(e, *n.left);
+        if (l == truth::no) {
+            return l;
+        }
+        const truth r = evaluate_head(e, *n.right);
+        return r == truth::no
+                   ? r
+                   : (l == truth::unknown || r == truth::unknown ? truth::unknown : truth::yes);
+    }
+    case node::kind::negation: {
+        const truth t = evaluate_head(e, *n.left);
+        return t == truth::unknown ? t : (t == truth::yes ? truth::no : truth::yes);
+    }
+    case node::kind::test:
+        if (decided_by_payload(e.r, n.field.id)) {
+            return truth::unknown;
+        }
+        return test(e, n) ? truth::yes : truth::no;
+    case node::kind::constant: return n.value.boolean ? truth::yes : truth::no;
+    }
+    return truth::unknown;
+}
+
 } // namespace
+
+bool expression::may_match(const record::record& head, const record::handshake* hs) const {
+    evaluation e{head, hs, {}, false, false, {}};
+    return evaluate_head(e, *root_) != truth::no;
+}
 
 bool expression::matches(const record::record& r, const record::handshake* hs) const {
     evaluation e{r, hs, {}, false, false, {}};

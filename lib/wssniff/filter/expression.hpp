@@ -44,6 +44,12 @@ class expression {
     // (for the hs.* fields). Safe to call from several threads at once.
     bool matches(const record::record& r, const record::handshake* hs) const;
 
+    // false when no record with this head could satisfy the expression, whatever its payload:
+    // `head` is a frame or message record as record::sink::may_keep describes it, the fields its
+    // payload decides are unknown (three-valued: an unknown test makes `and` false only beside a
+    // false one, `or` true only beside a true one, and `not` unknown).
+    bool may_match(const record::record& head, const record::handshake* hs) const;
+
     // Whether any hs.* field occurs (a caller need keep the handshake only then).
     bool uses_handshake() const noexcept { return uses_handshake_; }
     bool uses_json() const noexcept { return uses_json_; }

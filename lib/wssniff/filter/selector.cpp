@@ -33,6 +33,22 @@ bool connection_filter::keep(const record::record& r) {
     return filters_.records->matches(r, hs != nullptr ? hs : (hs_ ? &*hs_ : nullptr));
 }
 
+bool connection_filter::may_keep(const record::record& head) const {
+    if (verdict_ == verdict::rejected) {
+        return false;
+    }
+    // An undecided conn-filter decides on this record: asked only of what is known to be kept.
+    if (verdict_ == verdict::undecided && filters_.connections != nullptr) {
+        return true;
+    }
+    return filters_.records == nullptr || filters_.records->may_match(head, hs_ ? &*hs_ : nullptr);
+}
+
+bool filtering_sink::may_keep(const record::record& head) {
+    const auto it = connections_.find(head.conn);
+    return it == connections_.end() || it->second.may_keep(head);
+}
+
 void filtering_sink::write(record::record&& r) {
     const bool is_close = std::holds_alternative<record::close>(r.body);
     auto it = connections_.find(r.conn);

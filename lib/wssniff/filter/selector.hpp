@@ -34,6 +34,9 @@ class connection_filter {
     // Whether `r`, the connection's next record, is written.
     bool keep(const record::record& r);
 
+    // Whether a record with this head (record::sink::may_keep) could be kept.
+    bool may_keep(const record::record& head) const;
+
     // The conn-filter said no: nothing of this connection but its close is written.
     bool rejected() const noexcept { return verdict_ == verdict::rejected; }
 
@@ -56,6 +59,8 @@ class filtering_sink final : public record::sink {
 
     void write(record::record&& r) override;
     void end_of_batch() override { out_.end_of_batch(); }
+    bool selective() const noexcept override { return true; }
+    bool may_keep(const record::record& head) override;
 
   private:
     record::sink& out_;

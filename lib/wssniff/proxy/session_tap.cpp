@@ -38,6 +38,8 @@ class session_tap::filtered_sink final : public record::sink {
         }
     }
     void end_of_batch() override { out_.end_of_batch(); }
+    bool selective() const noexcept override { return true; }
+    bool may_keep(const record::record& head) override { return selector_.may_keep(head); }
     bool rejected() const noexcept { return selector_.rejected(); }
 
     std::array<std::uint64_t, 2> undecoded{}; // c2s, s2c

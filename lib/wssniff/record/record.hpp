@@ -151,6 +151,19 @@ class sink {
     // The producer is done for now (one socket read's records, say). A sink that hands records
     // to another thread wakes it here rather than once per record.
     virtual void end_of_batch() {}
+
+    // A sink that writes only some records says so; a session then asks may_keep() when a frame
+    // or message begins, and a record no filter could keep costs no payload copy and is never
+    // built. `head` is that frame or message record holding what its header tells (conn, dir,
+    // seq, op; a frame's offset, flags, mask, len and compressed); the fields its payload decides
+    // (ts, the payload, truncated, data_len, close_code and close_reason; a message's frames, len
+    // and compressed) are unset and must not decide the answer. false: no record with this head
+    // would be written, whatever the payload.
+    virtual bool selective() const noexcept { return false; }
+    virtual bool may_keep(const record& head) {
+        (void)head;
+        return true;
+    }
 };
 
 } // namespace wssniff::record

@@ -66,6 +66,43 @@ void frame_recorder::release() noexcept {
     message_opcode_ = 0;
 }
 
+bool frame_recorder::frame_wanted(const decoder::frame_header& h) {
+    if (!options_.emit_frames) {
+        return false;
+    }
+    if (!out_.selective()) {
+        return true;
+    }
+    record::frame head;
+    head.dir = dir_;
+    head.seq = frames_;
+    head.offset = h.offset;
+    head.fin = h.fin;
+    head.rsv1 = h.rsv1;
+    head.rsv2 = h.rsv2;
+    head.rsv3 = h.rsv3;
+    head.opcode = h.opcode;
+    head.masked = h.masked;
+    head.mask = h.mask;
+    head.len = h.payload_length;
+    head.compressed = frame_inflated_;
+    return out_.may_keep(std::move(head));
+}
+
+bool frame_recorder::message_wanted(const decoder::frame_header& h) {
+    if (!options_.emit_messages) {
+        return false;
+    }
+    if (!out_.selective()) {
+        return true;
+    }
+    record::message head;
+    head.dir = dir_;
+    head.seq = message_seq_;
+    head.opcode = h.message_opcode;
+    return out_.may_keep(std::move(head));
+}
+
 decoder::payload_delivery frame_recorder::on_frame_header(const decoder::frame_header& h) {
     frame_data_.release();
     frame_data_len_ = 0;
@@ -83,14 +120,18 @@ decoder::payload_delivery frame_recorder::on_frame_header(const decoder::frame_h
         message_inflated_ = message_compressed_ && inflater_.has_value();
         message_judged_ = is(h.message_opcode, decoder::opcode::text) &&
                           (!message_compressed_ || message_inflated_);
+        message_wanted_ = message_wanted(h);
     }
     // Every frame of a compressed message carries compressed data (RSV1 only on the first).
     frame_inflated_ = h.message_opcode != 0 && message_inflated_ && inflater_.has_value();
-    // Binary data nobody will see needs no unmasking: no payload field is written, binary is
-    // not validated, and only an inflater would read it. On large frames this is most of what
-    // sniffing costs beyond forwarding.
-    frame_counted_only_ = options_.payload == payload_mode::none &&
-                          is(h.message_opcode, decoder::opcode::binary) && !message_compressed_;
+    frame_wanted_ = frame_wanted(h);
+    // Binary data nobody will see needs no unmasking: no payload field is written (none asked,
+    // or no record kept), binary is not validated, and only an inflater would read it. On large
+    // frames this is most of what sniffing costs beyond forwarding.
+    const bool payload_seen = options_.payload != payload_mode::none &&
+                              (frame_wanted_ || (h.message_opcode != 0 && message_wanted_));
+    frame_counted_only_ =
+        !payload_seen && is(h.message_opcode, decoder::opcode::binary) && !message_compressed_;
     return frame_counted_only_ ? decoder::payload_delivery::length_only
                                : decoder::payload_delivery::bytes;
 }
@@ -128,7 +169,9 @@ void frame_recorder::inflate_stopped(inflate::inflater::status status,
 
 void frame_recorder::take(const decoder::frame_header& h, bytes_view data,
                           std::optional<std::uint64_t> wire_at) {
-    frame_data_.append(data);
+    if (frame_wanted_) {
+        frame_data_.append(data);
+    }
     frame_data_len_ += data.size();
     if (h.message_opcode == 0) {
         return;
@@ -148,7 +191,9 @@ void frame_recorder::take(const decoder::frame_header& h, bytes_view data,
         }
     }
     message_len_ += data.size();
-    message_data_.append(data); // keeps nothing unless messages are emitted
+    if (message_wanted_) {
+        message_data_.append(data);
+    }
 }
 
 void frame_recorder::on_frame_end(const decoder::frame_header& h, const decoder::frame_end& end) {
@@ -171,7 +216,7 @@ void frame_recorder::on_frame_end(const decoder::frame_header& h, const decoder:
                    frame_inflated_ ? h.offset : h.offset + h.header_size + h.payload_length);
     }
     ++frames_;
-    if (options_.emit_frames) {
+    if (frame_wanted_) {
         record::frame f;
         f.dir = dir_;
         f.seq = frames_ - 1;
@@ -215,7 +260,7 @@ void frame_recorder::on_frame_end(const decoder::frame_header& h, const decoder:
         return;
     }
     if (message_complete) {
-        if (options_.emit_messages) {
+        if (message_wanted_) {
             record::message m;
             m.dir = dir_;
             m.seq = message_seq_;
@@ -240,7 +285,7 @@ void frame_recorder::message_cut(std::uint64_t offset, bool report) {
     if (message_opcode_ == 0) {
         return;
     }
-    if (options_.emit_messages) {
+    if (message_wanted_) {
         record::message m;
         m.dir = dir_;
         m.seq = message_seq_;

@@ -45,6 +45,10 @@ class frame_recorder final : public decoder::frame_handler, private inflate::out
     void on_error(const decoder::decode_error& e) override;
 
   private:
+    // Whether the record of the frame or message that `h` begins is worth building: emitted at
+    // all, and, behind a filtering sink, one it could keep.
+    bool frame_wanted(const decoder::frame_header& h);
+    bool message_wanted(const decoder::frame_header& h);
     // Data bytes of the current frame (inflated when compressed); `wire_at` is the stream
     // offset of the first of them when they are the bytes on the wire.
     void take(const decoder::frame_header& h, bytes_view data,
@@ -71,6 +75,7 @@ class frame_recorder final : public decoder::frame_handler, private inflate::out
     decoder::utf8_validator frame_utf8_;
     bool frame_inflated_ = false;
     bool frame_counted_only_ = false; // its bytes were not delivered (payload_delivery)
+    bool frame_wanted_ = false;       // its record is emitted (and may be kept by the sink)
 
     // The data message in progress.
     held_payload message_data_;
@@ -83,6 +88,7 @@ class frame_recorder final : public decoder::frame_handler, private inflate::out
     bool message_compressed_ = false; // RSV1 on its first frame under permessage-deflate
     bool message_inflated_ = false;   // compressed, and inflated from its first byte on
     bool message_judged_ = false;     // its text can be judged (uncompressed, or inflating)
+    bool message_wanted_ = false;     // its record is emitted (and may be kept by the sink)
 };
 
 } // namespace wssniff::session

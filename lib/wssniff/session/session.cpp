@@ -16,7 +16,7 @@ using handshake::body_kind;
 } // namespace
 
 session::session(record::sink& sink, session_options options)
-    : sink_(sink), options_(std::move(options)),
+    : sink_(sink), selective_(sink.selective()), options_(std::move(options)),
       c2s_(std::make_unique<direction_stream>(direction::c2s, options_)),
       s2c_(std::make_unique<direction_stream>(direction::s2c, options_)) {
     if (!options_.handshake) {
@@ -29,6 +29,10 @@ session::~session() = default;
 
 void session::emit_record(record::record_body&& body) {
     sink_.write(record::record{options_.conn, now_, std::move(body)});
+}
+
+bool session::may_keep(record::record_body&& head) {
+    return sink_.may_keep(record::record{options_.conn, std::nullopt, std::move(head)});
 }
 
 // A head or body that cannot be parsed ends this direction's decoding; its bytes still flow.

@@ -54,6 +54,10 @@ struct session_options {
 class record_emitter {
   public:
     virtual void emit_record(record::record_body&& body) = 0;
+    // Whether the sink may drop records (record::sink::selective), and then whether it could
+    // keep a record with this head (record::sink::may_keep).
+    virtual bool selective() const noexcept = 0;
+    virtual bool may_keep(record::record_body&& head) = 0;
 
   protected:
     ~record_emitter() = default;
@@ -100,6 +104,8 @@ class session final : public record_emitter {
 
     // record_emitter: how the frame recorders of both directions hand over their records.
     void emit_record(record::record_body&& body) override;
+    bool selective() const noexcept override { return selective_; }
+    bool may_keep(record::record_body&& head) override;
 
   private:
     struct pending_request {
@@ -116,6 +122,7 @@ class session final : public record_emitter {
     void on_response();
 
     record::sink& sink_;
+    bool selective_; // sink_.selective(), asked once
     session_options options_;
     std::optional<record::timestamp> now_;
     std::unique_ptr<direction_stream> c2s_;
