@@ -89,6 +89,10 @@ class frame_recorder final : public decoder::frame_handler, private inflate::out
     bool message_inflated_ = false;   // compressed, and inflated from its first byte on
     bool message_judged_ = false;     // its text can be judged (uncompressed, or inflating)
     bool message_wanted_ = false;     // its record is emitted (and may be kept by the sink)
+
+    // The heads asked about, kept so that asking builds nothing (a filtering sink only).
+    record::record frame_head_;
+    record::record message_head_;
 };
 
 } // namespace wssniff::session

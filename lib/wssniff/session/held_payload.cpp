@@ -51,12 +51,15 @@ std::string held_payload::take() {
 }
 
 void held_payload::release() noexcept {
+    full_ = false;
+    if (capacity_ == 0) {
+        return; // nothing was granted, so nothing is held (the common case per frame)
+    }
     std::string().swap(data_);
     if (budget_ != nullptr && capacity_ > 0) {
         budget_->give_back(capacity_);
     }
     capacity_ = 0;
-    full_ = false;
 }
 
 } // namespace wssniff::session

@@ -31,10 +31,6 @@ void session::emit_record(record::record_body&& body) {
     sink_.write(record::record{options_.conn, now_, std::move(body)});
 }
 
-bool session::may_keep(record::record_body&& head) {
-    return sink_.may_keep(record::record{options_.conn, std::nullopt, std::move(head)});
-}
-
 // A head or body that cannot be parsed ends this direction's decoding; its bytes still flow.
 void session::http_error(direction dir, error_code code, const std::string& detail) {
     const bool fatal = code != error_code::invalid_extension_params;

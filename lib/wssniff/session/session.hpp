@@ -57,7 +57,7 @@ class record_emitter {
     // Whether the sink may drop records (record::sink::selective), and then whether it could
     // keep a record with this head (record::sink::may_keep).
     virtual bool selective() const noexcept = 0;
-    virtual bool may_keep(record::record_body&& head) = 0;
+    virtual bool may_keep(const record::record& head) = 0;
 
   protected:
     ~record_emitter() = default;
@@ -105,7 +105,7 @@ class session final : public record_emitter {
     // record_emitter: how the frame recorders of both directions hand over their records.
     void emit_record(record::record_body&& body) override;
     bool selective() const noexcept override { return selective_; }
-    bool may_keep(record::record_body&& head) override;
+    bool may_keep(const record::record& head) override { return sink_.may_keep(head); }
 
   private:
     struct pending_request {
