@@ -45,6 +45,13 @@ std::string shorten(std::string s, std::size_t limit = 80) {
 }
 
 std::string payload_value(const actual& a) {
+    if (a.op == opcode::close) {
+        std::string out = "a close frame";
+        if (a.close_code) {
+            out += " " + std::to_string(*a.close_code);
+        }
+        return out;
+    }
     if (a.json) {
         return dump(*a.json);
     }
