@@ -21,7 +21,10 @@ namespace {
 // The client's side of the conversation: a subscribe with an id, a text, a close.
 void converse(wssniff::test::proxied_echo& fixture) {
     wssniff::test::client client(fixture.proxy.port(), "/echo");
+    // One message at a time, each after the echo of the one before: steps are ordered across
+    // both directions, so the test makes the interleaving the one it expects.
     client.send_text(R"({"op":"subscribe","id":5})");
+    REQUIRE(client.wait_for_messages(1, 5s));
     client.send_text("hello");
     REQUIRE(client.wait_for_messages(2, 5s));
     client.close(1000, "bye");
@@ -59,10 +62,10 @@ TEST_CASE("expect: a failing expectation says where the conversation left it", "
     CHECK(matcher.describe() ==
           "matches the expectation, but:\n"
           "expectation not met: step 3 of 3 not matched\n"
-          "  step  expected                                       actual\n"
-          "  1  c2s text json {\"op\":\"subscribe\"} bind id=/id     c2s #0\n"
-          "  2  s2c text json {\"op\":\"subscribe\"} /id==$id        s2c #0\n"
-          "> 3  s2c text \"goodbye\"                                not matched\n"
+          "  step  expected                                   actual\n"
+          "  1  c2s text json {\"op\":\"subscribe\"} bind id=/id  c2s #0\n"
+          "  2  s2c text json {\"op\":\"subscribe\"} /id==$id     s2c #0\n"
+          "> 3  s2c text \"goodbye\"                            not matched\n"
           "closest candidate s2c #1: payload was \"hello\", expected \"goodbye\"\n"
           "records around it (6 in the stream):\n"
           "    c2s #0 text {\"id\":5,\"op\":\"subscribe\"}\n"

@@ -22,6 +22,7 @@ namespace {
 void converse(wssniff::test::proxied_echo& fixture) {
     wssniff::test::client client(fixture.proxy.port(), "/echo");
     client.send_text(R"({"op":"subscribe","id":5})");
+    ASSERT_TRUE(client.wait_for_messages(1, 5s)); // the interleaving the sequence expects
     client.send_text("hello");
     ASSERT_TRUE(client.wait_for_messages(2, 5s));
     client.close(1000, "bye");

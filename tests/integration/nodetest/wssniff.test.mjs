@@ -51,9 +51,12 @@ test('a sequence that does not match rejects with the report', async (t) => {
 });
 
 test('a deliberately failing test shows the report and the capture', async () => {
+  // A child `node --test` of its own: without the parent's test context in its environment.
+  const env = { ...process.env };
+  delete env.NODE_TEST_CONTEXT;
   const result = await new Promise((resolve) => {
     execFile(process.execPath, ['--test', path.join(here, 'failing', 'deliberately_failing.mjs')],
-      { timeout: 60000, env: process.env }, (error, stdout, stderr) => {
+      { timeout: 60000, env }, (error, stdout, stderr) => {
         resolve({ code: error ? error.code : 0, out: stdout + stderr });
       });
   });
