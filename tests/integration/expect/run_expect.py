@@ -30,12 +30,15 @@ import traceback
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import jsonschema
 import websockets
 
 from wssniff_kit.processes import PYTHON, Deadline, Failure, Process
 from wssniff_kit.proxy import Proxy
 
 HERE = Path(__file__).resolve().parent
+SCHEMA = json.loads((HERE.parent.parent.parent / "schemas" / "expectation.schema.json").read_text())
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 CASE_BUDGET_S = 60
 
 SPEC = {
@@ -109,7 +112,15 @@ class Recorder:
         shutil.copyfile(archive, Path(self.args.records_dir) / f"expect-{name}.ndjson")
         return archive
 
-    def spec(self, name, value):
+    def spec(self, name, value, schema_valid=True):
+        """Writes a spec; every spec the tests use whole is also checked against
+        schemas/expectation.schema.json (`schema_valid` False: one the schema must refuse)."""
+        if not isinstance(value, str):
+            errors = list(VALIDATOR.iter_errors(value))
+            if schema_valid and errors:
+                raise Failure(f"spec {name} does not meet the schema: {errors[0].message}")
+            if not schema_valid and not errors:
+                raise Failure(f"spec {name} meets the schema, which should refuse it")
         path = self.work / f"{name}.json"
         path.write_text(json.dumps(value, indent=2) if not isinstance(value, str) else value)
         return path
@@ -228,10 +239,11 @@ def case_trouble(args, rec):
         check(status == 2 and out == "" and len(err.splitlines()) == 1 and contains in err,
               f"{what}: status {status}, stdout {out!r}, stderr {err!r}")
 
+    # The schema cannot compare min with max: this one meets it, and only wssniff refuses it.
     bad = rec.spec("bad", {"steps": [{"dir": "c2s"}, {"dir": "s2c", "min": 2, "max": 1}]})
     one_line([archive, "--spec", bad], f"wssniff: expect: {bad}: /steps/1/max: max is below min",
              "max below min")
-    typo = rec.spec("typo", {"steps": [{"dir": "c2s", "jsno": {}}]})
+    typo = rec.spec("typo", {"steps": [{"dir": "c2s", "jsno": {}}]}, schema_valid=False)
     one_line([archive, "--spec", typo], f"{typo}: /steps/0/jsno: unknown member \"jsno\"",
              "unknown member")
     unbound = rec.spec("unbound", {"steps": [{"equal": {"/id": "id"}}]})
