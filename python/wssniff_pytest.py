@@ -85,7 +85,9 @@ class Sniffer:
     def _follow(self):
         """Reads the capture file as it grows; each complete line is one record."""
         pending = b""
-        while not self.capture_path.exists() and not self._stopped:
+        while not self.capture_path.exists():
+            if self._stopped:
+                return  # stopped before it wrote anything
             time.sleep(0.005)
         with open(self.capture_path, "rb") as f:
             while True:
