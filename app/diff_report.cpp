@@ -34,10 +34,20 @@ std::string index_text(const compare::difference& d) {
     return "";
 }
 
+std::string target_of(const std::vector<archive::connection>& archive, std::size_t pair) {
+    if (pair == 0 || pair > archive.size()) {
+        return "";
+    }
+    const auto* h = archive[pair - 1].handshake();
+    return h != nullptr ? h->target : "";
+}
+
+} // namespace
+
 // XML 1.0 text or attribute value: markup escaped, control characters XML cannot carry dropped.
 // Line breaks and tabs stay as they are in element text; attribute values carry them as
 // character references (an XML parser would turn them into spaces otherwise).
-std::string xml_escape(const std::string& s, bool attribute = true) {
+std::string xml_escape(const std::string& s, bool attribute) {
     std::string out;
     out.reserve(s.size());
     for (const char c : s) {
@@ -58,16 +68,6 @@ std::string xml_escape(const std::string& s, bool attribute = true) {
     }
     return out;
 }
-
-std::string target_of(const std::vector<archive::connection>& archive, std::size_t pair) {
-    if (pair == 0 || pair > archive.size()) {
-        return "";
-    }
-    const auto* h = archive[pair - 1].handshake();
-    return h != nullptr ? h->target : "";
-}
-
-} // namespace
 
 std::string text_line(const compare::difference& d) {
     std::string line = fmt::format("conn {}", d.connection);

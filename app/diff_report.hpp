@@ -11,6 +11,10 @@
 
 namespace wssniff::app {
 
+// XML 1.0 text or attribute value: markup escaped, control characters XML cannot carry dropped
+// (line breaks and tabs kept in element text, as character references in attributes).
+std::string xml_escape(const std::string& s, bool attribute = true);
+
 // "conn 1 s2c #3 /price: 101.5 → 102.0", "conn 1 s2c #7 + {...}".
 std::string text_line(const compare::difference& d);
 

@@ -3,6 +3,7 @@
 #include "decode_command.hpp"
 #include "demo_command.hpp"
 #include "diff_command.hpp"
+#include "expect_command.hpp"
 #include "har_command.hpp"
 #include "options.hpp"
 #include "proxy_command.hpp"
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
                "  wssniff proxy --upstream ws://127.0.0.1:9000 --listen 127.0.0.1:8080\n"
                "  wssniff decode --c2s client.bin --s2c server.bin\n"
                "  wssniff diff golden.ndjson run.ndjson --format junit\n"
+               "  wssniff expect run.ndjson --spec expected.json\n"
                "  wssniff har export session.ndjson -o session.har\n"
                "  wssniff decode --c2s client.bin --s2c server.bin --emit messages | jq -c "
                "'select(.op==\"text\") | .text'\n"
@@ -43,6 +45,7 @@ int main(int argc, char** argv) {
     const auto replay = wssniff::app::add_replay_command(app);
     const auto diff = wssniff::app::add_diff_command(app);
     const auto har = wssniff::app::add_har_command(app);
+    const auto expect = wssniff::app::add_expect_command(app);
 
     try {
         app.parse(argc, argv);
@@ -55,7 +58,7 @@ int main(int argc, char** argv) {
     }
 
     try {
-        for (const auto& command : {proxy, decode, demo, replay, diff, har}) {
+        for (const auto& command : {proxy, decode, demo, replay, diff, har, expect}) {
             const int status = command();
             if (status >= 0) {
                 return status;
