@@ -7,6 +7,7 @@
 #include "options.hpp"
 #include "proxy_command.hpp"
 #include "replay_command.hpp"
+#include "report_command.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
                "  wssniff decode --c2s client.bin --s2c server.bin\n"
                "  wssniff diff golden.ndjson run.ndjson --format junit\n"
                "  wssniff har export session.ndjson -o session.har\n"
+               "  wssniff report session.ndjson -o session.html\n"
                "  wssniff decode --c2s client.bin --s2c server.bin --emit messages | jq -c "
                "'select(.op==\"text\") | .text'\n"
                "Run 'wssniff COMMAND --help' for a command's options.");
@@ -43,6 +45,7 @@ int main(int argc, char** argv) {
     const auto replay = wssniff::app::add_replay_command(app);
     const auto diff = wssniff::app::add_diff_command(app);
     const auto har = wssniff::app::add_har_command(app);
+    const auto report = wssniff::app::add_report_command(app);
 
     try {
         app.parse(argc, argv);
@@ -55,7 +58,7 @@ int main(int argc, char** argv) {
     }
 
     try {
-        for (const auto& command : {proxy, decode, demo, replay, diff, har}) {
+        for (const auto& command : {proxy, decode, demo, replay, diff, har, report}) {
             const int status = command();
             if (status >= 0) {
                 return status;
