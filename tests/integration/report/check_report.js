@@ -101,6 +101,7 @@ async function main() {
       await search.fill('');
       out.sections.push(r);
     }
+    await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: screenshot, fullPage: false });
     out.images = await page.$$eval('img', (a) => a.length);
     out.scripts = await page.$$eval('script', (a) => a.length);

@@ -271,7 +271,7 @@ def mermaid(ctx):
                         "    participant S as server /chat?room=report"], f"header: {lines[:3]}")
     check(lines[3:5] == ["    C->>S: GET /chat?room=report", "    S-->>C: 101"],
           f"handshake lines: {lines[3:5]}")
-    statement = re.compile(r"^    (C->>S|S->>C|Note over (C|S|C,S)): [A-Za-z0-9 .,_\-+/=()\[\]*!?@'#;]*$")
+    statement = re.compile(r"^    (C->>S|S->>C|S-->>C|Note over (C|S|C,S)): [A-Za-z0-9 .,_\-+/=()\[\]*!?@'#;]*$")
     for line in lines[3:]:
         check(statement.match(line), f"not a plain Mermaid statement: {line!r}")
     events = expected_events(records, 1)
