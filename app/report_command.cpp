@@ -91,7 +91,8 @@ int run_report(const report_settings& s) {
         if (summaries.size() > 1) {
             throw CLI::ValidationError(
                 "--format mermaid",
-                fmt::format("draws one connection, and {} are selected: choose one with --conn",
+                fmt::format("draws one connection, and {} are selected: choose one with --conn "
+                            "(of one archive)",
                             summaries.size()));
         }
         text = report::render_mermaid(summaries.front());

@@ -150,6 +150,8 @@ connection_summary summarize(const archive::connection& c, const std::string& so
     s.source = source;
     s.conn = c.conn;
     builder b{s, options, {}};
+    s.events.reserve(c.entries.size());
+    b.times.reserve(c.entries.size());
 
     const bool has_message_records =
         std::any_of(c.entries.begin(), c.entries.end(), [](const archive::entry& e) {

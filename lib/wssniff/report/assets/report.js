@@ -1,7 +1,8 @@
 'use strict';
 // wssniff report: draws the model that `wssniff report` embeds in <script id="wssniff-data">.
 // Payloads are attacker-controlled, so every piece of data reaches the page through
-// textContent, createTextNode or setAttribute of a fixed, non-URL attribute; never innerHTML.
+// textContent, createTextNode or setAttribute of a fixed, non-URL attribute; never through
+// the HTML parser.
 //
 // Model (lib/wssniff/report/model.cpp, to_json):
 //   { generator, histogram_buckets, connections: [ {
