@@ -76,7 +76,7 @@ const report::model_options defaults{};
 
 } // namespace
 
-TEST_CASE("JSON inside <script> cannot end the element or break a line", "[report]") {
+TEST_CASE("report: JSON inside <script> cannot end the element or break a line", "[report]") {
     const std::string in =
         "{\"p\":\"</script><img src=x onerror=alert(1)>&\xE2\x80\xA8\xE2\x80\xA9\"}";
     const std::string out = report::escape_script_json(in);
@@ -91,13 +91,13 @@ TEST_CASE("JSON inside <script> cannot end the element or break a line", "[repor
     CHECK(report::escape_script_json("\"\xE2\x80\xA7 \xC3\xA9\"") == "\"\xE2\x80\xA7 \xC3\xA9\"");
 }
 
-TEST_CASE("CSP hashes are the base64 SHA-256 of the exact text", "[report]") {
+TEST_CASE("report: CSP hashes are the base64 SHA-256 of the exact text", "[report]") {
     // printf '' | openssl dgst -sha256 -binary | base64
     CHECK(report::csp_hash("") == "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
     CHECK(report::csp_hash("abc") == "sha256-ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=");
 }
 
-TEST_CASE("The page holds the CSP first, the escaped model and the compiled-in assets",
+TEST_CASE("report: the page holds the CSP first, the escaped model and the compiled-in assets",
           "[report]") {
     const std::string page = report::render_page("<title>&", "{\"x\":\"</script><b>\"}");
     const auto csp = page.find("Content-Security-Policy");
@@ -117,7 +117,8 @@ TEST_CASE("The page holds the CSP first, the escaped model and the compiled-in a
     CHECK(std::string(report::page_js()).find("insertAdjacentHTML") == std::string::npos);
 }
 
-TEST_CASE("A text preview is cut at --max-preview without splitting a character", "[report]") {
+TEST_CASE("report: a text preview is cut at --max-preview without splitting a character",
+          "[report]") {
     CHECK(report::utf8_prefix("h\xC3\xA9llo", 2) == "h");
     CHECK(report::utf8_prefix("h\xC3\xA9llo", 3) == "h\xC3\xA9");
     CHECK(report::utf8_prefix("abc", 10) == "abc");
@@ -133,7 +134,7 @@ TEST_CASE("A text preview is cut at --max-preview without splitting a character"
     CHECK(s.events[0].len == 13);
 }
 
-TEST_CASE("Events, counts and close codes of a connection", "[report]") {
+TEST_CASE("report: events, counts and close codes of a connection", "[report]") {
     builder b;
     b.handshake(1000);
     b.message(direction::c2s, 1, "hello", 1010);
@@ -179,7 +180,7 @@ TEST_CASE("Events, counts and close codes of a connection", "[report]") {
     CHECK(ev[4][1] == 1);
 }
 
-TEST_CASE("Messages are reassembled from frame records when there are no message records",
+TEST_CASE("report: messages are reassembled from frame records when there are no message records",
           "[report]") {
     builder b;
     b.handshake(std::nullopt);
@@ -196,7 +197,7 @@ TEST_CASE("Messages are reassembled from frame records when there are no message
     CHECK(s.rate.messages[0].empty());
 }
 
-TEST_CASE("Pongs answer the other side's oldest ping with the same payload", "[report]") {
+TEST_CASE("report: pongs answer the other side's oldest ping with the same payload", "[report]") {
     builder b;
     b.handshake(0);
     b.frame(direction::c2s, 9, "a", 100);
@@ -228,7 +229,7 @@ TEST_CASE("Pongs answer the other side's oldest ping with the same payload", "[r
     CHECK(l.latency.unanswered_pings == report::per_dir<std::uint64_t>{0, 1});
 }
 
-TEST_CASE("Rates fall in time buckets that widen for long captures; sizes in powers of two",
+TEST_CASE("report: rates fall in time buckets that widen for long captures, sizes in powers of two",
           "[report]") {
     CHECK(report::bucket_width(0, 600) == 1);
     CHECK(report::bucket_width(599.5, 600) == 1);
@@ -261,7 +262,7 @@ TEST_CASE("Rates fall in time buckets that widen for long captures; sizes in pow
     CHECK(s.sizes.counts[1][0] == 1); // empty
 }
 
-TEST_CASE("Mermaid labels cannot end a statement or carry HTML", "[report]") {
+TEST_CASE("report: mermaid labels cannot end a statement or carry HTML", "[report]") {
     CHECK(report::mermaid_escape("a b-c.d") == "a b-c.d");
     CHECK(report::mermaid_escape("x;y#z:<br>\"&%\n") ==
           "x#59;y#35;z#58;#60;br#62;#34;#38;#37;#10;");
