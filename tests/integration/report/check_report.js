@@ -50,57 +50,67 @@ async function main() {
       conn: Number(tr.dataset.conn),
       cells: Array.from(tr.children).map((td) => td.textContent),
     })));
-    out.sections = [];
-    const sections = await page.$$('section.conn');
-    for (const s of sections) {
-      const r = {};
-      r.conn = Number(await s.getAttribute('data-conn'));
-      r.arrows = await s.$$eval('svg.diagram g.arrow', (a) => a.map((g) => g.getAttribute('class')));
-      r.arrowLabels = await s.$$eval('svg.diagram g.arrow > text', (a) => a.map((t) => t.textContent));
-      r.errorMarks = await s.$$eval('svg.diagram g.error', (a) => a.length);
-      const box = await s.$('div.messages');
-      const visible = async () => Number(await box.getAttribute('data-visible'));
-      r.all = await visible();
-      r.renderedRows = await s.$$eval('.viewport .row:not([hidden])', (a) => a.length);
-      const sel = await s.$('select.dir-filter');
-      const search = await s.$('input.search');
-      await sel.selectOption('sent');
-      r.sent = await visible();
-      r.sentDirs = await s.$$eval('.viewport .row:not([hidden]) .dir', (a) => Array.from(new Set(a.map((x) => x.textContent))));
-      await sel.selectOption('received');
-      r.received = await visible();
-      r.receivedDirs = await s.$$eval('.viewport .row:not([hidden]) .dir', (a) => Array.from(new Set(a.map((x) => x.textContent))));
-      await sel.selectOption('all');
-      r.searches = {};
-      for (const q of ['^héllo', 'onerror=', 'n=29\\d$']) {
-        await search.fill(q);
-        r.searches[q] = await visible();
-      }
-      await search.fill('(');
-      r.invalidRegexMarked = await search.evaluate((e) => e.classList.contains('invalid'));
-      r.invalidRegexVisible = await visible();
-      await search.fill('');
-      // The last row after scrolling to the bottom: only the rows in view exist.
-      await s.$eval('.viewport', (v) => { v.scrollTop = v.scrollHeight; v.dispatchEvent(new Event('scroll')); });
-      await page.waitForTimeout(100);
-      r.scrolledRows = await s.$$eval('.viewport .row:not([hidden])', (a) => a.length);
-      r.lastIndex = await s.$$eval('.viewport .row:not([hidden])', (a) => Math.max(...a.map((x) => Number(x.dataset.index))));
-      await s.$eval('.viewport', (v) => { v.scrollTop = 0; v.dispatchEvent(new Event('scroll')); });
-      await page.waitForTimeout(100);
-      // Details: the JSON message pretty-printed, the binary one as hex, the XSS one as text.
-      r.details = {};
-      for (const [name, q] of [['json', '^\\{"a"'], ['binary', '^000102ff$'], ['xss', 'onerror=']]) {
-        await search.fill(q);
-        const row = await s.$('.viewport .row:not([hidden])');
-        if (row) {
-          await row.click();
-          r.details[name] = await s.$eval('pre.detail', (p) => p.textContent);
-          r.details[name + 'Row'] = await row.$eval('span:last-child', (x) => x.textContent);
+    // Each section's controls are worked in the page itself (one round trip per section):
+    // the same events a user's input fires, then what the table shows.
+    out.sections = await page.evaluate(async () => {
+      const frame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
+      const results = [];
+      for (const s of document.querySelectorAll('section.conn')) {
+        const r = { conn: Number(s.dataset.conn) };
+        r.arrows = Array.from(s.querySelectorAll('svg.diagram g.arrow')).map((g) => g.getAttribute('class'));
+        r.arrowLabels = Array.from(s.querySelectorAll('svg.diagram g.arrow > text')).map((t) => t.textContent);
+        r.errorMarks = s.querySelectorAll('svg.diagram g.error').length;
+        const box = s.querySelector('div.messages');
+        const viewport = s.querySelector('.viewport');
+        const rows = () => Array.from(viewport.querySelectorAll('.row:not([hidden])'));
+        const visible = () => Number(box.dataset.visible);
+        const sel = s.querySelector('select.dir-filter');
+        const search = s.querySelector('input.search');
+        const choose = (v) => { sel.value = v; sel.dispatchEvent(new Event('change')); };
+        const type = (v) => { search.value = v; search.dispatchEvent(new Event('input')); };
+        r.all = visible();
+        r.renderedRows = rows().length;
+        choose('sent');
+        r.sent = visible();
+        r.sentDirs = Array.from(new Set(rows().map((x) => x.querySelector('.dir').textContent)));
+        choose('received');
+        r.received = visible();
+        r.receivedDirs = Array.from(new Set(rows().map((x) => x.querySelector('.dir').textContent)));
+        choose('all');
+        r.searches = {};
+        for (const q of ['^héllo', 'onerror=', 'n=29\\d$']) {
+          type(q);
+          r.searches[q] = visible();
         }
+        type('(');
+        r.invalidRegexMarked = search.classList.contains('invalid');
+        r.invalidRegexVisible = visible();
+        type('');
+        // The last row after scrolling to the bottom: only the rows in view exist.
+        viewport.scrollTop = viewport.scrollHeight;
+        await frame();
+        await frame();
+        r.scrolledRows = rows().length;
+        r.lastIndex = Math.max(...rows().map((x) => Number(x.dataset.index)));
+        viewport.scrollTop = 0;
+        await frame();
+        await frame();
+        // Details: the JSON message pretty-printed, the binary one as hex, the XSS one as text.
+        r.details = {};
+        for (const [name, q] of [['json', '^\\{"a"'], ['binary', '^000102ff$'], ['xss', 'onerror=']]) {
+          type(q);
+          const row = rows()[0];
+          if (row) {
+            row.click();
+            r.details[name] = s.querySelector('pre.detail').textContent;
+            r.details[name + 'Row'] = row.querySelector('.preview').textContent;
+          }
+        }
+        type('');
+        results.push(r);
       }
-      await search.fill('');
-      out.sections.push(r);
-    }
+      return results;
+    });
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: screenshot, fullPage: false });
     out.images = await page.$$eval('img', (a) => a.length);
