@@ -187,13 +187,15 @@ TEST_CASE("report: messages are reassembled from frame records when there are no
     b.frame(direction::c2s, 1, "hel", std::nullopt, false);
     b.frame(direction::c2s, 9, "p", std::nullopt); // a ping between fragments keeps its place
     b.frame(direction::c2s, 0, "lo", std::nullopt, true);
+    b.frame(direction::c2s, 3, "", std::nullopt); // a reserved opcode is no message
     const auto s = report::summarize(b.conn, "a.ndjson", defaults);
     REQUIRE(s.events.size() == 2);
+    CHECK(s.messages == report::per_dir<std::uint64_t>{1, 0});
     CHECK(s.events[0].opcode == 9);
     CHECK(s.events[1].preview == "hello");
     CHECK(s.events[1].len == 5);
     CHECK_FALSE(s.events[1].t_ms); // no times (an archive from decode)
-    CHECK(s.frames == report::per_dir<std::uint64_t>{3, 0});
+    CHECK(s.frames == report::per_dir<std::uint64_t>{4, 0});
     CHECK(s.rate.messages[0].empty());
 }
 

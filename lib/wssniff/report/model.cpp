@@ -207,6 +207,10 @@ connection_summary summarize(const archive::connection& c, const std::string& so
                 continue; // the message records carry these frames' payloads
             }
             partial& p = partials[index(f->dir)];
+            if (f->opcode != static_cast<std::uint8_t>(opcode::continuation) &&
+                !is_message_start(f->opcode)) {
+                continue; // a reserved opcode (3-7): its error record marks it
+            }
             if (f->opcode != static_cast<std::uint8_t>(opcode::continuation)) {
                 p = partial{};
                 p.open = true;
