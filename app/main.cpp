@@ -8,6 +8,7 @@
 #include "options.hpp"
 #include "proxy_command.hpp"
 #include "replay_command.hpp"
+#include "report_command.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
                "  wssniff diff golden.ndjson run.ndjson --format junit\n"
                "  wssniff expect run.ndjson --spec expected.json\n"
                "  wssniff har export session.ndjson -o session.har\n"
+               "  wssniff report session.ndjson -o session.html\n"
                "  wssniff decode --c2s client.bin --s2c server.bin --emit messages | jq -c "
                "'select(.op==\"text\") | .text'\n"
                "Run 'wssniff COMMAND --help' for a command's options.");
@@ -46,6 +48,7 @@ int main(int argc, char** argv) {
     const auto diff = wssniff::app::add_diff_command(app);
     const auto har = wssniff::app::add_har_command(app);
     const auto expect = wssniff::app::add_expect_command(app);
+    const auto report = wssniff::app::add_report_command(app);
 
     try {
         app.parse(argc, argv);
@@ -58,7 +61,7 @@ int main(int argc, char** argv) {
     }
 
     try {
-        for (const auto& command : {proxy, decode, demo, replay, diff, har, expect}) {
+        for (const auto& command : {proxy, decode, demo, replay, diff, har, expect, report}) {
             const int status = command();
             if (status >= 0) {
                 return status;

@@ -12,7 +12,7 @@
 cmake_minimum_required(VERSION 3.25)
 
 set(layer_units base decoder handshake inflate record filter session proxy archive compare playback
-                har tcp pcap expect)
+                har tcp pcap expect report)
 set(may_use_base)
 set(may_use_decoder base)
 set(may_use_handshake base)
@@ -28,6 +28,7 @@ set(may_use_har archive handshake)
 set(may_use_tcp base)
 set(may_use_pcap tcp)
 set(may_use_expect compare record)
+set(may_use_report archive)
 set(may_use_asio proxy playback)
 
 if(NOT LIB_DIR)
