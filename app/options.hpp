@@ -22,8 +22,8 @@ struct output_options {
     // --payload-budget (proxy): shared by all connections; no_payload_budget: none (decode).
     static constexpr std::uint64_t no_payload_budget = ~std::uint64_t{0};
     std::uint64_t payload_budget = no_payload_budget;
-    std::string filter;      // --filter; empty: none
-    std::string conn_filter; // --conn-filter; empty: none
+    std::string filter;          // --filter; empty: none
+    std::string conn_filter;     // --conn-filter; empty: none
     std::string format = "auto"; // --format ndjson|pretty; auto: pretty on a terminal
     std::string color = "auto";  // --color auto|always|never (the terminal view)
 };
