@@ -34,7 +34,8 @@ void add_output_options(CLI::App& command, output_options& options, bool forward
                     "Colours in the terminal view: auto (on a terminal, unless NO_COLOR is set), "
                     "always, never")
         ->check(CLI::IsMember({"auto", "always", "never"}))
-        ->default_str("auto");
+        ->default_str("auto")
+        ->option_text("auto|always|never");
     if (forward_only) {
         command
             .add_option("--emit", options.emit,

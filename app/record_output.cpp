@@ -4,7 +4,6 @@
 
 #include <cerrno>
 #include <mutex>
-#include <optional>
 #include <unistd.h>
 
 namespace wssniff::app {
@@ -18,28 +17,45 @@ class ndjson_output final : public output_sink {
         : sink_(out, flush_each_record), status_(status) {}
 
     void write(record::record&& r) override {
-        count();
         if (status_ == nullptr) {
             sink_.write(std::move(r));
             return;
         }
         // NDJSON forced onto the terminal the status line is on: each line written whole.
-        std::lock_guard<std::mutex> hold(status_->lock());
-        status_->erase_locked();
-        sink_.write(std::move(r));
-        sink_.flush();
+        {
+            const std::lock_guard<std::mutex> hold(status_->lock());
+            status_->erase_locked();
+            sink_.write(std::move(r));
+            sink_.flush();
+        }
+        report();
     }
     bool flush() override { return sink_.flush(); }
     bool ok() const noexcept override { return sink_.ok(); }
     std::uint64_t bytes() const noexcept override { return sink_.bytes(); }
     std::error_code error() const noexcept override { return sink_.error(); }
     void on_failure(std::function<void(std::error_code)> report) override {
-        sink_.on_failure(std::move(report));
+        if (status_ == nullptr) {
+            sink_.on_failure(std::move(report));
+            return;
+        }
+        // Told once the terminal's lock is released: the report itself writes to stderr.
+        report_ = std::move(report);
+        sink_.on_failure([this](std::error_code ec) { failure_ = ec; });
     }
 
   private:
+    void report() {
+        if (failure_ && report_) {
+            report_(failure_);
+            report_ = nullptr;
+        }
+    }
+
     record::ndjson_sink sink_;
     status_area* status_;
+    std::function<void(std::error_code)> report_;
+    std::error_code failure_;
 };
 
 // The terminal view: lines collect in a buffer that goes to the stream in blocks (or after
@@ -55,29 +71,31 @@ class pretty_output final : public output_sink {
     }
 
     void write(record::record&& r) override {
-        count();
         refresh_width();
         const std::size_t held = lines_.size();
         lines_ += format_pretty(r, view_.style);
         lines_ += '\n';
         bytes_ += lines_.size() - held;
-        if (flush_each_record_) {
+        if (flush_each_record_ || lines_.size() >= 64 * 1024) {
             flush();
-        } else if (lines_.size() >= 64 * 1024) {
-            drain();
         }
     }
     bool flush() override {
-        std::optional<std::lock_guard<std::mutex>> hold;
-        if (view_.status != nullptr) {
-            hold.emplace(view_.status->lock());
+        if (view_.status == nullptr) {
+            write_out();
+        } else {
+            const std::lock_guard<std::mutex> hold(view_.status->lock());
             if (!lines_.empty()) {
                 view_.status->erase_locked();
             }
+            write_out();
         }
-        drain();
-        if (std::fflush(out_) != 0) {
-            failed(errno);
+        // Told outside the terminal's lock: the report itself writes to stderr.
+        if (!ok_ && !reported_) {
+            reported_ = true;
+            if (on_failure_) {
+                on_failure_(error_);
+            }
         }
         return ok_;
     }
@@ -101,6 +119,12 @@ class pretty_output final : public output_sink {
         width_checked_ = now;
         view_.style.width = terminal_width(view_.terminal_fd);
     }
+    void write_out() {
+        drain();
+        if (std::fflush(out_) != 0) {
+            failed(errno);
+        }
+    }
     void drain() {
         if (!lines_.empty() &&
             std::fwrite(lines_.data(), 1, lines_.size(), out_) != lines_.size()) {
@@ -114,9 +138,6 @@ class pretty_output final : public output_sink {
         }
         ok_ = false;
         error_ = std::error_code(error_number != 0 ? error_number : EIO, std::generic_category());
-        if (on_failure_) {
-            on_failure_(error_);
-        }
     }
 
     std::FILE* out_;
@@ -125,6 +146,7 @@ class pretty_output final : public output_sink {
     std::string lines_;
     std::uint64_t bytes_ = 0;
     bool ok_ = true;
+    bool reported_ = false;
     std::error_code error_;
     std::function<void(std::error_code)> on_failure_;
     std::chrono::steady_clock::time_point width_checked_{};

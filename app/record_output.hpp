@@ -9,7 +9,6 @@
 #include "wssniff/record/ndjson_sink.hpp"
 #include "wssniff/record/record.hpp"
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -33,17 +32,6 @@ class output_sink : public record::sink {
     virtual std::error_code error() const noexcept = 0;
     // Called once, on the writing thread, when a write first fails.
     virtual void on_failure(std::function<void(std::error_code)> report) = 0;
-    // Records written so far; read from any thread (the status line).
-    std::uint64_t written() const noexcept { return written_.load(std::memory_order_relaxed); }
-
-  protected:
-    // One writing thread: a plain add, no locked instruction.
-    void count() noexcept {
-        written_.store(written_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    }
-
-  private:
-    std::atomic<std::uint64_t> written_{0};
 };
 
 // How records are shown, decided once per run from --format, --color, --output and the
