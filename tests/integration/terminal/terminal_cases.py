@@ -432,6 +432,20 @@ def replay_terminal(ctx):
         check(err.count(b"\n") == 1 and b"--format" in err, f"usage error: {err!r}")
 
 
+def help_texts(ctx):
+    """Each command that writes records teaches --format and --color, and the view; the
+    proxy's help also the status line and --quiet."""
+    for command in ("proxy", "decode", "demo", "replay"):
+        out, err = run(ctx.wssniff, [command, "--help"])
+        text = out.decode()
+        for needle in ("--format", "--color", "pretty", "Terminal view", "NO_COLOR"):
+            check(needle in text, f"{command} --help does not mention {needle}")
+    out, _ = run(ctx.wssniff, ["proxy", "--help"])
+    check("--quiet" in out.decode() and "Status line" in out.decode(),
+          "proxy --help does not explain the status line and --quiet")
+
+
 if __name__ == "__main__":
     sys.exit(run_cases(__doc__, [demo_terminal, demo_pipes, decode_hostile, proxy_status_line,
-                                 proxy_status_off, replay_terminal], prefix="terminal"))
+                                 proxy_status_off, replay_terminal, help_texts],
+                       prefix="terminal"))
