@@ -109,7 +109,9 @@ int run_decode(const decode_options& options) {
     // Opened after the captures: a capture that cannot be read leaves an earlier output file
     // untouched.
     output_file out(options.output.output);
-    record::ndjson_sink sink(out.get(), out.interactive());
+    const std::unique_ptr<output_sink> written =
+        make_output_sink(out.get(), out.interactive(), choose_view(options.output));
+    output_sink& sink = *written;
 
     session::session_options session_options;
     apply(options.output, session_options);
@@ -149,8 +151,9 @@ std::function<int()> add_decode_command(CLI::App& app) {
         "passive\n"
         "  wssniff decode --pcap any.pcap --ports 8080,9000-9010 --conn 2 --emit both\n"
         "  wssniff decode --c2s client.bin --s2c server.bin | jq 'select(.type==\"frame\")'\n"
-        "  wssniff decode --c2s client.bin --s2c server.bin --filter 'type == \"error\"'\n" +
-        filters_help());
+        "  wssniff decode --c2s client.bin --s2c server.bin --filter 'type == \"error\"'\n"
+        "  wssniff decode --pcap capture.pcapng --format pretty | less -R\n" +
+        view_help() + filters_help());
     // Files are opened at run time, not checked while parsing: a missing capture is a runtime
     // failure (exit 1), not a usage error.
     auto* pcap = decode

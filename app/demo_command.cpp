@@ -47,7 +47,8 @@ int run_demo(const output_options& o) {
     // that a demo that cannot start leaves an earlier file untouched.
     late_sink records;
     std::optional<output_file> out;
-    std::optional<record::ndjson_sink> ndjson;
+    std::unique_ptr<output_sink> ndjson;
+    const record_view view = choose_view(o);
     std::optional<record::queued_sink> queue;
 
     demo::echo_server echo;
@@ -78,7 +79,7 @@ int run_demo(const output_options& o) {
             fmt::format("cannot start the proxy on 127.0.0.1: {}", e.code().message()));
     }
     out.emplace(o.output);
-    ndjson.emplace(out->get(), false);
+    ndjson = make_output_sink(out->get(), false, view);
     const std::function<void()> flush = [&ndjson] { ndjson->flush(); };
     queue.emplace(*ndjson, 8192, record::queued_sink::when_full::wait, flush);
     records.attach(*queue);
@@ -115,8 +116,10 @@ std::function<int()> add_demo_command(CLI::App& app) {
                 std::string(demo::closing_reason) +
                 "\").\n"
                 "Examples:\n"
-                "  wssniff demo\n"
-                "  wssniff demo --emit both | jq -c 'select(.type==\"message\") | .len'");
+                "  wssniff demo                      # on a terminal: one line per record\n"
+                "  wssniff demo --format ndjson      # the NDJSON records instead\n"
+                "  wssniff demo --emit both | jq -c 'select(.type==\"message\") | .len'\n" +
+                view_help());
     add_output_options(*cmd, *o);
     return [cmd, o]() -> int {
         if (!cmd->parsed()) {

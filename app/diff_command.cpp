@@ -193,10 +193,24 @@ void add_diff_options(CLI::App& command, diff_settings& s, bool with_unit) {
         ->option_text("strict|epoch");
     command.add_option("--mask", s.mask, "JSON pointers to leave out, from a mask file")
         ->option_text("FILE");
-    command.add_option("--format", s.format, "How differences are written")
-        ->check(CLI::IsMember({"text", "ndjson", "junit"}))
-        ->default_str("text")
-        ->option_text("text|ndjson|junit");
+    if (with_unit) {
+        command.add_option("--format", s.format, "How differences are written")
+            ->check(CLI::IsMember({"text", "ndjson", "junit"}))
+            ->default_str("text")
+            ->option_text("text|ndjson|junit");
+    } else {
+        // replay: one --format for the differences (with --expect) and for the records
+        // (without it, as proxy, decode and demo have).
+        s.format.clear();
+        command
+            .add_option("--format", s.format,
+                        "With --expect: how differences are written (text, the default; ndjson; "
+                        "junit). Without it: the records' format, ndjson or pretty (the "
+                        "terminal view; default: pretty when stdout is a terminal and there is "
+                        "no --output)")
+            ->check(CLI::IsMember({"text", "ndjson", "junit", "pretty"}))
+            ->option_text("text|ndjson|junit|pretty");
+    }
     command.add_option("--max-diffs", s.max_diffs, "Stop after N differences (0: all)")
         ->option_text("N");
 }

@@ -14,11 +14,28 @@ constexpr std::uint64_t max_size_option = 1ULL << 30;
 
 } // namespace
 
-void add_output_options(CLI::App& command, output_options& options, bool forward_only) {
+void add_output_options(CLI::App& command, output_options& options, bool forward_only,
+                        bool with_format) {
     command
         .add_option("-o,--output", options.output,
-                    "Write NDJSON records to FILE (created mode 0600) instead of stdout")
+                    "Write the records to FILE (created mode 0600) instead of stdout")
         ->option_text("FILE");
+    if (with_format) {
+        command
+            .add_option("--format", options.format,
+                        "ndjson: one JSON record per line; pretty: one readable line per record "
+                        "(the terminal view). Default: pretty when stdout is a terminal and "
+                        "there is no --output, else ndjson (so pipes into jq get NDJSON)")
+            ->check(CLI::IsMember({"ndjson", "pretty"}))
+            ->option_text("ndjson|pretty");
+    }
+    command
+        .add_option("--color", options.color,
+                    "Colours in the terminal view: auto (on a terminal, unless NO_COLOR is set), "
+                    "always, never")
+        ->check(CLI::IsMember({"auto", "always", "never"}))
+        ->default_str("auto")
+        ->option_text("auto|always|never");
     if (forward_only) {
         command
             .add_option("--emit", options.emit,
@@ -90,6 +107,21 @@ void add_output_options(CLI::App& command, output_options& options, bool forward
     command.add_flag("--no-redact", options.no_redact,
                      "Keep Authorization, Proxy-Authorization, Cookie and Set-Cookie values in "
                      "handshake records (redacted by default)");
+}
+
+std::string view_help() {
+    return "Terminal view: on a terminal, without --output, records are shown one line each:\n"
+           "  time, #conn, \xe2\x86\x92 (client to server) or \xe2\x86\x90 (server to "
+           "client), op, length, the flags\n"
+           "  that are set (fin=0 rsv1 rsv2 rsv3 compressed truncated), a preview of the "
+           "payload cut to\n"
+           "  the width (text as text with control characters shown as \\e \\n \\x07, "
+           "binary as hex),\n"
+           "  close code and reason; handshakes, errors and closes on lines of their own. "
+           "--format ndjson\n"
+           "  forces NDJSON, --format pretty the view (into a pipe or file too); --color "
+           "never or NO_COLOR=1\n"
+           "  turns colours off.\n";
 }
 
 std::string filters_help() {

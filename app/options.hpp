@@ -22,12 +22,19 @@ struct output_options {
     // --payload-budget (proxy): shared by all connections; no_payload_budget: none (decode).
     static constexpr std::uint64_t no_payload_budget = ~std::uint64_t{0};
     std::uint64_t payload_budget = no_payload_budget;
-    std::string filter;      // --filter; empty: none
-    std::string conn_filter; // --conn-filter; empty: none
+    std::string filter;          // --filter; empty: none
+    std::string conn_filter;     // --conn-filter; empty: none
+    std::string format = "auto"; // --format ndjson|pretty; auto: pretty on a terminal
+    std::string color = "auto";  // --color auto|always|never (the terminal view)
 };
 
-// `forward_only`: the command can run without decoding (--emit none).
-void add_output_options(CLI::App& command, output_options& options, bool forward_only = false);
+// `forward_only`: the command can run without decoding (--emit none). `with_format`: --format
+// is added here (replay has its own, shared with the diff options).
+void add_output_options(CLI::App& command, output_options& options, bool forward_only = false,
+                        bool with_format = true);
+
+// The --help lines about the terminal view, for the footers of the commands that write records.
+std::string view_help();
 
 // Applies the output options to a session's options.
 void apply(const output_options& options, session::session_options& session);

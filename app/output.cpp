@@ -58,4 +58,9 @@ std::string output_failure(const record::ndjson_sink& sink) {
     return "cannot write records: " + (ec ? ec.message() : std::string(std::strerror(errno)));
 }
 
+std::string output_failure(const output_sink& sink) {
+    const std::error_code ec = sink.error();
+    return "cannot write records: " + (ec ? ec.message() : std::string(std::strerror(errno)));
+}
+
 } // namespace wssniff::app

@@ -2,6 +2,8 @@
 // Where the NDJSON goes: stdout, or a file that only its owner can read (it holds other
 // people's traffic).
 
+#include "record_output.hpp"
+
 #include "wssniff/record/ndjson.hpp"
 
 #include <cstdio>
@@ -55,5 +57,6 @@ class late_sink final : public record::sink {
 // The line that says records did not all reach the output: the sink's first failed write, or
 // else the failed close (errno).
 std::string output_failure(const record::ndjson_sink& sink);
+std::string output_failure(const output_sink& sink);
 
 } // namespace wssniff::app

@@ -251,7 +251,9 @@ int run_pcap_decode(const pcap_decode_options& options) {
     // Opened after the capture: a capture that cannot be read leaves an earlier output file
     // untouched.
     output_file out(options.output.output);
-    record::ndjson_sink sink(out.get(), out.interactive());
+    const std::unique_ptr<output_sink> written =
+        make_output_sink(out.get(), out.interactive(), choose_view(options.output));
+    output_sink& sink = *written;
     std::optional<filter::filtering_sink> filtered;
     if (filters.any()) {
         filtered.emplace(sink, std::move(filters));

@@ -5,6 +5,8 @@
 #include "ranges.hpp"
 #include "rotating_output.hpp"
 #include "self_upstream.hpp"
+#include "status_line.hpp"
+#include "terminal.hpp"
 
 #include "wssniff/proxy/proxy.hpp"
 #include "wssniff/record/ndjson.hpp"
@@ -22,6 +24,7 @@
 #include <pthread.h>
 #include <system_error>
 #include <thread>
+#include <unistd.h>
 
 namespace wssniff::app {
 
@@ -52,6 +55,7 @@ struct proxy_command_options {
     std::uint64_t rotate_size = 0;
     double rotate_time = 0;
     std::uint64_t rotate_keep = 0;
+    bool quiet = false;
 };
 
 std::chrono::milliseconds seconds(double s) {
@@ -178,10 +182,20 @@ int run_proxy(const proxy_command_options& o) {
         throw runtime_failure(fmt::format("cannot listen on {}: {}", o.listen, e.code().message()));
     }
 
-    out.emplace(o.output.output, rotation);
+    // The live status line: on a terminal's stderr only, unless --quiet. When the records go
+    // to the same terminal, the two take turns with its lines.
+    status_area terminal;
+    const bool show_status = !o.quiet && is_terminal(STDERR_FILENO);
+    record_view view = choose_view(o.output);
+    if (show_status && !to_file && same_terminal(STDOUT_FILENO, STDERR_FILENO)) {
+        view.status = &terminal;
+    }
+    out.emplace(o.output.output, rotation, view);
     // The traffic goes on whatever happens to the records; the user hears at once that they
     // are being lost, and the exit status says so again.
-    out->on_failure([](std::error_code ec) {
+    out->on_failure([&terminal](std::error_code ec) {
+        const std::lock_guard<std::mutex> hold(terminal.lock());
+        terminal.erase_locked();
         fmt::print(stderr,
                    "wssniff: cannot write records: {}; still forwarding, records are lost\n",
                    ec.message());
@@ -205,6 +219,22 @@ int run_proxy(const proxy_command_options& o) {
                    "wssniff: warning: listening on a non-loopback address; anyone who can reach "
                    "it can route traffic through this sniffer\n");
     }
+    std::optional<status_line> status;
+    if (show_status) {
+        status.emplace(terminal, [&relay, &out, &queue] {
+            const proxy::proxy::traffic_totals t = relay.traffic();
+            status_sample s;
+            s.open = relay.open_connections();
+            s.accepted = relay.accepted();
+            s.bytes_c2s = t.bytes_c2s;
+            s.bytes_s2c = t.bytes_s2c;
+            s.frames_c2s = t.frames_c2s;
+            s.frames_s2c = t.frames_s2c;
+            s.written = out->written();
+            s.dropped = queue->dropped();
+            return s;
+        });
+    }
     std::atomic<bool> relay_done{false};
     std::thread signal_waiter([&] {
         int signal = 0;
@@ -223,6 +253,9 @@ int run_proxy(const proxy_command_options& o) {
         }
     });
     relay.run();
+    if (status) {
+        status->stop(); // erased before anything else is said on stderr
+    }
     relay_done = true;
     pthread_kill(signal_waiter.native_handle(), SIGTERM);
     signal_waiter.join();
@@ -261,6 +294,10 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         "SIGINT/SIGTERM: stop accepting, write close records (reason shutdown), flush, exit 0.\n"
         "SIGHUP: with --output, close the file and open it again (logrotate's postrotate; a\n"
         "new segment when rotating); writing to stdout, stop as SIGTERM does.\n" +
+        view_help() +
+        "Status line: when stderr is a terminal, one line there shows connections open/total,\n"
+        "frames/s and bytes/s each way, records written and dropped (4 refreshes a second at\n"
+        "most; erased on exit). --quiet turns it off.\n" +
         filters_help());
     cmd->add_option("-u,--upstream", o->upstream,
                     "The WebSocket server: ws://HOST:PORT, or wss://HOST:PORT for one that speaks "
@@ -326,6 +363,8 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         ->check(CLI::ExistingFile)
         ->option_text("FILE");
     add_output_options(*cmd, o->output, true);
+    cmd->add_flag("-q,--quiet", o->quiet,
+                  "No live status line on stderr (shown only when stderr is a terminal)");
     cmd->add_option("--rotate-size", o->rotate_size,
                     "Write --output as segments NAME_00001_<UTC time>.ndjson, ..., a new one when "
                     "this size is reached (between records; 1KiB to 1TiB). Each starts with "

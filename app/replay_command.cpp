@@ -146,7 +146,27 @@ std::vector<archive::connection> load_archive(const std::string& path) {
     }
 }
 
-int run_replay(const replay_options& o) {
+int run_replay(const replay_options& given) {
+    replay_options o = given;
+    // --format names the differences' format with --expect, the records' without it.
+    if (o.expect.empty()) {
+        if (o.diff.format == "text" || o.diff.format == "junit") {
+            throw CLI::ValidationError("--format", o.diff.format +
+                                                       " is a format of differences, for "
+                                                       "--expect; records are ndjson or pretty");
+        }
+        o.output.format = o.diff.format.empty() ? "auto" : o.diff.format;
+    } else {
+        if (o.diff.format == "pretty") {
+            throw CLI::ValidationError("--format", "with --expect the differences go to stdout "
+                                                   "(text, ndjson or junit), the records only to "
+                                                   "--output, as NDJSON");
+        }
+        if (o.diff.format.empty()) {
+            o.diff.format = "text";
+        }
+        o.output.format = "ndjson";
+    }
     const filter::filters filters = compile_filters(o.output);
     playback::run_settings run;
     auto& player = run.player;
@@ -243,13 +263,13 @@ int run_replay(const replay_options& o) {
     // With --expect the differences go to stdout, so records go only to an --output file.
     const bool write_records = o.expect.empty() || !o.output.output.empty();
     std::optional<output_file> out;
-    std::optional<record::ndjson_sink> ndjson;
+    std::unique_ptr<output_sink> ndjson;
     // The filters choose what is written; --expect compares the whole replayed session.
     std::optional<filter::filtering_sink> filtered;
     record::sink* written = nullptr;
     if (write_records) {
         out.emplace(o.output.output);
-        ndjson.emplace(out->get(), out->interactive());
+        ndjson = make_output_sink(out->get(), out->interactive(), choose_view(o.output));
         written = &*ndjson;
         if (filters.any()) {
             written = &filtered.emplace(*ndjson, filters);
@@ -337,7 +357,7 @@ std::function<int()> add_replay_command(CLI::App& app) {
         "Exit status: 0 replayed; 1 a connection failed (unreachable, upgrade refused, archive "
         "not replayable); 2 usage error or unreadable archive. With --expect, like diff(1): 0 "
         "same, 1 different, 2 trouble.\n" +
-        filters_help());
+        view_help() + filters_help());
     cmd->add_option("ARCHIVE", o->archive, "The archive to replay ('-': standard input)")
         ->required();
     cmd->add_option("--upstream", o->upstream,
@@ -390,7 +410,7 @@ std::function<int()> add_replay_command(CLI::App& app) {
                     "trouble; records then go only to --output). The diff options apply")
         ->option_text("GOLDEN");
     add_diff_options(*cmd->add_option_group("Diff options (with --expect)"), o->diff, false);
-    add_output_options(*cmd, o->output);
+    add_output_options(*cmd, o->output, false, false);
     return [cmd, o]() -> int {
         if (!cmd->parsed()) {
             return -1;

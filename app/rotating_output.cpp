@@ -13,8 +13,8 @@
 
 namespace wssniff::app {
 
-rotating_output::rotating_output(std::string path, rotation_policy policy)
-    : path_(std::move(path)), policy_(policy) {
+rotating_output::rotating_output(std::string path, rotation_policy policy, record_view view)
+    : path_(std::move(path)), policy_(policy), view_(view) {
     open_next();
 }
 
@@ -69,7 +69,7 @@ void rotating_output::open_next() {
     // Reopened after a rotation by another program (logrotate): a file still at the path is
     // added to, never emptied.
     file_.emplace(path, segment_ > 1 && !rotating);
-    sink_.emplace(file_->get(), file_->interactive());
+    sink_ = make_output_sink(file_->get(), file_->interactive(), view_);
     if (on_failure_) {
         sink_->on_failure(on_failure_);
     }
@@ -118,6 +118,8 @@ void rotating_output::write(record::record&& r) {
             open_handshakes_.erase(r.conn);
         }
     }
+    // One writing thread: a plain load and store.
+    written_.store(written_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     sink_->write(std::move(r));
 }
 

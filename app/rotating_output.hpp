@@ -9,8 +9,7 @@
 // Called from one thread (the queued sink's writer), except request_reopen().
 
 #include "output.hpp"
-
-#include "wssniff/record/ndjson_sink.hpp"
+#include "record_output.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -18,6 +17,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -34,8 +34,8 @@ struct rotation_policy {
 class rotating_output final : public record::sink {
   public:
     // Opens the file (or the first segment). `path` empty: stdout, which is never reopened
-    // or rotated. Throws runtime_failure.
-    rotating_output(std::string path, rotation_policy policy);
+    // or rotated. `view`: NDJSON or the terminal view. Throws runtime_failure.
+    rotating_output(std::string path, rotation_policy policy, record_view view = {});
 
     void write(record::record&& r) override;
     // Writes what is held; false once anything failed to reach a file.
@@ -54,6 +54,9 @@ class rotating_output final : public record::sink {
     // Segments opened so far (1 without rotation).
     std::uint64_t segments() const noexcept { return segment_; }
 
+    // Records written so far (not counting the repeated handshakes); from any thread.
+    std::uint64_t written() const noexcept { return written_.load(std::memory_order_relaxed); }
+
   private:
     void open_next();
     void reopen_if_asked();
@@ -63,7 +66,9 @@ class rotating_output final : public record::sink {
     std::string path_;
     rotation_policy policy_;
     std::optional<output_file> file_;
-    std::optional<record::ndjson_sink> sink_;
+    record_view view_;
+    std::unique_ptr<output_sink> sink_;
+    std::atomic<std::uint64_t> written_{0};
     std::uint64_t segment_ = 0;
     std::chrono::steady_clock::time_point opened_;
     std::deque<std::string> kept_;                            // our segments, oldest first

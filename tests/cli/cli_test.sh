@@ -91,7 +91,8 @@ help)
     run decode --help
     expect_status 0
     for option in --c2s --s2c --no-handshake --output --emit --payload --max-payload --no-redact \
-        --filter --conn-filter "json.a.b[0]" "hs.header[\"name\"]" "matches /re/[i]"; do
+        --filter --conn-filter "json.a.b[0]" "hs.header[\"name\"]" "matches /re/[i]" \
+        --format --color; do
         grep -qF -- "$option" "$work/stdout" || fail "decode --help does not mention $option"
     done
     expect_empty stderr
@@ -255,7 +256,7 @@ proxy_help)
     expect_status 0
     for flag in --upstream --listen --output --emit --payload --max-payload --host-header \
         --drop-when-behind --connect-timeout --idle-timeout --filter --conn-filter \
-        "--conn-filter 'hs.target matches"; do
+        "--conn-filter 'hs.target matches" --format --color --quiet; do
         grep -qF -- "$flag" "$work/stdout" || fail "proxy --help does not mention $flag"
     done
     ;;

@@ -61,7 +61,8 @@ proxy::impl::impl(proxy_options o, record::sink& s)
     }
 }
 
-std::unique_ptr<tap> proxy::impl::make_tap(std::uint64_t id, const tcp::socket& client) const {
+std::unique_ptr<tap> proxy::impl::make_tap(std::uint64_t id, const tcp::socket& client,
+                                            relay_loop& loop) const {
     if (options.make_tap) {
         return options.make_tap(id);
     }
@@ -76,12 +77,13 @@ std::unique_ptr<tap> proxy::impl::make_tap(std::uint64_t id, const tcp::socket& 
         s.client = to_string(peer);
     }
     s.upstream = options.upstream.host_port();
-    return std::make_unique<session_tap>(sink, std::move(s), options.filters);
+    return std::make_unique<session_tap>(sink, std::move(s), options.filters,
+                                         loop.traffic.frames);
 }
 
 template <class Client, class Upstream>
 void proxy::impl::open(relay_loop& loop, tcp::socket socket, std::uint64_t id) {
-    auto watcher = make_tap(id, socket);
+    auto watcher = make_tap(id, socket, loop);
     auto c = std::make_shared<connection<Client, Upstream>>(*this, loop, std::move(socket), id,
                                                             std::move(watcher));
     loop.connections.emplace(id, c);
@@ -341,6 +343,18 @@ std::uint64_t proxy::accepted() const {
 
 std::size_t proxy::open_connections() const {
     return impl_->open_count.load();
+}
+
+proxy::traffic_totals proxy::traffic() const {
+    traffic_totals t;
+    for (const auto& loop : impl_->loops) {
+        const traffic_counters& c = loop->traffic;
+        t.bytes_c2s += c.bytes[0].load(std::memory_order_relaxed);
+        t.bytes_s2c += c.bytes[1].load(std::memory_order_relaxed);
+        t.frames_c2s += c.frames[0].load(std::memory_order_relaxed);
+        t.frames_s2c += c.frames[1].load(std::memory_order_relaxed);
+    }
+    return t;
 }
 
 } // namespace wssniff::proxy

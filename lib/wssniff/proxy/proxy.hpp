@@ -98,6 +98,18 @@ class proxy {
     std::uint64_t accepted() const;
     std::size_t open_connections() const;
 
+    // Bytes forwarded and frames decoded so far, per direction, over all connections; from any
+    // thread (a live status line), without a lock on the relay's path. Frames are counted
+    // only for the connections the proxy decodes (not with --emit none or a rejecting
+    // --conn-filter, nor with options.make_tap).
+    struct traffic_totals {
+        std::uint64_t bytes_c2s = 0;
+        std::uint64_t bytes_s2c = 0;
+        std::uint64_t frames_c2s = 0;
+        std::uint64_t frames_s2c = 0;
+    };
+    traffic_totals traffic() const;
+
     struct impl; // the relay's state; opaque outside proxy.cpp
 
   private:

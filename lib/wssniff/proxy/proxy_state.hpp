@@ -33,6 +33,17 @@ class connection_base {
     virtual void upstream_is_self() = 0;
 };
 
+// What a loop has moved, for a live status line (proxy::traffic()): written by the loop's
+// thread only, so a relaxed load and store (no locked instruction), read from any thread.
+struct alignas(64) traffic_counters {
+    std::atomic<std::uint64_t> bytes[2]{};  // forwarded, c2s and s2c
+    std::atomic<std::uint64_t> frames[2]{}; // decoded
+
+    static void add(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
+        counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+};
+
 // One event loop of the relay (--threads N runs N): a connection lives on one loop from accept
 // to close, so its handlers never run concurrently and the relay needs no locks; what a loop
 // owns is touched by its thread only.
@@ -44,6 +55,7 @@ struct relay_loop {
     // the first connection lands on it: an idle proxy already holds all it will hold.
     asio::steady_timer reactor_opener{io};
     buffer_pool buffers;
+    traffic_counters traffic;
     std::unordered_map<std::uint64_t, std::weak_ptr<connection_base>> connections;
     bool stopping = false;
     // Loops other than the first run on threads of their own, kept busy until the proxy stops.
@@ -78,7 +90,8 @@ struct proxy::impl {
     template <class Client, class Upstream>
     void open(relay_loop& loop, tcp::socket socket, std::uint64_t id);
     // The tap for connection `id`: a session writing records to the sink, or nothing.
-    std::unique_ptr<tap> make_tap(std::uint64_t id, const tcp::socket& client) const;
+    std::unique_ptr<tap> make_tap(std::uint64_t id, const tcp::socket& client,
+                                  relay_loop& loop) const;
     // A connection accepted from one of our own upstream sockets: the dialer answers its
     // client, the looped connection is closed unrelayed.
     bool looped_back(const tcp::endpoint& peer);

@@ -131,6 +131,7 @@ void connection<Client, Upstream>::written(direction d, std::size_t n) {
     p.write_pending = false;
     if (n > 0) {
         touch();
+        traffic_counters::add(loop_.traffic.bytes[d == direction::c2s ? 0 : 1], n);
         tap_->forwarded(d, p.writing.first(n), p.read_at);
     }
     if (stopped()) {

@@ -50,8 +50,8 @@ class session_tap::filtered_sink final : public record::sink {
 };
 
 session_tap::session_tap(record::sink& sink, session::session_options options,
-                         const filter::filters& filters)
-    : sink_(sink), options_(std::move(options)) {
+                         const filter::filters& filters, std::atomic<std::uint64_t>* frames)
+    : sink_(sink), options_(std::move(options)), frames_(frames) {
     if (filters.any()) {
         filtered_ = std::make_unique<filtered_sink>(sink_, filters);
     }
@@ -79,7 +79,16 @@ void session_tap::forwarded(direction dir, bytes_view chunk, wall_clock::time_po
         filtered_->undecoded[dir == direction::c2s ? 0 : 1] += chunk.size();
         return;
     }
+    if (frames_ == nullptr) {
+        session_->feed(dir, chunk, read_at);
+        return;
+    }
+    const std::uint64_t before = session_->frames(dir);
     session_->feed(dir, chunk, read_at);
+    // Only this loop's thread writes its counters: a plain load and store.
+    std::atomic<std::uint64_t>& counter = frames_[dir == direction::c2s ? 0 : 1];
+    counter.store(counter.load(std::memory_order_relaxed) + (session_->frames(dir) - before),
+                  std::memory_order_relaxed);
 }
 
 void session_tap::ended(direction dir, wall_clock::time_point at) {

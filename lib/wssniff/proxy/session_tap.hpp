@@ -11,6 +11,7 @@
 #include "wssniff/session/session.hpp"
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -20,8 +21,10 @@ namespace wssniff::proxy {
 class session_tap final : public tap {
   public:
     // `options` carries this connection's number and addresses.
+    // `frames`: the loop's counters of frames decoded (c2s, s2c), or null.
     session_tap(record::sink& sink, session::session_options options,
-                const filter::filters& filters = {});
+                const filter::filters& filters = {},
+                std::atomic<std::uint64_t>* frames = nullptr);
     ~session_tap() override;
 
     void relaying(const tls_info* tls) override;
@@ -41,6 +44,7 @@ class session_tap final : public tap {
     // Between the session and the sink when there are filters.
     std::unique_ptr<filtered_sink> filtered_;
     session::session_options options_;
+    std::atomic<std::uint64_t>* frames_;
     // Made when the relay starts, once the TLS details for its handshake record are known; a
     // connection that never got that far gets one for its close record.
     std::optional<session::session> session_;

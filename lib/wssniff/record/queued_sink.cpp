@@ -62,7 +62,9 @@ void queued_sink::write(record&& r) {
         }
         if (full()) {
             not_empty_.notify_one();
-            ++dropped_;
+            // Under the lock: a plain load and store; read without it by dropped().
+            dropped_.store(dropped_.load(std::memory_order_relaxed) + 1,
+                           std::memory_order_relaxed);
             ++unreported_[r.conn];
             return;
         }
@@ -86,8 +88,7 @@ void queued_sink::end_of_batch() {
 }
 
 std::uint64_t queued_sink::dropped() const {
-    const std::lock_guard<std::mutex> lock(mutex_);
-    return dropped_;
+    return dropped_.load(std::memory_order_relaxed);
 }
 
 void queued_sink::stop_waiting() {

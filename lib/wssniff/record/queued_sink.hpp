@@ -7,6 +7,7 @@
 
 #include "wssniff/record/record.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -72,7 +73,9 @@ class queued_sink final : public sink {
     // larger than its 512-byte blocks).
     std::vector<record> queue_;
     std::vector<record> batch_; // the writer thread's, outside the lock
-    std::uint64_t dropped_ = 0;
+    // Written under the lock; read without it (a live status line must not take the relay's
+    // lock).
+    std::atomic<std::uint64_t> dropped_{0};
     // Dropped and not yet reported, per connection: each connection's records say what they
     // are missing.
     std::map<std::uint64_t, std::uint64_t> unreported_;

@@ -221,6 +221,10 @@ std::uint64_t session::bytes(direction dir) const noexcept {
     return of(dir).bytes;
 }
 
+std::uint64_t session::frames(direction dir) const noexcept {
+    return of(dir).frames();
+}
+
 void session::end(direction dir, std::optional<record::timestamp> ts) {
     if (closed_) {
         return;

@@ -101,6 +101,8 @@ class session final : public record_emitter {
 
     bool upgraded() const noexcept;
     std::uint64_t bytes(direction dir) const noexcept;
+    // Frames decoded so far in `dir` (the close record's frames_c2s / frames_s2c).
+    std::uint64_t frames(direction dir) const noexcept;
 
     // record_emitter: how the frame recorders of both directions hand over their records.
     void emit_record(record::record_body&& body) override;
