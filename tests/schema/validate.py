@@ -18,6 +18,7 @@ import contextlib
 import copy
 import io
 import json
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -121,6 +122,21 @@ class Checker:
             if verdict is not None:
                 self.problems.append((path, number, verdict))
 
+    def prejudge(self, files, schema_path, workers):
+        """Judges every distinct line of `files` in `workers` processes first (the schema check
+        is the slow part, and the suites write hundreds of megabytes); check_file then only
+        looks the verdicts up."""
+        distinct = set()
+        for path in files:
+            data = Path(path).read_bytes()
+            distinct.update(data.split(b"\n"))
+        distinct.discard(b"")  # an empty line is judged, and reported, by check_file
+        with multiprocessing.Pool(workers, initializer=_start_worker,
+                                  initargs=(schema_path,)) as pool:
+            lines = list(distinct)
+            for raw, verdict in zip(lines, pool.imap(_judge_in_worker, lines, chunksize=512)):
+                self.verdicts[raw] = verdict
+
     def judge(self, raw):
         if not raw:
             return "empty line"
@@ -129,6 +145,18 @@ class Checker:
         except LineProblem as e:
             return str(e)
         return schema_problem(self.validator, record)
+
+
+_worker_checker = None
+
+
+def _start_worker(schema_path):
+    global _worker_checker
+    _worker_checker = Checker(load_validator(schema_path))
+
+
+def _judge_in_worker(raw):
+    return _worker_checker.judge(raw)
 
 
 def ndjson_files(paths):
@@ -144,9 +172,13 @@ def ndjson_files(paths):
     return files
 
 
-def validate(validator, paths, max_reports):
+def validate(validator, paths, max_reports, schema_path=None):
     checker = Checker(validator)
-    for f in ndjson_files(paths):
+    files = ndjson_files(paths)
+    workers = min(os.cpu_count() or 1, 4)
+    if schema_path is not None and workers > 1:
+        checker.prejudge(files, schema_path, workers)
+    for f in files:
         checker.check_file(f)
     for path, line, message in checker.problems[:max_reports]:
         print(f"{path}:{line}: {message}", file=sys.stderr)
@@ -372,7 +404,7 @@ def main():
     if not args.paths:
         parser.error("no NDJSON files or directories given")
     try:
-        return validate(validator, args.paths, args.max_reports)
+        return validate(validator, args.paths, args.max_reports, args.schema)
     except OSError as e:
         print(f"validate.py: {e}", file=sys.stderr)
         return 1
