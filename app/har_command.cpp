@@ -1,5 +1,6 @@
 #include "har_command.hpp"
 
+#include "archive_input.hpp"
 #include "options.hpp"
 #include "output.hpp"
 #include "ranges.hpp"
@@ -43,18 +44,6 @@ struct import_settings {
     std::string entry_url;
 };
 
-std::vector<archive::connection> read_whole_archive(const std::string& path) {
-    try {
-        archive::record_reader reader(path);
-        return archive::read_connections(reader);
-    } catch (const archive::format_error& e) {
-        throw runtime_failure(e.what());
-    } catch (const std::system_error& e) {
-        throw runtime_failure(
-            fmt::format("cannot read archive '{}': {}", path, e.code().message()));
-    }
-}
-
 int run_export(const export_settings& s) {
     har::export_options options;
     options.control = s.control;
@@ -69,7 +58,7 @@ int run_export(const export_settings& s) {
     }
     const auto wanted = s.conns.empty() ? std::set<std::uint64_t>{} : conn_list(s.conns);
 
-    const auto connections = read_whole_archive(s.archive);
+    const auto connections = read_archive_as<runtime_failure>(s.archive);
     for (const std::uint64_t n : wanted) {
         const bool found = std::any_of(connections.begin(), connections.end(),
                                        [n](const archive::connection& c) { return c.conn == n; });

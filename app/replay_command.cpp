@@ -2,6 +2,7 @@
 
 #include "diff_command.hpp"
 
+#include "archive_input.hpp"
 #include "options.hpp"
 #include "output.hpp"
 #include "ranges.hpp"
@@ -135,17 +136,6 @@ proxy::upstream_url parse_upstream(const std::string& url, std::optional<std::st
     return *parsed;
 }
 
-std::vector<archive::connection> load_archive(const std::string& path) {
-    try {
-        archive::record_reader reader(path);
-        return archive::read_connections(reader);
-    } catch (const archive::format_error& e) {
-        throw usage_trouble(e.what());
-    } catch (const std::system_error& e) {
-        throw usage_trouble(fmt::format("cannot read archive '{}': {}", path, e.code().message()));
-    }
-}
-
 int run_replay(const replay_options& given) {
     replay_options o = given;
     // --format names the differences' format with --expect, the records' without it.
@@ -189,7 +179,7 @@ int run_replay(const replay_options& given) {
     }
     const auto wanted = o.conns.empty() ? std::set<std::uint64_t>{} : conn_list(o.conns);
 
-    const auto connections = load_archive(o.archive);
+    const auto connections = read_archive_as<usage_trouble>(o.archive);
     std::vector<archive::connection> expected;
     if (!o.expect.empty()) {
         try {

@@ -1,5 +1,6 @@
 #include "report_command.hpp"
 
+#include "archive_input.hpp"
 #include "options.hpp"
 #include "output.hpp"
 #include "ranges.hpp"
@@ -34,18 +35,6 @@ struct report_settings {
     std::string format = "html";
 };
 
-std::vector<archive::connection> read_archive(const std::string& path) {
-    try {
-        archive::record_reader reader(path);
-        return archive::read_connections(reader);
-    } catch (const archive::format_error& e) {
-        throw runtime_failure(e.what());
-    } catch (const std::system_error& e) {
-        throw runtime_failure(
-            fmt::format("cannot read archive '{}': {}", path, e.code().message()));
-    }
-}
-
 int run_report(const report_settings& s) {
     const bool html = s.format == "html";
     if (html && (s.output.empty() || s.output == "-") && ::isatty(STDOUT_FILENO) == 1) {
@@ -60,7 +49,7 @@ int run_report(const report_settings& s) {
     std::vector<report::connection_summary> summaries;
     for (const std::string& path : s.archives) {
         const std::string name = path == "-" ? "standard input" : path;
-        for (const archive::connection& c : read_archive(path)) {
+        for (const archive::connection& c : read_archive_as<runtime_failure>(path)) {
             if (!wanted.empty() && wanted.count(c.conn) == 0) {
                 continue;
             }
