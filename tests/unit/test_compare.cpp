@@ -335,7 +335,7 @@ TEST_CASE("compare: error codes per direction", "[compare]") {
     CHECK(r.differences[1].change == change::added);
 }
 
-TEST_CASE("compare: connections pair in order; an extra one is added", "[compare]") {
+TEST_CASE("compare: connections pair in order, an extra one is added", "[compare]") {
     auto a = chat({"1"});
     auto b1 = chat({"1"});
     b1.c.conn = 7;

@@ -77,7 +77,7 @@ TEST_CASE("http head: malformed heads are rejected", "[handshake]") {
     CHECK(r.state() == head_parser::status::failed);
 }
 
-TEST_CASE("http head: obs-fold is one space; a blank continuation adds nothing", "[handshake]") {
+TEST_CASE("http head: obs-fold is one space, a blank continuation adds nothing", "[handshake]") {
     // Found by http_head_fuzz: a continuation line of only whitespace left a value ending in a
     // space, and one folded into an empty value began with one (RFC 9112 §5.2, §5.5).
     const std::string request = "GET / HTTP/1.1\r\nX-Long: one\r\n two\r\n\t three\r\n"

@@ -192,7 +192,7 @@ TEST_CASE("har writer: Chrome's entry shape, text as UTF-8, binary as base64", "
     CHECK(entries[1]["_webSocketMessages"].empty());
 }
 
-TEST_CASE("har writer: wss:// for a TLS client leg; times without ts from --base-time", "[har]") {
+TEST_CASE("har writer: wss:// for a TLS client leg, times without ts from --base-time", "[har]") {
     builder b;
     auto& h = b.handshake(101, std::nullopt);
     h.tls = tls_info{tls_leg{"TLSv1.3", "TLS_AES_128_GCM_SHA256"}, std::nullopt};

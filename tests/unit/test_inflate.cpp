@@ -254,7 +254,7 @@ TEST_CASE("inflate: past the cap, a message gives exactly its first max_message 
     }
 }
 
-TEST_CASE("inflate: a corrupt stream is reported once; headers are still recorded", "[inflate]") {
+TEST_CASE("inflate: a corrupt stream is reported once, headers are still recorded", "[inflate]") {
     const std::string s2c = accepted("") + frame(0xC1, unhex("ffffffffffff")) +
                             frame(0xC1, unhex("f248cdc9c90700")) + frame(0x82, "\x01");
     const auto out = decode_connection(upgrade("permessage-deflate"), s2c, messages_and_frames());

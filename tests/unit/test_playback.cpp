@@ -143,7 +143,7 @@ TEST_CASE("plan: frames unit keeps every frame as recorded, violations included"
     CHECK_FALSE(p.steps[0].at); // no ts on these frames
 }
 
-TEST_CASE("plan: the request drops Host, the key and redacted values; --header wins",
+TEST_CASE("plan: the request drops Host, the key and redacted values, --header wins",
           "[playback]") {
     builder b;
     b.handshake(0, {{"Host", "proxy:8080"},

@@ -86,7 +86,7 @@ TEST_CASE("preview: text fits, or is cut with an ellipsis within the columns", "
     CHECK(preview("hello", true, 1, used) == "\xe2\x80\xa6");
 }
 
-TEST_CASE("preview: never splits a UTF-8 sequence; wide characters take two columns", "[pretty]") {
+TEST_CASE("preview: never splits a UTF-8 sequence, wide characters take two columns", "[pretty]") {
     const std::string kanji = "\xe6\xbc\xa2\xe5\xad\x97\xe6\xbc\xa2\xe5\xad\x97"; // 漢字漢字
     for (std::size_t width = 0; width <= 10; ++width) {
         std::size_t used = 0;

@@ -43,7 +43,7 @@ record::record big_frame(std::uint64_t conn, std::size_t payload) {
 
 } // namespace
 
-TEST_CASE("queued sink: bounded by bytes; drops are counted per connection", "[sink]") {
+TEST_CASE("queued sink: bounded by bytes, drops are counted per connection", "[sink]") {
     gated_sink out;
     record::queued_sink queue(out, 1000, record::queued_sink::when_full::drop, {}, 4 << 20);
     // The writer takes the first record and blocks on the gate; then 1 MiB records fill the
