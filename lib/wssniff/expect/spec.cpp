@@ -15,22 +15,9 @@ namespace {
 
 using nlohmann::json;
 
-std::string escape_token(const std::string& token) {
-    std::string out;
-    for (const char c : token) {
-        if (c == '~') {
-            out += "~0";
-        } else if (c == '/') {
-            out += "~1";
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
-
 std::string member(const std::string& where, const std::string& key) {
-    return where + "/" + escape_token(key);
+    // nlohmann's json_pointer escapes the token (RFC 6901: ~ as ~0, / as ~1).
+    return where + (json::json_pointer() / key).to_string();
 }
 
 std::string hex_of(const std::string& bytes) {

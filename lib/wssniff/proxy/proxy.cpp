@@ -62,7 +62,7 @@ proxy::impl::impl(proxy_options o, record::sink& s)
 }
 
 std::unique_ptr<tap> proxy::impl::make_tap(std::uint64_t id, const tcp::socket& client,
-                                            relay_loop& loop) const {
+                                           relay_loop& loop) const {
     if (options.make_tap) {
         return options.make_tap(id);
     }
@@ -77,8 +77,7 @@ std::unique_ptr<tap> proxy::impl::make_tap(std::uint64_t id, const tcp::socket& 
         s.client = to_string(peer);
     }
     s.upstream = options.upstream.host_port();
-    return std::make_unique<session_tap>(sink, std::move(s), options.filters,
-                                         loop.traffic.frames);
+    return std::make_unique<session_tap>(sink, std::move(s), options.filters, loop.traffic.frames);
 }
 
 template <class Client, class Upstream>

@@ -23,8 +23,7 @@ class session_tap final : public tap {
     // `options` carries this connection's number and addresses.
     // `frames`: the loop's counters of frames decoded (c2s, s2c), or null.
     session_tap(record::sink& sink, session::session_options options,
-                const filter::filters& filters = {},
-                std::atomic<std::uint64_t>* frames = nullptr);
+                const filter::filters& filters = {}, std::atomic<std::uint64_t>* frames = nullptr);
     ~session_tap() override;
 
     void relaying(const tls_info* tls) override;

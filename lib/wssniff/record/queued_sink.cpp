@@ -63,8 +63,7 @@ void queued_sink::write(record&& r) {
         if (full()) {
             not_empty_.notify_one();
             // Under the lock: a plain load and store; read without it by dropped().
-            dropped_.store(dropped_.load(std::memory_order_relaxed) + 1,
-                           std::memory_order_relaxed);
+            dropped_.store(dropped_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
             ++unreported_[r.conn];
             return;
         }
