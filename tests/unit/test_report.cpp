@@ -35,11 +35,15 @@ struct builder {
         r.body = std::move(body);
         conn.entries.push_back({conn.entries.size() + 1, std::move(r)});
     }
-    void handshake(std::optional<std::int64_t> ms) {
+    void handshake(std::optional<std::int64_t> ms,
+                   std::optional<std::int64_t> request_ms = std::nullopt) {
         record::handshake h;
         h.method = "GET";
         h.target = "/chat";
         h.status = 101;
+        if (request_ms) {
+            h.request_ts = record::timestamp{std::chrono::milliseconds{*request_ms}};
+        }
         add(h, ms);
     }
     void frame(direction dir, std::uint8_t op, std::string payload, std::optional<std::int64_t> ms,
@@ -168,7 +172,7 @@ TEST_CASE("report: events, counts and close codes of a connection", "[report]") 
     REQUIRE(s.latency.close_handshake_ms);
     CHECK(*s.latency.close_handshake_ms == Approx(12));
     CHECK(s.latency.close_initiator == direction::c2s);
-    CHECK_FALSE(s.latency.upgrade_ms);
+    CHECK_FALSE(s.latency.upgrade_ms); // the handshake record has no request_ts
 
     const json j = report::to_json({s}, "test");
     const auto& ev = j["connections"][0]["events"];
@@ -229,6 +233,20 @@ TEST_CASE("report: pongs answer the other side's oldest ping with the same paylo
     REQUIRE(l.latency.round_trips.size() == 1);
     CHECK(l.latency.round_trips[0].rtt_ms == Approx(5)); // the oldest one
     CHECK(l.latency.unanswered_pings == report::per_dir<std::uint64_t>{0, 1});
+}
+
+TEST_CASE("report: request to 101 is the handshake record's request_ts to its ts", "[report]") {
+    builder b;
+    b.handshake(1000, 988);
+    b.message(direction::c2s, 1, "hi", 1010);
+    const auto s = report::summarize(b.conn, "a.ndjson", defaults);
+    REQUIRE(s.latency.upgrade_ms);
+    CHECK(*s.latency.upgrade_ms == Approx(12));
+    CHECK(report::to_json({s}, "test")["connections"][0]["latency"]["upgrade_ms"] == 12.0);
+
+    builder later; // a request_ts after ts is no latency
+    later.handshake(1000, 1001);
+    CHECK_FALSE(report::summarize(later.conn, "a.ndjson", defaults).latency.upgrade_ms);
 }
 
 TEST_CASE("report: rates fall in time buckets that widen for long captures, sizes in powers of two",

@@ -299,6 +299,29 @@ TEST_CASE("session: live records carry a timestamp and the conn number", "[sessi
     CHECK(records[0]["ts"] == "2026-11-18T11:06:40.123456Z");
 }
 
+TEST_CASE("session: the handshake record says when the request head was complete", "[session]") {
+    test::ndjson_capture capture;
+    session::session s(capture, {});
+    const auto t0 = std::chrono::system_clock::time_point{} + std::chrono::seconds(1795000000);
+    const std::string request = upgrade_request();
+    // The head completes in the second piece; its time is the request's.
+    s.feed(direction::c2s, bytes_view{std::string_view{request}.substr(0, 10)}, t0);
+    s.feed(direction::c2s, bytes_view{std::string_view{request}.substr(10)},
+           t0 + std::chrono::milliseconds(2));
+    s.feed(direction::s2c, bytes_view{switching()}, t0 + std::chrono::milliseconds(14));
+    const auto records = capture.json();
+    REQUIRE(records.size() == 1);
+    CHECK(records[0]["request_ts"] == "2026-11-18T11:06:40.002000Z");
+    CHECK(records[0]["ts"] == "2026-11-18T11:06:40.014000Z");
+
+    test::ndjson_capture clockless; // offline decode has no clock: neither time
+    session::session d(clockless, {});
+    d.feed(direction::c2s, bytes_view{request});
+    d.feed(direction::s2c, bytes_view{switching()});
+    REQUIRE(clockless.json().size() == 1);
+    CHECK_FALSE(clockless.json()[0].contains("request_ts"));
+}
+
 TEST_CASE("session: after pending_overflow the client side is never decoded again (issue 19 "
           "item 7)",
           "[session]") {

@@ -213,6 +213,11 @@ void read_field(std::string_view key, element v, record::handshake& h) {
         h.client = as_optional_string(v, key);
     } else if (key == "upstream") {
         h.upstream = as_optional_string(v, key);
+    } else if (key == "request_ts") {
+        h.request_ts = parse_timestamp(as_string(v, key));
+        if (!h.request_ts) {
+            fail("field \"request_ts\" is not an RFC 3339 UTC time");
+        }
     } else if (key == "method") {
         h.method = std::string{as_string(v, key)};
     } else if (key == "target") {

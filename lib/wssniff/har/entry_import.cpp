@@ -31,6 +31,22 @@ std::string string_member(const json& object, const char* name) {
     return v != nullptr && v->is_string() ? v->get<std::string>() : std::string();
 }
 
+// timings.wait in milliseconds (HAR 1.2: -1 or absent when unknown): from the request's
+// start to the response head. Bounded to a day so that a hostile number moves no time far.
+record::timestamp::duration wait_of(const json& entry) {
+    const json* timings = member(entry, "timings");
+    const json* wait = timings != nullptr ? member(*timings, "wait") : nullptr;
+    if (wait == nullptr || !wait->is_number()) {
+        return {};
+    }
+    const double ms = wait->get<double>();
+    if (!(ms > 0 && ms < 86'400'000.0)) {
+        return {};
+    }
+    return std::chrono::duration_cast<record::timestamp::duration>(
+        std::chrono::microseconds(static_cast<std::int64_t>(std::llround(ms * 1e3))));
+}
+
 bool starts_with(std::string_view s, std::string_view prefix) {
     return s.substr(0, prefix.size()) == prefix;
 }
@@ -163,7 +179,11 @@ imported_entry import_entry(const json& entry, std::uint64_t conn) {
     imported_entry out;
     record::record handshake{conn, std::nullopt, handshake_of(entry)};
     if (const auto started = archive::parse_timestamp(string_member(entry, "startedDateTime"))) {
-        handshake.ts = *started;
+        // The request left at startedDateTime; the 101 came `timings.wait` later (0 when the
+        // HAR does not say).
+        auto& h = std::get<record::handshake>(handshake.body);
+        h.request_ts = *started;
+        handshake.ts = *started + wait_of(entry);
     }
     out.records.push_back(std::move(handshake));
 

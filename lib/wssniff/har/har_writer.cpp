@@ -133,7 +133,13 @@ bool har_writer::add(const archive::connection& c) {
             handshake_ts = e.record.ts;
         }
     }
-    const record::timestamp started = time_of(handshake_ts);
+    // The entry starts when the request head was complete (request_ts) and waits until the
+    // response head was (ts); archives without request_ts start at ts and wait 0.
+    const record::timestamp started = time_of(h->request_ts ? h->request_ts : handshake_ts);
+    double wait_ms = 0;
+    if (h->request_ts && handshake_ts && *handshake_ts >= *h->request_ts) {
+        wait_ms = std::chrono::duration<double, std::milli>(*handshake_ts - *h->request_ts).count();
+    }
 
     const bool secure = h->tls && h->tls->client;
     const std::string* host = find_header(h->request_headers, "Host");
@@ -159,7 +165,7 @@ bool har_writer::add(const archive::connection& c) {
 
     json entry;
     entry["startedDateTime"] = iso_time(started);
-    entry["time"] = 0;
+    entry["time"] = wait_ms;
     entry["request"] = json{{"method", h->method.empty() ? "GET" : h->method},
                             {"url", url},
                             {"httpVersion", "HTTP/1.1"},
@@ -178,10 +184,10 @@ bool har_writer::add(const archive::connection& c) {
                              {"headersSize", -1},
                              {"bodySize", 0}};
     entry["cache"] = json::object();
-    // The handshake record is written when the response head ends; when the request left is not
-    // recorded, so every phase is unknown (-1) except the required three.
-    entry["timings"] = json{{"blocked", -1}, {"dns", -1}, {"connect", -1}, {"ssl", -1},
-                            {"send", 0},     {"wait", 0}, {"receive", 0}};
+    // From the request head to the response head is `wait`; the phases before it are unknown
+    // (-1), the message stream is not `receive`.
+    entry["timings"] = json{{"blocked", -1}, {"dns", -1},       {"connect", -1}, {"ssl", -1},
+                            {"send", 0},     {"wait", wait_ms}, {"receive", 0}};
     if (h->upstream) {
         entry["serverIPAddress"] = host_of(*h->upstream);
     }

@@ -143,9 +143,11 @@ class line_writer {
         }
         *o_++ = '"';
     }
-    void timestamp_field(timestamp ts) {
-        room(40);
-        lit(R"(,"ts":")");
+    void timestamp_field(timestamp ts) { timestamp_field(R"(,"ts":")", ts); }
+    // `key` is the field up to the value's opening quote: `,"request_ts":"`.
+    void timestamp_field(std::string_view key, timestamp ts) {
+        room(key.size() + 32);
+        raw(key);
         o_ = put_timestamp(o_, ts);
         *o_++ = '"';
     }

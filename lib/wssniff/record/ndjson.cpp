@@ -22,6 +22,8 @@ void write_body(line_writer& w, const handshake& h) {
         w.str(R"(,"client":)", *h.client);
     if (h.upstream)
         w.str(R"(,"upstream":)", *h.upstream);
+    if (h.request_ts)
+        w.timestamp_field(R"(,"request_ts":")", *h.request_ts);
     w.str(R"(,"method":)", h.method);
     w.str(R"(,"target":)", h.target);
     w.num(R"(,"status":)", static_cast<std::uint64_t>(h.status));

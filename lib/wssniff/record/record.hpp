@@ -48,6 +48,9 @@ using tls_info = wssniff::tls_info;
 struct handshake {
     std::optional<std::string> client;   // "host:port", live capture only
     std::optional<std::string> upstream; // "host:port", live capture only
+    // When the request head was complete, as the record's ts is when the response head was:
+    // their difference is the upgrade's latency as the proxy saw it. Set when ts is.
+    std::optional<std::chrono::system_clock::time_point> request_ts;
     std::string method;
     std::string target;
     int status = 0;

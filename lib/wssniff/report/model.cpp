@@ -175,6 +175,9 @@ connection_summary summarize(const archive::connection& c, const std::string& so
         if (const auto* h = std::get_if<record::handshake>(&e.record.body)) {
             if (!h->repeat || !s.handshake) {
                 s.handshake = *h;
+                if (h->request_ts && ts && *ts >= *h->request_ts) {
+                    s.latency.upgrade_ms = round_us(ms_between(*h->request_ts, *ts));
+                }
             }
         } else if (const auto* m = std::get_if<record::message>(&e.record.body)) {
             b.data(m->dir, m->opcode, m->data.bytes, m->len, incomplete(m->data, m->len), ts);

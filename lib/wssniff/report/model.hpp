@@ -45,8 +45,8 @@ struct round_trip {
 };
 
 struct latencies {
-    // The handshake record has one time (when the 101 was seen), so request→101 needs a
-    // second one; none in format version 1, so this stays empty.
+    // From the request head to the response head (the handshake record's request_ts to its
+    // ts); empty for archives without a clock.
     std::optional<double> upgrade_ms;
     std::vector<round_trip> round_trips;
     per_dir<std::uint64_t> unanswered_pings{}; // pings with no pong of the same payload

@@ -84,6 +84,7 @@ void session::on_request() {
     request.head = c2s_->head();
     request.summary = handshake::summarize(request.head);
     request.websocket = request.head.has_token("Upgrade", "websocket");
+    request.ts = now_;
     if (requests_.size() >= max_queued_requests) {
         http_error(direction::c2s, error_code::unsupported_body,
                    "more than " + std::to_string(max_queued_requests) +
@@ -127,7 +128,9 @@ void session::on_response() {
     handshake::negotiated_extensions extensions;
     if (request && request->websocket) {
         extensions = negotiated(response);
-        emit_record(make_handshake_record(options_, request->head, response, extensions));
+        record::handshake h = make_handshake_record(options_, request->head, response, extensions);
+        h.request_ts = request->ts;
+        emit_record(std::move(h));
         if (extensions.deflate_accepted && !extensions.deflate) {
             http_error(direction::s2c, error_code::invalid_extension_params, extensions.problem);
         }

@@ -114,6 +114,7 @@ class session final : public record_emitter {
         handshake::http_head head;
         handshake::request_summary summary;
         bool websocket = false; // Upgrade: websocket, whose exchange gets a handshake record
+        std::optional<record::timestamp> ts; // when its head was complete
     };
 
     direction_stream& of(direction dir) const noexcept;

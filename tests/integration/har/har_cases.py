@@ -21,7 +21,7 @@ import sys
 from wssniff_kit.checks import check, log
 from wssniff_kit.conversations import payload_bytes
 from wssniff_kit.processes import Process
-from wssniff_kit.records import parse_ndjson
+from wssniff_kit.records import parse_ndjson, seconds_of
 from wssniff_kit.runner import run_cases
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -178,8 +178,15 @@ def export_validates(ctx):
     check(entry["response"]["status"] == 101, f"status {entry['response']['status']}")
     check(entry["serverIPAddress"] == "127.0.0.1" and entry["connection"] == "1",
           f"serverIPAddress {entry.get('serverIPAddress')}, connection {entry.get('connection')}")
-    check(entry["startedDateTime"].startswith(handshake["ts"][:23]),
-          f"startedDateTime {entry['startedDateTime']} is not the handshake's {handshake['ts']}")
+    # The entry starts when the request head was complete and waits for the 101.
+    check(entry["startedDateTime"].startswith(handshake["request_ts"][:23]),
+          f"startedDateTime {entry['startedDateTime']} is not the handshake's request_ts "
+          f"{handshake['request_ts']}")
+    latency_ms = (seconds_of(handshake["ts"]) - seconds_of(handshake["request_ts"])) * 1000
+    check(0 <= latency_ms < 5000 and abs(entry["timings"]["wait"] - latency_ms) < 0.01 and
+          entry["time"] == entry["timings"]["wait"],
+          f"timings.wait {entry['timings']['wait']} ms, time {entry['time']}: the handshake "
+          f"took {latency_ms} ms")
 
     want = archive_messages(records)
     check(har_messages(entry) == want,
@@ -308,14 +315,14 @@ def import_rules(ctx):
     and header list, page and XHR entries beside the WebSocket ones): only WebSocket entries
     are imported, --entry-url picks among them, items DevTools would skip and control frames
     are left out and counted on stderr, and Chrome's empty fields are tolerated."""
-    def ws_entry(url, messages, resource=True):
+    def ws_entry(url, messages, resource=True, wait=0):
         entry = {"startedDateTime": "2026-11-30T10:00:00.250Z", "time": 5,
                  "request": {"method": "", "url": url, "httpVersion": "", "headers": [],
                              "cookies": [], "queryString": [], "headersSize": -1, "bodySize": 0},
                  "response": {"status": 101, "statusText": "", "httpVersion": "", "headers": [],
                               "cookies": [], "content": {"size": 0, "mimeType": "x-unknown"},
                               "redirectURL": "", "headersSize": -1, "bodySize": 0},
-                 "cache": {}, "timings": {"send": 0, "wait": 0, "receive": 0},
+                 "cache": {}, "timings": {"send": 0, "wait": wait, "receive": 0},
                  "_webSocketMessages": messages}
         if resource:
             entry["_resourceType"] = "websocket"
@@ -337,7 +344,7 @@ def import_rules(ctx):
         {"type": "sent", "time": 1796032801, "opcode": 1, "data": "x"},  # bad type: skipped
         {"type": "send", "time": "late", "opcode": 1, "data": "x"},     # bad time: skipped
         {"type": "receive", "time": 1796032802, "opcode": 9, "data": ""},  # a ping: left out
-    ])
+    ], wait=12.5)
     feed = ws_entry("ws://127.0.0.1:9000/feed", [
         {"type": "receive", "time": 1796032803, "opcode": 1, "data": "tick"}], resource=False)
     har = {"log": {"version": "1.2", "creator": {"name": "chrome", "version": "156"},
@@ -357,8 +364,10 @@ def import_rules(ctx):
     check(archive_messages(records) == [("c2s", 1, "hi ✓".encode()), ("s2c", 2, b"\x00\xff"),
                                         ("s2c", 1, b"tick")],
           f"messages {archive_messages(records)}")
-    check(handshakes[0]["ts"] == "2026-11-30T10:00:00.250000Z",
-          f"handshake ts {handshakes[0]['ts']}")
+    # The request left at startedDateTime; the 101 came timings.wait (12.5 ms) later.
+    check(handshakes[0]["request_ts"] == "2026-11-30T10:00:00.250000Z" and
+          handshakes[0]["ts"] == "2026-11-30T10:00:00.262500Z",
+          f"handshake request_ts {handshakes[0].get('request_ts')}, ts {handshakes[0]['ts']}")
     check([r["ts"] for r in records if r["type"] == "message"][:2] ==
           ["2026-11-30T10:00:00.500000Z", "2026-11-30T10:00:00.750000Z"],
           "seconds-since-epoch times were not read")

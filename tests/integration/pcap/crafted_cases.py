@@ -148,7 +148,7 @@ def decode(path, *args, stdin=None, expect=0):
 
 
 def plain(records, keep_reason=True):
-    return [{k: v for k, v in r.items() if k not in ("ts", "client", "upstream")}
+    return [{k: v for k, v in r.items() if k not in ("ts", "request_ts", "client", "upstream")}
             for r in records]
 
 

@@ -30,7 +30,7 @@ import sys
 
 from wssniff_kit.checks import check, log
 from wssniff_kit.processes import Process
-from wssniff_kit.records import parse_ndjson
+from wssniff_kit.records import parse_ndjson, seconds_of
 from wssniff_kit.runner import run_cases
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -196,6 +196,13 @@ def cli(ctx):
     check([c["conn"] for c in model["connections"]] == [1, 2], "connections in the model")
     xss = [e for e in model["connections"][0]["events"] if XSS_MARK in e[4]]
     check(len(xss) == 2, f"the XSS payload is not in the model twice: {xss}")
+    # request → 101: the live handshake record's request_ts to its ts.
+    for c in model["connections"]:
+        hs = [r for r in records if r["type"] == "handshake" and r["conn"] == c["conn"]][0]
+        want = round((seconds_of(hs["ts"]) - seconds_of(hs["request_ts"])) * 1000, 3)
+        got = c["latency"]["upgrade_ms"]
+        check(got is not None and 0 <= got < 5000 and abs(got - want) < 0.002,
+              f"conn {c['conn']}: request → 101 {got} ms, the records say {want} ms")
     check("</script><img" not in page.split('id="wssniff-data">', 1)[1].split("</script>", 1)[0],
           "the payload can close the data script")
     check(page.count("</script>") == 2, "the page has a script end too many")

@@ -152,7 +152,7 @@ def comparable(records):
     keys, per-run header values, which FIN came first, and the `tls` details."""
     out = {}
     for r in records:
-        r = {k: v for k, v in r.items() if k not in ("ts", "client", "upstream", "mask", "tls")}
+        r = {k: v for k, v in r.items() if k not in ("ts", "request_ts", "client", "upstream", "mask", "tls")}
         if r["type"] == "close":
             # Both ends of a closing handshake send their FIN at once (ws does): which one the
             # proxy sees first varies between any two runs, plain or not. check_case accepts

@@ -3,9 +3,11 @@ records picked by type, connection and direction, and what a connection's frames
 close must say.
 """
 
+import calendar
 import json
 import os
 import struct
+import time
 
 from wssniff_kit.checks import CheckFailed, check, log
 from wssniff_kit.wire import OP_CLOSE, OP_NAMES, OP_TEXT, frame, mask_key, valid_utf8
@@ -74,7 +76,13 @@ def of_type(records, kind, conn=None, direction=None):
 
 
 def without_ts(record):
-    return {k: v for k, v in record.items() if k != "ts"}
+    """The record without its times (ts, and a handshake's request_ts)."""
+    return {k: v for k, v in record.items() if k not in ("ts", "request_ts")}
+
+
+def seconds_of(ts):
+    """An RFC 3339 UTC time as written in records, in seconds since the epoch."""
+    return calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) + float(ts[19:-1] or 0)
 
 
 def brief(record):

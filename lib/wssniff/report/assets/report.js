@@ -161,7 +161,7 @@
     const ul = el('ul', 'latency');
     const L = c.latency;
     ul.appendChild(el('li', null, 'request → 101: ' + (L.upgrade_ms === null
-      ? 'not recorded (a handshake record has one time, when the response was seen)'
+      ? 'not recorded (the archive has no times)'
       : ms(L.upgrade_ms))));
     for (const side of [0, 1]) {
       const rtts = L.round_trips.filter((r) => r[0] === side).map((r) => r[2]).sort((a, b) => a - b);
