@@ -324,11 +324,19 @@ void message_line(line_builder& line, const record::message& m) {
     payload_field(line, m.data);
 }
 
-void handshake_line(line_builder& line, const record::handshake& h) {
+// `ts`: the record's, when the response head was complete.
+void handshake_line(line_builder& line, const record::handshake& h,
+                    const std::optional<record::timestamp>& ts) {
     const std::string_view colour = h.status == 101 ? "1;32" : "1;31";
     line.ascii(h.repeat ? "handshake (repeat)" : "handshake", colour);
     line.untrusted(h.method, true, "1", 16);
     line.ascii(std::to_string(h.status), colour);
+    if (h.request_ts && ts && *ts >= *h.request_ts) {
+        // The upgrade's latency, request head to response head.
+        line.ascii(
+            fmt::format("in {:.1f} ms",
+                        std::chrono::duration<double, std::milli>(*ts - *h.request_ts).count()));
+    }
     if (h.tls) {
         line.ascii("tls");
     }
@@ -419,14 +427,14 @@ std::string format_pretty(const record::record& r, const pretty_style& style) {
     time_of(line, r);
     line.ascii(fmt::format("#{}", r.conn), "1");
     std::visit(
-        [&line](const auto& body) {
+        [&line, &r](const auto& body) {
             using T = std::decay_t<decltype(body)>;
             if constexpr (std::is_same_v<T, record::frame>) {
                 frame_line(line, body);
             } else if constexpr (std::is_same_v<T, record::message>) {
                 message_line(line, body);
             } else if constexpr (std::is_same_v<T, record::handshake>) {
-                handshake_line(line, body);
+                handshake_line(line, body, r.ts);
             } else if constexpr (std::is_same_v<T, record::error>) {
                 error_line(line, body);
             } else {

@@ -207,6 +207,11 @@ TEST_CASE("format_pretty: close, handshake, error and close records", "[pretty]"
     h.deflate.emplace();
     CHECK(format_pretty(shake, style) ==
           "#2 handshake GET 101 deflate proto=v2.chat /chat?\\e]0;x\\x07");
+    // With both times, the upgrade's latency follows the status.
+    shake.ts = record::timestamp(std::chrono::milliseconds(1'700'000'123'456));
+    h.request_ts = *shake.ts - std::chrono::microseconds(2'350);
+    CHECK(format_pretty(shake, style) ==
+          "22:15:23.456 #2 handshake GET 101 in 2.4 ms deflate proto=v2.chat /chat?\\e]0;x\\x07");
 
     record::error e;
     e.code = error_code::reserved_opcode;
