@@ -339,7 +339,7 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         "  wssniff proxy --upstream ws://127.0.0.1:9000 -o /var/log/wssniff/ws.ndjson \\\n"
         "      --rotate-size 100MiB --rotate-keep 20     # ws_00001_<UTC time>.ndjson, ...\n"
         "  wssniff proxy --upstream ws://127.0.0.1:9000 --instance web-1 \\\n"
-        "      --output tcp://127.0.0.1:9000          # to Vector's socket source, Fluent Bit's "
+        "      --output tcp://127.0.0.1:5170          # to Vector's socket source, Fluent Bit's "
         "tcp\n"
         "  wssniff proxy --upstream ws://127.0.0.1:9000 --output unix:///run/vector/ws.sock\n"
         "Network outputs: one record per line; lost connections are retried (back-off up to\n"
