@@ -24,9 +24,11 @@ import websockets
 
 from wssniff_kit.checks import check, log
 from wssniff_kit.echo import EchoUpstream
+from wssniff_kit.heads import take_upgrade_response, upgrade_request, websocket_key
 from wssniff_kit.records import parse_ndjson
 from wssniff_kit.runner import run_cases
 from wssniff_kit.sinks import LineListener
+from wssniff_kit.wire import OP_TEXT, frame, mask_key
 
 RUN = re.compile(r"^[0-9a-f]{16}$")
 DROPPED = re.compile(r"(\d+) of this connection's records$")
@@ -287,16 +289,25 @@ def sigterm_while_down(ctx):
     log(f"first connection's records in {time.monotonic() - started:.2f} s")
     sink.down()
 
-    async def stuck():
-        # Keeps sending: the relay soon waits for the writer, which waits for the listener.
-        try:
-            async with websockets.connect(f"ws://127.0.0.1:{proxy.port}/stuck",
-                                          ping_interval=None, compression=None) as ws:
+    def stuck():
+        # A raw client that keeps sending text frames: the relay soon waits for the writer,
+        # which waits for the listener. It ends when the stopping proxy closes it.
+        key = websocket_key(1)
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as c:
+            c.sendall(upgrade_request(f"127.0.0.1:{proxy.port}", key))
+            inbox = bytearray()
+            while take_upgrade_response(inbox, key, "stuck client") is None:
+                data = c.recv(65536)
+                check(data, "the proxy closed before the 101")
+                inbox += data
+            try:
                 for i in range(400):
-                    await ws.send("x" * 100)
-        except Exception:  # noqa: BLE001 - the proxy ends the connection as it stops
-            pass
-    join = in_background(lambda: asyncio.run(stuck()))
+                    c.sendall(frame(OP_TEXT, b"x" * 100, mask=mask_key(i)))
+                while c.recv(65536):
+                    pass  # open until the proxy ends it
+            except OSError:
+                pass  # the proxy ends the connection as it stops
+    join = in_background(stuck)
     time.sleep(0.8)
     code, took = proxy.terminate(timeout=10)
     join(10)
