@@ -181,10 +181,9 @@ bool network_output::connect_once(milliseconds limit) {
     const int status =
         ::getaddrinfo(t.host.c_str(), std::to_string(t.port).c_str(), &hints, &found);
     if (status != 0) {
-        last_error_ = std::error_code(EHOSTUNREACH, std::generic_category());
-        if (status == EAI_NONAME || status == EAI_AGAIN) {
-            last_error_ = errno_code(status == EAI_AGAIN ? EAGAIN : EHOSTUNREACH);
-        }
+        // A name that does not resolve (yet): "No route to host", or "Resource temporarily
+        // unavailable" while the resolver cannot answer.
+        last_error_ = errno_code(status == EAI_AGAIN ? EAGAIN : EHOSTUNREACH);
         return false;
     }
     bool connected = false;
