@@ -6,6 +6,7 @@
 #include "output.hpp"
 
 #include "wssniff/proxy/proxy.hpp"
+#include "wssniff/record/identity.hpp"
 #include "wssniff/record/ndjson.hpp"
 #include "wssniff/record/queued_sink.hpp"
 
@@ -39,7 +40,13 @@ bool wait_for_connection_end(const proxy::proxy& relay,
     return true;
 }
 
-int run_demo(const output_options& o) {
+struct demo_options {
+    output_options output;
+    std::string instance; // empty: the host name
+};
+
+int run_demo(const demo_options& d) {
+    const output_options& o = d.output;
     const auto deadline = std::chrono::steady_clock::now() + demo_deadline;
     const filter::filters filters = compile_filters(o);
 
@@ -48,7 +55,11 @@ int run_demo(const output_options& o) {
     late_sink records;
     std::optional<output_file> out;
     std::unique_ptr<output_sink> ndjson;
-    const record_view view = choose_view(o);
+    record_view view = choose_view(o);
+    // Live records, as the proxy's: each says which instance and run wrote it.
+    view.identity_fields =
+        record::identity::for_this_run(d.instance.empty() ? record::host_name() : d.instance)
+            .fields;
     std::optional<record::queued_sink> queue;
 
     demo::echo_server echo;
@@ -107,7 +118,7 @@ int run_demo(const output_options& o) {
 } // namespace
 
 std::function<int()> add_demo_command(CLI::App& app) {
-    auto o = std::make_shared<output_options>();
+    auto o = std::make_shared<demo_options>();
     CLI::App* cmd = app.add_subcommand(
         "demo", "See wssniff at work in one command: an echo server, the proxy in front of it and "
                 "a client playing a short session, all on 127.0.0.1; prints the records and exits");
@@ -120,7 +131,8 @@ std::function<int()> add_demo_command(CLI::App& app) {
                 "  wssniff demo --format ndjson      # the NDJSON records instead\n"
                 "  wssniff demo --emit both | jq -c 'select(.type==\"message\") | .len'\n" +
                 view_help());
-    add_output_options(*cmd, *o);
+    add_output_options(*cmd, o->output);
+    add_instance_option(*cmd, o->instance);
     return [cmd, o]() -> int {
         if (!cmd->parsed()) {
             return -1;

@@ -1,5 +1,6 @@
 #include "options.hpp"
 
+#include "output_target.hpp"
 #include "ranges.hpp"
 
 #include <map>
@@ -16,10 +17,22 @@ constexpr std::uint64_t max_size_option = 1ULL << 30;
 
 void add_output_options(CLI::App& command, output_options& options, bool forward_only,
                         bool with_format) {
-    command
-        .add_option("-o,--output", options.output,
-                    "Write the records to FILE (created mode 0600) instead of stdout")
-        ->option_text("FILE");
+    if (forward_only) {
+        // The proxy: a file, or a stream socket or Kafka (output_target.hpp, checked when it
+        // runs).
+        command
+            .add_option("-o,--output", options.output,
+                        "Write the records to FILE (created mode 0600) instead of stdout, or "
+                        "send them to tcp://HOST:PORT or unix:///PATH (one record per line, "
+                        "reconnecting), or kafka://BROKER/TOPIC")
+            ->option_text("FILE|URL");
+    } else {
+        command
+            .add_option("-o,--output", options.output,
+                        "Write the records to FILE (created mode 0600) instead of stdout")
+            ->check(CLI::Validator(file_output_problem, "FILE"))
+            ->option_text("FILE");
+    }
     if (with_format) {
         command
             .add_option("--format", options.format,
@@ -107,6 +120,28 @@ void add_output_options(CLI::App& command, output_options& options, bool forward
     command.add_flag("--no-redact", options.no_redact,
                      "Keep Authorization, Proxy-Authorization, Cookie and Set-Cookie values in "
                      "handshake records (redacted by default)");
+}
+
+void add_instance_option(CLI::App& command, std::string& instance) {
+    // What a host name may hold, and nothing that would need escaping or split a Kafka key
+    // (instance/run/conn).
+    const CLI::Validator name(
+        [](const std::string& text) -> std::string {
+            if (text.empty() || text.size() > 253 ||
+                text.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                       "0123456789.-_") != std::string::npos) {
+                return "'" + text + "': 1 to 253 letters, digits, '.', '-' or '_'";
+            }
+            return {};
+        },
+        "NAME");
+    command
+        .add_option("--instance", instance,
+                    "Name written on every record (\"instance\"), with a random id of this run "
+                    "(\"run\"), so records of many sidecars and restarts stay apart; letters, "
+                    "digits, '.', '-', '_' (default: the host name)")
+        ->check(name)
+        ->option_text("NAME");
 }
 
 std::string view_help() {

@@ -33,6 +33,10 @@ struct output_options {
 void add_output_options(CLI::App& command, output_options& options, bool forward_only = false,
                         bool with_format = true);
 
+// --instance NAME (the proxy, the demo): written on every record with the run's random id
+// (record/identity.hpp); empty: the host name.
+void add_instance_option(CLI::App& command, std::string& instance);
+
 // The --help lines about the terminal view, for the footers of the commands that write records.
 std::string view_help();
 

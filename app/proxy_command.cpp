@@ -1,7 +1,9 @@
 #include "proxy_command.hpp"
 
+#include "network_output.hpp"
 #include "options.hpp"
 #include "output.hpp"
+#include "output_target.hpp"
 #include "ranges.hpp"
 #include "rotating_output.hpp"
 #include "self_upstream.hpp"
@@ -9,6 +11,7 @@
 #include "terminal.hpp"
 
 #include "wssniff/proxy/proxy.hpp"
+#include "wssniff/record/identity.hpp"
 #include "wssniff/record/ndjson.hpp"
 #include "wssniff/record/queued_sink.hpp"
 
@@ -55,6 +58,8 @@ struct proxy_command_options {
     std::uint64_t rotate_size = 0;
     double rotate_time = 0;
     std::uint64_t rotate_keep = 0;
+    double output_connect_timeout = 5;
+    std::string instance; // empty: the host name
     bool quiet = false;
 };
 
@@ -104,18 +109,30 @@ int run_proxy(const proxy_command_options& o) {
     sigset_t handled_signals = handled_signal_set();
     pthread_sigmask(SIG_BLOCK, &handled_signals, nullptr);
 
-    const std::string& path = o.output.output;
-    const bool to_file = !path.empty() && path != "-";
+    const output_target target = parse_output_target(o.output.output);
+    const bool to_file = target.type == output_target::kind::file;
+    if (target.type == output_target::kind::kafka) {
+        throw CLI::ValidationError("--output", "kafka:// outputs are not built into this wssniff");
+    }
+    if (target.network() && o.output.format == "pretty") {
+        throw CLI::ValidationError("--format", "pretty is for files and terminals; " + target.text +
+                                                   " gets NDJSON");
+    }
     rotation_policy rotation;
     rotation.size = o.rotate_size;
     rotation.time = seconds(o.rotate_time);
     rotation.keep = o.rotate_keep;
     if ((rotation.enabled() || rotation.keep != 0) && !to_file) {
-        throw CLI::ValidationError(o.rotate_size != 0   ? "--rotate-size"
-                                   : o.rotate_time != 0 ? "--rotate-time"
-                                                        : "--rotate-keep",
-                                   "rotates an --output file; standard output cannot rotate");
+        throw CLI::ValidationError(
+            o.rotate_size != 0   ? "--rotate-size"
+            : o.rotate_time != 0 ? "--rotate-time"
+                                 : "--rotate-keep",
+            target.network() ? "rotates an --output file; " + target.text + " is a network output"
+                             : std::string("rotates an --output file; standard "
+                                           "output cannot rotate"));
     }
+    const record::identity identity =
+        record::identity::for_this_run(o.instance.empty() ? record::host_name() : o.instance);
     if (rotation.keep != 0 && !rotation.enabled()) {
         throw CLI::ValidationError("--rotate-keep", "needs --rotate-size or --rotate-time");
     }
@@ -167,7 +184,7 @@ int run_proxy(const proxy_command_options& o) {
     // the start: the TLS files are loaded and the port is bound. Until then the relay's sink is
     // a stand-in; declared before the relay, the real sinks outlive it.
     late_sink records;
-    std::optional<rotating_output> out;
+    std::unique_ptr<proxy_output> out;
     std::optional<record::queued_sink> queue;
     std::optional<proxy::proxy> made;
     try {
@@ -187,10 +204,27 @@ int run_proxy(const proxy_command_options& o) {
     status_area terminal;
     const bool show_status = !o.quiet && is_terminal(STDERR_FILENO);
     record_view view = choose_view(o.output);
-    if (show_status && !to_file && same_terminal(STDOUT_FILENO, STDERR_FILENO)) {
+    if (show_status && target.type == output_target::kind::standard_output &&
+        same_terminal(STDOUT_FILENO, STDERR_FILENO)) {
         view.status = &terminal;
     }
-    out.emplace(o.output.output, rotation, view);
+    view.identity_fields = identity.fields;
+    if (target.network()) {
+        network_output::settings net;
+        net.target = target;
+        net.identity_fields = identity.fields;
+        net.connect_timeout = seconds(o.output_connect_timeout);
+        net.say = [&terminal](const std::string& line) {
+            const std::lock_guard<std::mutex> hold(terminal.lock());
+            terminal.erase_locked();
+            fmt::print(stderr, "wssniff: {}\n", line);
+            std::fflush(stderr);
+        };
+        out = std::make_unique<network_output>(std::move(net));
+    } else {
+        out = std::make_unique<rotating_output>(to_file ? target.path : std::string(), rotation,
+                                                view);
+    }
     // The traffic goes on whatever happens to the records; the user hears at once that they
     // are being lost, and the exit status says so again.
     out->on_failure([&terminal](std::error_code ec) {
@@ -243,7 +277,7 @@ int run_proxy(const proxy_command_options& o) {
             if (relay_done) {
                 return; // woken only to end
             }
-            if (signal == SIGHUP && to_file) {
+            if (signal == SIGHUP && target.type != output_target::kind::standard_output) {
                 out->request_reopen();
                 continue;
             }
@@ -260,12 +294,25 @@ int run_proxy(const proxy_command_options& o) {
     pthread_kill(signal_waiter.native_handle(), SIGTERM);
     signal_waiter.join();
 
-    // Whatever is queued gets written, unless nobody reads the output.
-    if (!queue->close(std::chrono::seconds(5))) {
+    // Whatever is queued gets written, unless nobody reads the output. A network output that
+    // is away gets --output-connect-timeout to come back, then what is left is counted lost.
+    std::chrono::milliseconds grace{0};
+    if (target.network()) {
+        grace = seconds(o.output_connect_timeout);
+        out->give_up_at(std::chrono::steady_clock::now() + grace);
+    }
+    if (!queue->close(std::chrono::seconds(5) + grace)) {
         fmt::print(stderr, "wssniff: the output is not being read; exiting without the last "
                            "records\n");
         std::fflush(stderr);
         std::_Exit(1);
+    }
+    const std::uint64_t dropped = queue->dropped();
+    if (dropped != 0) {
+        fmt::print(stderr,
+                   "wssniff: {} records dropped ({}); the error records records_dropped say how "
+                   "many per connection\n",
+                   dropped, o.drop_when_behind ? "--drop-when-behind" : "while stopping");
     }
     if (!out->close()) {
         throw runtime_failure(out->failure());
@@ -291,6 +338,12 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         "/^\\/ws\\/chat/'\n"
         "  wssniff proxy --upstream ws://127.0.0.1:9000 -o /var/log/wssniff/ws.ndjson \\\n"
         "      --rotate-size 100MiB --rotate-keep 20     # ws_00001_<UTC time>.ndjson, ...\n"
+        "  wssniff proxy --upstream ws://127.0.0.1:9000 --instance web-1 \\\n"
+        "      --output tcp://127.0.0.1:5170          # to Vector's socket source, Fluent Bit's "
+        "tcp\n"
+        "  wssniff proxy --upstream ws://127.0.0.1:9000 --output unix:///run/vector/ws.sock\n"
+        "Network outputs: one record per line; lost connections are retried (back-off up to\n"
+        "1 s) while records wait (or are dropped and counted with --drop-when-behind).\n"
         "SIGINT/SIGTERM: stop accepting, write close records (reason shutdown), flush, exit 0.\n"
         "SIGHUP: with --output, close the file and open it again (logrotate's postrotate; a\n"
         "new segment when rotating); writing to stdout, stop as SIGTERM does.\n" +
@@ -365,6 +418,14 @@ std::function<int()> add_proxy_command(CLI::App& app) {
     add_output_options(*cmd, o->output, true);
     cmd->add_flag("-q,--quiet", o->quiet,
                   "No live status line on stderr (shown only when stderr is a terminal)");
+    add_instance_option(*cmd, o->instance);
+    cmd->add_option("--output-connect-timeout", o->output_connect_timeout,
+                    "Seconds to wait for a tcp:// or unix:// --output at start before giving up "
+                    "(exit 1); also how long records wait for it when the proxy stops "
+                    "(0.001 to 3600)")
+        ->check(seconds_in(0.001, 3600, false))
+        ->default_str("5")
+        ->option_text("SECONDS=5");
     cmd->add_option("--rotate-size", o->rotate_size,
                     "Write --output as segments NAME_00001_<UTC time>.ndjson, ..., a new one when "
                     "this size is reached (between records; 1KiB to 1TiB). Each starts with "

@@ -13,8 +13,9 @@ namespace {
 // The NDJSON writer behind the common interface.
 class ndjson_output final : public output_sink {
   public:
-    ndjson_output(std::FILE* out, bool flush_each_record, status_area* status)
-        : sink_(out, flush_each_record), status_(status) {}
+    ndjson_output(std::FILE* out, bool flush_each_record, status_area* status,
+                  const std::string& fields)
+        : sink_(out, flush_each_record, fields), status_(status) {}
 
     void write(record::record&& r) override {
         if (status_ == nullptr) {
@@ -184,7 +185,8 @@ std::unique_ptr<output_sink> make_output_sink(std::FILE* out, bool flush_each_re
     if (view.pretty) {
         return std::make_unique<pretty_output>(out, flush_each_record, view);
     }
-    return std::make_unique<ndjson_output>(out, flush_each_record, view.status);
+    return std::make_unique<ndjson_output>(out, flush_each_record, view.status,
+                                           view.identity_fields);
 }
 
 } // namespace wssniff::app

@@ -43,6 +43,9 @@ struct record_view {
     int terminal_fd = -1;
     // Set when the records share a terminal with the status line.
     status_area* status = nullptr;
+    // NDJSON: the identity's pre-escaped fields, written into every record after "conn"
+    // (record/identity.hpp); empty: none. The terminal view leaves them out.
+    std::string identity_fields;
 };
 
 // --format auto: pretty only when there is no --output and stdout is a terminal; a pipe stays

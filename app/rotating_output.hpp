@@ -9,6 +9,7 @@
 // Called from one thread (the queued sink's writer), except request_reopen().
 
 #include "output.hpp"
+#include "proxy_output.hpp"
 #include "record_output.hpp"
 
 #include <atomic>
@@ -31,7 +32,7 @@ struct rotation_policy {
     bool enabled() const noexcept { return size != 0 || time.count() != 0; }
 };
 
-class rotating_output final : public record::sink {
+class rotating_output final : public proxy_output {
   public:
     // Opens the file (or the first segment). `path` empty: stdout, which is never reopened
     // or rotated. `view`: NDJSON or the terminal view. Throws runtime_failure.
@@ -39,23 +40,25 @@ class rotating_output final : public record::sink {
 
     void write(record::record&& r) override;
     // Writes what is held; false once anything failed to reach a file.
-    bool flush();
+    bool flush() override;
     // Closes the current file; false if anything failed.
-    bool close();
+    bool close() override;
 
     // From any thread (SIGHUP): the file is closed and opened again (a new segment when
     // rotating) before the next record is written or the next flush.
-    void request_reopen() noexcept { reopen_requested_ = true; }
+    void request_reopen() noexcept override { reopen_requested_ = true; }
 
-    void on_failure(std::function<void(std::error_code)> report);
+    void on_failure(std::function<void(std::error_code)> report) override;
     // The line that says records did not all reach the output.
-    std::string failure() const;
+    std::string failure() const override;
 
     // Segments opened so far (1 without rotation).
     std::uint64_t segments() const noexcept { return segment_; }
 
     // Records written so far (not counting the repeated handshakes); from any thread.
-    std::uint64_t written() const noexcept { return written_.load(std::memory_order_relaxed); }
+    std::uint64_t written() const noexcept override {
+        return written_.load(std::memory_order_relaxed);
+    }
 
   private:
     void open_next();

@@ -5,6 +5,7 @@
 #include "client_frames.hpp"
 
 #include "wssniff/base/opcode.hpp"
+#include "wssniff/record/identity.hpp"
 #include "wssniff/record/ndjson.hpp"
 #include "wssniff/record/record.hpp"
 
@@ -133,6 +134,16 @@ void write_ndjson(benchmark::State& state, payload_kind kind, std::size_t size) 
         [](record::line_buffer& out, const record::record& r) { record::append_ndjson(out, r); });
 }
 
+// The same with the identity every live record carries (`,"instance":...,"run":...` after
+// "conn"): the cost of the copied, pre-escaped fields.
+void write_ndjson_identity(benchmark::State& state, payload_kind kind, std::size_t size) {
+    const record::identity id = record::identity::make("web-1.example", "0123456789abcdef");
+    write_lines<record::line_buffer>(state, kind, size,
+                                     [&id](record::line_buffer& out, const record::record& r) {
+                                         record::append_ndjson(out, r, id.fields);
+                                     });
+}
+
 void write_nlohmann(benchmark::State& state, payload_kind kind, std::size_t size) {
     write_lines<std::string>(state, kind, size, append_nlohmann_line);
 }
@@ -167,8 +178,10 @@ void part_json_string(benchmark::State& state, payload_kind kind, std::size_t si
 } // namespace
 
 BENCHMARK_CAPTURE(write_ndjson, no_payload, payload_kind::none, std::size_t{0});
+BENCHMARK_CAPTURE(write_ndjson_identity, no_payload, payload_kind::none, std::size_t{0});
 BENCHMARK_CAPTURE(write_nlohmann, no_payload, payload_kind::none, std::size_t{0});
 BENCHMARK_CAPTURE(write_ndjson, text_125B, payload_kind::chat, std::size_t{125});
+BENCHMARK_CAPTURE(write_ndjson_identity, text_125B, payload_kind::chat, std::size_t{125});
 BENCHMARK_CAPTURE(write_nlohmann, text_125B, payload_kind::chat, std::size_t{125});
 BENCHMARK_CAPTURE(write_ndjson, text_1KiB, payload_kind::chat, std::size_t{1024});
 BENCHMARK_CAPTURE(write_nlohmann, text_1KiB, payload_kind::chat, std::size_t{1024});

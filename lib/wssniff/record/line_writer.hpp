@@ -188,6 +188,11 @@ class line_writer {
             boolean(R"(,"truncated":)", true);
         }
     }
+    // Text that is already JSON (the identity's pre-escaped fields), copied as it is.
+    void verbatim(std::string_view json) {
+        room(json.size());
+        raw(json);
+    }
     // For the few places that write structure by hand (nested objects).
     template <std::size_t N> void punct(const char (&s)[N]) {
         room(N);

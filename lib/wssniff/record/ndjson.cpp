@@ -136,10 +136,13 @@ constexpr std::string_view type_name(const decltype(record::body)& body) noexcep
 
 } // namespace
 
-void append_ndjson(line_buffer& out, const record& r) {
+void append_ndjson(line_buffer& out, const record& r, std::string_view fields) {
     line_writer w(out);
     w.name(R"({"type":)", type_name(r.body));
     w.num(R"(,"conn":)", r.conn);
+    if (!fields.empty()) {
+        w.verbatim(fields);
+    }
     if (r.ts) {
         w.timestamp_field(*r.ts);
     }
@@ -147,10 +150,10 @@ void append_ndjson(line_buffer& out, const record& r) {
     w.finish();
 }
 
-void append_ndjson(std::string& out, const record& r) {
+void append_ndjson(std::string& out, const record& r, std::string_view fields) {
     thread_local line_buffer line;
     line.clear();
-    append_ndjson(line, r);
+    append_ndjson(line, r, fields);
     out.append(line.view());
 }
 

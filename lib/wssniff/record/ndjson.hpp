@@ -14,11 +14,13 @@
 #include "wssniff/record/timestamp.hpp"
 
 #include <string>
+#include <string_view>
 
 namespace wssniff::record {
 
-// Appends `r` as one JSON object and a newline.
-void append_ndjson(line_buffer& out, const record& r);
-void append_ndjson(std::string& out, const record& r);
+// Appends `r` as one JSON object and a newline. `fields`: written as they are right after
+// "conn" (the identity's pre-escaped `,"instance":...,"run":...`, identity.hpp).
+void append_ndjson(line_buffer& out, const record& r, std::string_view fields = {});
+void append_ndjson(std::string& out, const record& r, std::string_view fields = {});
 
 } // namespace wssniff::record

@@ -10,8 +10,8 @@
 
 namespace wssniff::record {
 
-ndjson_sink::ndjson_sink(std::FILE* out, bool flush_each_record)
-    : out_(out), flush_each_record_(flush_each_record) {}
+ndjson_sink::ndjson_sink(std::FILE* out, bool flush_each_record, std::string fields)
+    : out_(out), flush_each_record_(flush_each_record), fields_(std::move(fields)) {}
 
 ndjson_sink::~ndjson_sink() {
     // Only lines still held: after an explicit flush() the owner may have closed the stream,
@@ -23,7 +23,7 @@ ndjson_sink::~ndjson_sink() {
 
 void ndjson_sink::write(record&& r) {
     const std::size_t held = lines_.size();
-    append_ndjson(lines_, r);
+    append_ndjson(lines_, r, fields_);
     bytes_ += lines_.size() - held;
     if (flush_each_record_) {
         flush();

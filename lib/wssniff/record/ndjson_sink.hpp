@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <functional>
+#include <string>
 #include <system_error>
 
 namespace wssniff::record {
@@ -16,7 +17,9 @@ namespace wssniff::record {
 // at once (a pipe into jq should see frames live).
 class ndjson_sink final : public sink {
   public:
-    ndjson_sink(std::FILE* out, bool flush_each_record);
+    // `fields`: pre-escaped JSON members written into every record after "conn" (the
+    // identity's, identity.hpp); empty: none.
+    ndjson_sink(std::FILE* out, bool flush_each_record, std::string fields = {});
     // Writes the lines still held, if any.
     ~ndjson_sink() override;
     void write(record&& r) override;
@@ -43,6 +46,7 @@ class ndjson_sink final : public sink {
     std::uint64_t bytes_ = 0;
     std::error_code error_;
     std::function<void(std::error_code)> on_failure_;
+    std::string fields_;
     line_buffer lines_;
 };
 

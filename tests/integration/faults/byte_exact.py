@@ -144,10 +144,12 @@ def byte_exact_pipelined_keep(ctx):
 
 
 def comparable(records):
-    """Records without what differs between two runs: timestamps and the client's port."""
+    """Records without what differs between two runs: timestamps, the run id and the client's
+    port."""
     out = []
     for r in records:
         r = without_ts(r)
+        r.pop("run", None)
         if r.get("type") == "handshake":
             r["client"] = "<client>"
         out.append(r)

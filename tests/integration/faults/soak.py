@@ -4,21 +4,33 @@ them under permessage-deflate with context takeover, some fragmented) and closin
 ways, for a bounded time, while the proxy's resident memory and open descriptors are sampled
 every 0.5 s.
 
-    soak.py WSSNIFF RECORDS_DIR [--seconds 45] [--peak 300]
+    soak.py WSSNIFF RECORDS_DIR [--seconds 45] [--peak 300] [--output file|rotate|flapping-tcp]
+            [--drop]
 
 Afterwards: the descriptors are exactly those the idle proxy started with, its memory is back
 within a stated allowance, every byte arrived unchanged, and the records hold one handshake and
 exactly one close per connection, the right frame counts and no error.
+
+Where the records go (--output): one file; `rotate`: segments, a new one every second
+(--rotate-time 1), read back in order without the repeated handshakes; `flapping-tcp`: a TCP
+listener (wssniff_kit.sinks) that goes away for --down seconds every --flap seconds, so the
+proxy keeps reconnecting under load. Lossless (the default), every record arrives once; with
+--drop (--drop-when-behind and a small --queue) records are dropped while the listener is away,
+and each connection's missing records must equal what its records_dropped errors count.
+scripts/soak runs the long version (30 minutes of each).
 """
 
 import argparse
+import glob
 import hashlib
+import re
 import os
 import random
 import resource
 import selectors
 import socket
 import sys
+import threading
 import time
 import zlib
 
@@ -26,7 +38,8 @@ from wssniff_kit.checks import CheckFailed, check, log
 from wssniff_kit.echo import EchoUpstream
 from wssniff_kit.heads import rewrite_host, take_upgrade_response, upgrade_request, websocket_key
 from wssniff_kit.proxy import RETAINED_KB_PER_PEAK_CONNECTION, RSS_SETTLE_KB, Proxy, RssMonitor
-from wssniff_kit.records import brief, of_type, sample_for_schema
+from wssniff_kit.records import brief, of_type, parse_ndjson, sample_for_schema
+from wssniff_kit.sinks import LineListener
 from wssniff_kit.runner import run_within_budget
 from wssniff_kit.sockets import LOOPBACK
 from wssniff_kit.wire import (OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_TEXT, close_payload, frame,
@@ -180,6 +193,74 @@ def run_wave(clients, deadline):
     selector.close()
 
 
+def segments_of(output):
+    """The segments of a rotated `output` (STEM_00001_<time>.EXT), in order."""
+    stem, extension = os.path.splitext(output)
+    return sorted(glob.glob(glob.escape(stem) + "_*" + glob.escape(extension)))
+
+
+class Flapper:
+    """Takes the listener away for `down` seconds every `every` seconds, until stopped."""
+
+    def __init__(self, sink, every, down):
+        self.sink = sink
+        self.flaps = 0
+        self._stop = threading.Event()
+        self.failure = None
+
+        def run():
+            try:
+                while not self._stop.wait(every):
+                    sink.down()
+                    self._stop.wait(down)
+                    sink.up()
+                    self.flaps += 1
+            except Exception as e:  # noqa: BLE001 - raised by stop()
+                self.failure = e
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(10)
+        if self.failure:
+            raise self.failure
+
+
+def check_drops_counted(records, clients, stderr):
+    """--drop: each connection's records are a subset of what it should have, none twice, and
+    what is missing is exactly what its records_dropped errors count; stderr says the total."""
+    expected = {c.index + 1: 2 + 2 * c.frames_c2s + 2 * len(c.messages) for c in clients}
+    got = {}
+    reported = {}
+    seen = set()
+    for r in records:
+        conn = r["conn"]
+        if r["type"] == "error":
+            check(r["code"] == "records_dropped", f"conn {conn}: error {brief(r)}")
+            m = re.search(r"(\d+) of this connection's records$", r["message"])
+            check(m is not None, f"conn {conn}: records_dropped says {r['message']!r}")
+            reported[conn] = reported.get(conn, 0) + int(m.group(1))
+            continue
+        key = (conn, r["type"], r.get("dir"), r.get("seq"))
+        check(key not in seen, f"{key} arrived twice")
+        seen.add(key)
+        got[conn] = got.get(conn, 0) + 1
+    check(set(got) | set(reported) <= set(expected), "records of unknown connections")
+    for conn, want in expected.items():
+        missing = want - got.get(conn, 0)
+        check(missing == reported.get(conn, 0),
+              f"conn {conn}: {missing} of {want} records missing, "
+              f"{reported.get(conn, 0)} reported dropped")
+    total = sum(reported.values())
+    said = re.search(r"wssniff: (\d+) records dropped", stderr)
+    check(total == 0 and said is None or said is not None and int(said.group(1)) == total,
+          f"{total} records reported dropped in the records; stderr: {stderr[-500:]!r}")
+    log(f"{total} records dropped, each counted in its connection's records_dropped; "
+        f"{sum(got.values())} arrived once each")
+    return records
+
+
 def soak(args):
     # Each connection is a client and an upstream socket here, and two in the proxy, which
     # inherits the limit.
@@ -187,13 +268,28 @@ def soak(args):
     needed = 4 * args.peak + 256
     if soft < needed:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(needed, hard), hard))
-    sample = os.path.join(args.records_dir, "faults-soak.ndjson")
+    name = "soak" if args.output == "file" and not args.drop else \
+        f"soak-{args.output}{'-drop' if args.drop else ''}"
+    sample = os.path.join(args.records_dir, f"faults-{name}.ndjson")
     output = sample + ".full"
-    for path in (sample, output):
+    for path in [sample, output] + segments_of(output):
         if os.path.exists(path):
             os.unlink(path)
     upstream = EchoUpstream(keep=False, deflate=True)
-    proxy = Proxy(args.wssniff, upstream.port, output, ["--emit", "both", "--payload", "none"])
+    proxy_args = ["--emit", "both", "--payload", "none"]
+    if args.drop:
+        proxy_args += ["--drop-when-behind", "--queue", "256"]
+    sink = None
+    flapper = None
+    if args.output == "rotate":
+        proxy_args += ["--rotate-time", "1"]
+    if args.output == "flapping-tcp":
+        sink = LineListener()
+        proxy_args += ["--output", sink.url, "--instance", "soak"]
+        proxy = Proxy(args.wssniff, upstream.port, None, proxy_args)
+        flapper = Flapper(sink, args.flap, args.down)
+    else:
+        proxy = Proxy(args.wssniff, upstream.port, output, proxy_args)
     sampler = None
     try:
         sampler = RssMonitor(proxy, interval=0.5, descriptors=True)
@@ -213,6 +309,8 @@ def soak(args):
             proxy.wait_idle(timeout=20, what=f"wave {waves} torn down")
             idle_rss.append((time.monotonic() - started, proxy.rss_kb()))
         load_ended = time.monotonic()
+        if flapper:
+            flapper.stop()
         proxy.wait_idle(timeout=20, what="every connection torn down after the soak")
         check(not upstream.failures, f"upstream: {upstream.failures[:3]}")
         peak_fds = max(s[2] for s in sampler.history)
@@ -242,15 +340,47 @@ def soak(args):
         check(idle_rss[-1][1] - third[1] <= RSS_SETTLE_KB,
               f"the idle proxy's RSS grew from {third[1]} kB after {third[0]:.0f} s to "
               f"{idle_rss[-1][1]} kB at the end: it grows with the connections")
-        check(sorted(proxy.open_fds()) == sorted(proxy.baseline_fds),
+        # A reconnected output is another socket, a rotated one another segment: sockets
+        # compare by kind, segments by name without their number and time.
+        def kinds(fds):
+            return sorted(re.sub(r"_\d{5}_\d{8}T\d{6}Z", "_SEGMENT",
+                                 re.sub(r"^socket:\[\d+\]$", "socket", fd)) for fd in fds)
+        check(kinds(proxy.open_fds()) == kinds(proxy.baseline_fds),
               f"descriptors differ from the start: {proxy.open_fds()} vs {proxy.baseline_fds}")
         sampler.stop()
         proxy.check_clean_exit(leaks=False)
+        stderr = proxy.stderr_text()
     finally:
         if sampler:
             sampler.stop()
+        if flapper:
+            flapper.stop()
         proxy.stop()
         upstream.close()
+    if sink is not None:
+        check(not sink.failures and not sink.partial,
+              f"listener: {sink.failures} {[p[:80] for p in sink.partial]}")
+        with open(output, "wb") as f:
+            f.write(sink.data())
+        log(f"the listener was away {flapper.flaps} times; {sink.connections} connections to it")
+        check(flapper.flaps >= 2 and sink.connections >= 2,
+              "the listener never went away and came back")
+        sink.close()
+    elif args.output == "rotate":
+        segments = segments_of(output)
+        check(len(segments) >= args.seconds / 2,
+              f"{len(segments)} segments in {args.seconds} s with --rotate-time 1")
+        with open(output, "wb") as whole:
+            for path in segments:
+                with open(path, "rb") as f:
+                    data = f.read()
+                # Each segment stands alone: its first records repeat the handshakes of the
+                # connections still open.
+                for r, line in zip(parse_ndjson(data, path), data.split(b"\n")):
+                    if not r.get("repeat"):
+                        whole.write(line + b"\n")
+                os.unlink(path)
+        log(f"{len(segments)} segments read back in order, repeats left out")
 
     by_key = upstream.connections
     for c in clients:
@@ -265,8 +395,13 @@ def soak(args):
               f"client {c.index}: received {c.received_count} bytes, not the "
               f"{state.sent_count} the upstream sent (SHA-256 compared)")
 
-    records = proxy.records()
+    with open(output, "rb") as f:
+        records = parse_ndjson(f.read(), output)
     log(f"{len(records)} records")
+    if args.drop:
+        records = check_drops_counted(records, clients, stderr)
+        sample_for_schema(output, sample, lines=5000)
+        return
     errors = of_type(records, "error")
     check(not errors, f"{len(errors)} error records: {[brief(e) for e in errors[:3]]}")
     count = len(clients)
@@ -337,6 +472,14 @@ def main():
     parser.add_argument("--seconds", type=float, default=45, help="how long the waves go on")
     parser.add_argument("--peak", type=int, default=300, help="connections in the largest wave")
     parser.add_argument("--seed", type=int, default=6455)
+    parser.add_argument("--output", choices=["file", "rotate", "flapping-tcp"], default="file",
+                        help="where the records go (see above)")
+    parser.add_argument("--drop", action="store_true",
+                        help="--drop-when-behind --queue 256: drops must all be counted")
+    parser.add_argument("--flap", type=float, default=1.0,
+                        help="flapping-tcp: seconds between the listener's departures")
+    parser.add_argument("--down", type=float, default=0.3,
+                        help="flapping-tcp: seconds the listener stays away each time")
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds before giving up (default: --seconds + 60)")
     args = parser.parse_args()

@@ -88,7 +88,9 @@ def decode(ctx, pcap, output, *args):
 def comparable(record, host=None):
     # A close's reason is who ended first as each vantage point saw it: the proxy judges by its
     # two sockets, a capture of one leg by that leg's FINs, so they may differ legitimately.
-    r = {k: v for k, v in record.items() if k not in ("ts", "request_ts", "client", "upstream")
+    # The proxy's records say which instance and run wrote them; decode's, offline, do not.
+    r = {k: v for k, v in record.items()
+         if k not in ("ts", "request_ts", "client", "upstream", "instance", "run")
          and not (record["type"] == "close" and k == "reason")}
     if host is not None and r["type"] == "handshake":
         r["request_headers"] = [[n, host if n.lower() == "host" else v]

@@ -107,9 +107,10 @@ def without_repeats(records):
 
 
 def comparable(record):
-    """A record without what differs between two runs of the same traffic: times, client
-    ports, masks and the handshake's random key and its accept value."""
-    out = {k: v for k, v in record.items() if k not in ("ts", "request_ts", "client", "mask")}
+    """A record without what differs between two runs of the same traffic: times, the run id,
+    client ports, masks and the handshake's random key and its accept value."""
+    out = {k: v for k, v in record.items()
+           if k not in ("ts", "request_ts", "run", "client", "mask")}
     for field in ("request_headers", "response_headers"):
         if field in out:
             out[field] = [h for h in out[field]

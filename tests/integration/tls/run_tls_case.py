@@ -149,10 +149,11 @@ PER_RUN_HEADERS = {"host", "sec-websocket-key", "sec-websocket-accept", "date"}
 def comparable(records):
     """The records per direction (the two directions interleave differently in every run),
     without what differs between two runs of one conversation: times, addresses, masking
-    keys, per-run header values, which FIN came first, and the `tls` details."""
+    keys, per-run header values, which FIN came first, the `tls` details and the run id."""
     out = {}
     for r in records:
-        r = {k: v for k, v in r.items() if k not in ("ts", "request_ts", "client", "upstream", "mask", "tls")}
+        r = {k: v for k, v in r.items()
+             if k not in ("ts", "request_ts", "run", "client", "upstream", "mask", "tls")}
         if r["type"] == "close":
             # Both ends of a closing handshake send their FIN at once (ws does): which one the
             # proxy sees first varies between any two runs, plain or not. check_case accepts
