@@ -1,5 +1,6 @@
 #include "proxy_command.hpp"
 
+#include "kafka_output.hpp"
 #include "options.hpp"
 #include "output.hpp"
 #include "ranges.hpp"
@@ -22,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <pthread.h>
+#include <random>
 #include <system_error>
 #include <thread>
 #include <unistd.h>
@@ -56,6 +58,10 @@ struct proxy_command_options {
     double rotate_time = 0;
     std::uint64_t rotate_keep = 0;
     bool quiet = false;
+    // --output kafka://...: librdkafka properties (KEY=VALUE) and the bound on waiting for the
+    // brokers at start and for the last deliveries at exit.
+    std::vector<std::string> kafka_options;
+    double kafka_timeout = 5;
 };
 
 std::chrono::milliseconds seconds(double s) {
@@ -105,7 +111,36 @@ int run_proxy(const proxy_command_options& o) {
     pthread_sigmask(SIG_BLOCK, &handled_signals, nullptr);
 
     const std::string& path = o.output.output;
-    const bool to_file = !path.empty() && path != "-";
+    std::optional<kafka_target> kafka;
+    kafka_settings kafka_config;
+    if (is_kafka_url(path)) {
+        std::string problem;
+        kafka = parse_kafka_url(path, problem);
+        if (!kafka) {
+            throw CLI::ValidationError("--output", problem);
+        }
+        if (o.output.format == "pretty") {
+            throw CLI::ValidationError("--format", "pretty is for a terminal; Kafka gets NDJSON");
+        }
+        for (const std::string& option : o.kafka_options) {
+            auto property = parse_kafka_option(option);
+            if (!property) {
+                throw CLI::ValidationError("--kafka-option",
+                                           "expected KEY=VALUE (a librdkafka property), got '" +
+                                               option + "'");
+            }
+            kafka_config.properties.push_back(std::move(*property));
+        }
+        if (const std::string refused = kafka_property_problem(kafka_config); !refused.empty()) {
+            throw CLI::ValidationError("--kafka-option", refused);
+        }
+        kafka_config.connect_timeout = seconds(o.kafka_timeout);
+        kafka_config.flush_timeout = seconds(o.kafka_timeout);
+        kafka_config.drop_when_full = o.drop_when_behind;
+    } else if (!o.kafka_options.empty()) {
+        throw CLI::ValidationError("--kafka-option", "applies to --output kafka://... only");
+    }
+    const bool to_file = !path.empty() && path != "-" && !kafka;
     rotation_policy rotation;
     rotation.size = o.rotate_size;
     rotation.time = seconds(o.rotate_time);
@@ -114,7 +149,9 @@ int run_proxy(const proxy_command_options& o) {
         throw CLI::ValidationError(o.rotate_size != 0   ? "--rotate-size"
                                    : o.rotate_time != 0 ? "--rotate-time"
                                                         : "--rotate-keep",
-                                   "rotates an --output file; standard output cannot rotate");
+                                   kafka ? "rotates an --output file; kafka:// cannot rotate"
+                                         : "rotates an --output file; standard output cannot "
+                                           "rotate");
     }
     if (rotation.keep != 0 && !rotation.enabled()) {
         throw CLI::ValidationError("--rotate-keep", "needs --rotate-size or --rotate-time");
@@ -168,6 +205,7 @@ int run_proxy(const proxy_command_options& o) {
     // a stand-in; declared before the relay, the real sinks outlive it.
     late_sink records;
     std::optional<rotating_output> out;
+    std::optional<kafka_output> kafka_out;
     std::optional<record::queued_sink> queue;
     std::optional<proxy::proxy> made;
     try {
@@ -190,20 +228,41 @@ int run_proxy(const proxy_command_options& o) {
     if (show_status && !to_file && same_terminal(STDOUT_FILENO, STDERR_FILENO)) {
         view.status = &terminal;
     }
-    out.emplace(o.output.output, rotation, view);
-    // The traffic goes on whatever happens to the records; the user hears at once that they
-    // are being lost, and the exit status says so again.
-    out->on_failure([&terminal](std::error_code ec) {
-        const std::lock_guard<std::mutex> hold(terminal.lock());
-        terminal.erase_locked();
-        fmt::print(stderr,
-                   "wssniff: cannot write records: {}; still forwarding, records are lost\n",
-                   ec.message());
-        std::fflush(stderr);
-    });
-    // Flushed whenever the records pause: jq on a pipe and tail -f on a file see them live.
-    const std::function<void()> flush = [&out] { out->flush(); };
-    queue.emplace(*out, o.queue,
+    record::sink* sink = nullptr;
+    if (kafka) {
+        // merge: the instance is --instance (default: the host name) and the run the random
+        // per-process id output_target's unit writes on every record; until the merge, the
+        // host name and a placeholder run id of this process.
+        char host[256] = {};
+        gethostname(host, sizeof host - 1);
+        const std::string run = fmt::format("{:08x}", std::random_device{}());
+        // Waits (bounded) for the brokers: unreachable is a failed start, exit 1.
+        kafka_out.emplace(*kafka, host, run, kafka_config);
+        sink = &*kafka_out;
+    } else {
+        out.emplace(o.output.output, rotation, view);
+        // The traffic goes on whatever happens to the records; the user hears at once that
+        // they are being lost, and the exit status says so again.
+        out->on_failure([&terminal](std::error_code ec) {
+            const std::lock_guard<std::mutex> hold(terminal.lock());
+            terminal.erase_locked();
+            fmt::print(stderr,
+                       "wssniff: cannot write records: {}; still forwarding, records are lost\n",
+                       ec.message());
+            std::fflush(stderr);
+        });
+        sink = &*out;
+    }
+    // Flushed whenever the records pause: jq on a pipe and tail -f on a file see them live;
+    // Kafka's delivery reports are served.
+    const std::function<void()> flush = [&out, &kafka_out] {
+        if (kafka_out) {
+            kafka_out->flush();
+        } else {
+            out->flush();
+        }
+    };
+    queue.emplace(*sink, o.queue,
                   o.drop_when_behind ? record::queued_sink::when_full::drop
                                      : record::queued_sink::when_full::wait,
                   flush);
@@ -221,7 +280,7 @@ int run_proxy(const proxy_command_options& o) {
     }
     std::optional<status_line> status;
     if (show_status) {
-        status.emplace(terminal, [&relay, &out, &queue] {
+        status.emplace(terminal, [&relay, &out, &kafka_out, &queue] {
             const proxy::proxy::traffic_totals t = relay.traffic();
             status_sample s;
             s.open = relay.open_connections();
@@ -230,7 +289,7 @@ int run_proxy(const proxy_command_options& o) {
             s.bytes_s2c = t.bytes_s2c;
             s.frames_c2s = t.frames_c2s;
             s.frames_s2c = t.frames_s2c;
-            s.written = out->written();
+            s.written = kafka_out ? kafka_out->written() : out->written();
             s.dropped = queue->dropped();
             return s;
         });
@@ -246,6 +305,12 @@ int run_proxy(const proxy_command_options& o) {
             if (signal == SIGHUP && to_file) {
                 out->request_reopen();
                 continue;
+            }
+            if (signal == SIGHUP && kafka) {
+                continue; // nothing to reopen, and no terminal whose end it would mean
+            }
+            if (kafka_out) {
+                kafka_out->stop_waiting(); // a full librdkafka queue drops from now on
             }
             queue->stop_waiting(); // records that no longer fit are counted, not waited for
             relay.stop();
@@ -266,6 +331,13 @@ int run_proxy(const proxy_command_options& o) {
                            "records\n");
         std::fflush(stderr);
         std::_Exit(1);
+    }
+    if (kafka_out) {
+        // Every record delivered, or reported, within --kafka-timeout.
+        if (!kafka_out->close()) {
+            throw runtime_failure(kafka_out->failure());
+        }
+        return 0;
     }
     if (!out->close()) {
         throw runtime_failure(out->failure());
@@ -291,9 +363,20 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         "/^\\/ws\\/chat/'\n"
         "  wssniff proxy --upstream ws://127.0.0.1:9000 -o /var/log/wssniff/ws.ndjson \\\n"
         "      --rotate-size 100MiB --rotate-keep 20     # ws_00001_<UTC time>.ndjson, ...\n"
+        "  wssniff proxy --upstream ws://127.0.0.1:9000 \\\n"
+        "      --output kafka://kafka1:9092,kafka2:9092/wssniff   # key: instance/run/conn\n"
+        "  wssniff proxy --upstream ws://127.0.0.1:9000 --output kafka://kafka1:9093/wssniff \\\n"
+        "      --kafka-option security.protocol=SASL_SSL --kafka-option sasl.mechanisms=PLAIN \\\n"
+        "      --kafka-option sasl.username=wssniff --kafka-option sasl.password=...\n"
         "SIGINT/SIGTERM: stop accepting, write close records (reason shutdown), flush, exit 0.\n"
         "SIGHUP: with --output, close the file and open it again (logrotate's postrotate; a\n"
-        "new segment when rotating); writing to stdout, stop as SIGTERM does.\n" +
+        "new segment when rotating); writing to stdout, stop as SIGTERM does; to Kafka, none.\n"
+        "Kafka: each record is one message, its NDJSON line (no newline) under the key\n"
+        "instance/run/conn (a connection's records stay in order in one partition);\n"
+        "idempotent producer, 5 ms batches. Brokers that do not answer within --kafka-timeout\n"
+        "at start: exit 1. SIGTERM waits up to --kafka-timeout for the last deliveries and\n"
+        "says how many records were delivered, failed and undelivered (exit 1 if any was\n"
+        "not delivered). Lossless by default: a full librdkafka queue makes the relay wait.\n" +
         view_help() +
         "Status line: when stderr is a terminal, one line there shows connections open/total,\n"
         "frames/s and bytes/s each way, records written and dropped (4 refreshes a second at\n"
@@ -363,6 +446,22 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         ->check(CLI::ExistingFile)
         ->option_text("FILE");
     add_output_options(*cmd, o->output, true);
+    cmd->get_option("--output")
+        ->description("Write the records to FILE (created mode 0600) instead of stdout, or "
+                      "produce them to a Kafka topic: kafka://BROKER[,BROKER...]/TOPIC (a "
+                      "broker is HOST[:PORT], 9092 by default)")
+        ->option_text("FILE|kafka://BROKERS/TOPIC");
+    cmd->add_option("--kafka-option", o->kafka_options,
+                    "With --output kafka://: a librdkafka property KEY=VALUE, repeatable "
+                    "(security.protocol=SASL_SSL, sasl.mechanisms, ssl.ca.location, "
+                    "compression.type=zstd...); applied after wssniff's own")
+        ->option_text("KEY=VALUE");
+    cmd->add_option("--kafka-timeout", o->kafka_timeout,
+                    "With --output kafka://: seconds the brokers may take to answer at start "
+                    "(else exit 1), and the last records to be delivered at exit (0.1 to 3600)")
+        ->check(seconds_in(0.1, 3600, false))
+        ->default_str("5")
+        ->option_text("SECONDS=5");
     cmd->add_flag("-q,--quiet", o->quiet,
                   "No live status line on stderr (shown only when stderr is a terminal)");
     cmd->add_option("--rotate-size", o->rotate_size,
