@@ -332,13 +332,12 @@ void kafka_output::say_error(int err, const std::string& text, bool delivery) {
             return;
         }
         if (it->second.since > 0) {
-            fmt::print(
-                stderr, "wssniff: kafka: {} (and {} more times in {} s)\n", text, it->second.since,
-                std::chrono::duration_cast<std::chrono::seconds>(now - it->second.last).count());
+            say(fmt::format(
+                "wssniff: kafka: {} (and {} more times in {} s)", text, it->second.since,
+                std::chrono::duration_cast<std::chrono::seconds>(now - it->second.last).count()));
         } else {
-            fmt::print(stderr, "wssniff: kafka: {}\n", text);
+            say(fmt::format("wssniff: kafka: {}", text));
         }
-        std::fflush(stderr);
         it->second.last = now;
         it->second.since = 0;
         if (delivery && first_error_ == 0) {
@@ -349,6 +348,15 @@ void kafka_output::say_error(int err, const std::string& text, bool delivery) {
     if (first) {
         first(std::error_code(err, kafka_category()));
     }
+}
+
+void kafka_output::say(const std::string& line) const {
+    if (settings_.say) {
+        settings_.say(line);
+        return;
+    }
+    fmt::print(stderr, "{}\n", line);
+    std::fflush(stderr);
 }
 
 bool kafka_output::close() {
@@ -373,8 +381,7 @@ bool kafka_output::close() {
     if (dropped > 0) {
         line += fmt::format(", {} dropped (librdkafka's queue was full)", dropped);
     }
-    fmt::print(stderr, "{}\n", line);
-    std::fflush(stderr);
+    say(line);
     counted_ = true;
     // What is still queued is given up: purged, so that destroying the producer does not wait.
     rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
@@ -383,7 +390,9 @@ bool kafka_output::close() {
     rk_ = nullptr;
     topic_ = nullptr;
     closed_undelivered_ = undelivered;
-    return failed == 0 && undelivered == 0 && dropped == 0;
+    // Drops are a failure only when the run was to be lossless (then they were made after
+    // SIGTERM, with the brokers not taking records).
+    return failed == 0 && undelivered == 0 && (settings_.drop_when_full || dropped == 0);
 }
 
 std::string kafka_output::failure() const {

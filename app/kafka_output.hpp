@@ -59,6 +59,9 @@ struct kafka_settings {
     std::chrono::milliseconds flush_timeout{5000};
     // When librdkafka's queue is full: drop and count (--drop-when-behind) instead of waiting.
     bool drop_when_full = false;
+    // Says a line (without its newline) on stderr, from any thread; empty: fmt::print. The
+    // proxy's erases its status line first.
+    std::function<void(const std::string&)> say;
 };
 
 // The first of settings.properties librdkafka refuses, as "KEY=VALUE: why"; empty: none.
@@ -81,7 +84,7 @@ class kafka_output final : public output_sink {
     void write(record::record&& r) override;
     // Serves librdkafka's events; false once a record failed to be delivered.
     bool flush() override;
-    bool ok() const noexcept override { return failed() == 0 && dropped() == 0; }
+    bool ok() const noexcept override { return failed() == 0; }
     // Bytes of the NDJSON lines handed to librdkafka.
     std::uint64_t bytes() const noexcept override { return bytes_.load(std::memory_order_relaxed); }
     // The first delivery failure's librdkafka error (kafka_category()).
@@ -95,7 +98,7 @@ class kafka_output final : public output_sink {
 
     // Waits up to settings.flush_timeout for every record to be delivered, says on stderr how
     // many were delivered, failed and never delivered, and destroys the producer. False if any
-    // record was not delivered (failed, dropped or still in flight).
+    // record failed or was still in flight, or (unless settings.drop_when_full) was dropped.
     bool close();
 
     // The delivery counters (for --metrics), from any thread.
@@ -119,6 +122,7 @@ class kafka_output final : public output_sink {
     // `delivery`: a record was lost (the first such error is error()'s).
     void say_error(int err, const std::string& text, bool delivery);
     void serve();
+    void say(const std::string& line) const;
 
     kafka_target target_;
     std::string key_prefix_; // "instance/run/"

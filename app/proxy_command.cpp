@@ -202,7 +202,9 @@ int run_proxy(const proxy_command_options& o) {
 
     // The output is opened (and an existing file truncated) only once nothing else can stop
     // the start: the TLS files are loaded and the port is bound. Until then the relay's sink is
-    // a stand-in; declared before the relay, the real sinks outlive it.
+    // a stand-in; declared before the relay, the real sinks outlive it. The status area is
+    // declared first: the sinks' failure reports (on their own threads) write through it.
+    status_area terminal;
     late_sink records;
     std::optional<rotating_output> out;
     std::optional<kafka_output> kafka_out;
@@ -222,7 +224,6 @@ int run_proxy(const proxy_command_options& o) {
 
     // The live status line: on a terminal's stderr only, unless --quiet. When the records go
     // to the same terminal, the two take turns with its lines.
-    status_area terminal;
     const bool show_status = !o.quiet && is_terminal(STDERR_FILENO);
     record_view view = choose_view(o.output);
     if (show_status && !to_file && same_terminal(STDOUT_FILENO, STDERR_FILENO)) {
@@ -236,6 +237,12 @@ int run_proxy(const proxy_command_options& o) {
         char host[256] = {};
         gethostname(host, sizeof host - 1);
         const std::string run = fmt::format("{:08x}", std::random_device{}());
+        kafka_config.say = [&terminal](const std::string& line) {
+            const std::lock_guard<std::mutex> hold(terminal.lock());
+            terminal.erase_locked();
+            fmt::print(stderr, "{}\n", line);
+            std::fflush(stderr);
+        };
         // Waits (bounded) for the brokers: unreachable is a failed start, exit 1.
         kafka_out.emplace(*kafka, host, run, kafka_config);
         sink = &*kafka_out;

@@ -312,6 +312,45 @@ def sigterm_flushes(ctx):
           f"the topic holds {len(pairs)}")
 
 
+def drop_when_behind(ctx):
+    """--drop-when-behind: with the broker down and room for 10 records in librdkafka's queue,
+    the traffic goes on at full speed, the records that do not fit are dropped and counted on
+    stderr, and exit is 0; what reached the topic is in order per connection."""
+    mock = cluster(ctx, brokers=1, partitions=2)
+    echo = upstream(ctx)
+    proxy = ctx.proxy(echo.port, mock.url(),
+                      ["--drop-when-behind", "--kafka-option", "queue.buffering.max.messages=10"])
+    traffic(proxy.port, connections=2, messages=5)
+    wait_idle(proxy, echo.port)
+    mock.down()
+    started = time.monotonic()
+    traffic(proxy.port, connections=3, messages=20, pause=0.005)
+    took = time.monotonic() - started
+    wait_idle(proxy, echo.port)
+    check(took < 2, f"the traffic took {took:.2f} s with the broker down: the relay waited")
+    mock.up()
+    code = proxy.stop(timeout=10)
+    check(code == 0, f"the proxy exited {code}: {proxy.stderr_text()!r}")
+    line = [l for l in proxy.stderr_lines if SUMMARY.match(l)]
+    check(len(line) == 1, f"no summary: {proxy.stderr_text()!r}")
+    dropped = re.search(r", (\d+) dropped \(librdkafka's queue was full\)$", line[0])
+    check(dropped is not None and int(dropped.group(1)) > 0, f"summary {line[0]!r}")
+    delivered, failed, undelivered = summary(proxy, "dropping")
+    check(failed == 0 and undelivered == 0, f"summary {line[0]!r}")
+    pairs = consume(ctx, mock, "dropping")
+    check(len(pairs) == delivered, f"{len(pairs)} on the topic, {delivered} said delivered")
+    by_conn = {}
+    for _, r in pairs:
+        by_conn.setdefault(r["conn"], []).append(r)
+    for conn in (1, 2):
+        check(by_conn.get(conn, [{}])[-1].get("type") == "close",
+              f"conn {conn}, before the outage, is not whole")
+    for conn, rs in by_conn.items():
+        for d in ("c2s", "s2c"):
+            seqs = [r["seq"] for r in rs if r["type"] == "frame" and r["dir"] == d]
+            check(seqs == sorted(set(seqs)), f"conn {conn} {d}: frames out of order {seqs}")
+
+
 def run_alone(ctx, args, timeout):
     started = time.monotonic()
     done = subprocess.run([ctx.wssniff, "proxy", "--upstream", "ws://127.0.0.1:9",
@@ -377,8 +416,8 @@ def usage(ctx):
     refused(["-o", "kafka://a/t", "--kafka-timeout", "0"], "--kafka-timeout")
 
 
-CASES = [delivers_in_order, brokers_fail_and_recover, sigterm_flushes, down_at_start,
-         down_at_exit, usage]
+CASES = [delivers_in_order, brokers_fail_and_recover, sigterm_flushes, drop_when_behind,
+         down_at_start, down_at_exit, usage]
 
 if __name__ == "__main__":
     sys.exit(run_cases(__doc__, CASES, prefix="kafka"))
