@@ -1,5 +1,6 @@
 #include "proxy_command.hpp"
 
+#include "kafka_output.hpp"
 #include "network_output.hpp"
 #include "options.hpp"
 #include "output.hpp"
@@ -25,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <pthread.h>
+#include <random>
 #include <system_error>
 #include <thread>
 #include <unistd.h>
@@ -61,6 +63,10 @@ struct proxy_command_options {
     double output_connect_timeout = 5;
     std::string instance; // empty: the host name
     bool quiet = false;
+    // --output kafka://...: librdkafka properties (KEY=VALUE) and the bound on waiting for the
+    // brokers at start and for the last deliveries at exit.
+    std::vector<std::string> kafka_options;
+    double kafka_timeout = 5;
 };
 
 std::chrono::milliseconds seconds(double s) {
@@ -111,12 +117,36 @@ int run_proxy(const proxy_command_options& o) {
 
     const output_target target = parse_output_target(o.output.output);
     const bool to_file = target.type == output_target::kind::file;
-    if (target.type == output_target::kind::kafka) {
-        throw CLI::ValidationError("--output", "kafka:// outputs are not built into this wssniff");
-    }
+    const bool to_kafka = target.type == output_target::kind::kafka;
     if (target.network() && o.output.format == "pretty") {
         throw CLI::ValidationError("--format", "pretty is for files and terminals; " + target.text +
                                                    " gets NDJSON");
+    }
+    std::optional<kafka_target> kafka;
+    kafka_settings kafka_config;
+    if (to_kafka) {
+        std::string problem;
+        kafka = parse_kafka_url(target.text, problem);
+        if (!kafka) {
+            throw CLI::ValidationError("--output", problem);
+        }
+        for (const std::string& option : o.kafka_options) {
+            auto property = parse_kafka_option(option);
+            if (!property) {
+                throw CLI::ValidationError("--kafka-option",
+                                           "expected KEY=VALUE (a librdkafka property), got '" +
+                                               option + "'");
+            }
+            kafka_config.properties.push_back(std::move(*property));
+        }
+        if (const std::string refused = kafka_property_problem(kafka_config); !refused.empty()) {
+            throw CLI::ValidationError("--kafka-option", refused);
+        }
+        kafka_config.connect_timeout = seconds(o.kafka_timeout);
+        kafka_config.flush_timeout = seconds(o.kafka_timeout);
+        kafka_config.drop_when_full = o.drop_when_behind;
+    } else if (!o.kafka_options.empty()) {
+        throw CLI::ValidationError("--kafka-option", "applies to --output kafka://... only");
     }
     rotation_policy rotation;
     rotation.size = o.rotate_size;
@@ -182,7 +212,9 @@ int run_proxy(const proxy_command_options& o) {
 
     // The output is opened (and an existing file truncated) only once nothing else can stop
     // the start: the TLS files are loaded and the port is bound. Until then the relay's sink is
-    // a stand-in; declared before the relay, the real sinks outlive it.
+    // a stand-in; declared before the relay, the real sinks outlive it. The status area is
+    // declared first: the sinks' failure reports (on their own threads) write through it.
+    status_area terminal;
     late_sink records;
     std::unique_ptr<proxy_output> out;
     std::optional<record::queued_sink> queue;
@@ -201,7 +233,6 @@ int run_proxy(const proxy_command_options& o) {
 
     // The live status line: on a terminal's stderr only, unless --quiet. When the records go
     // to the same terminal, the two take turns with its lines.
-    status_area terminal;
     const bool show_status = !o.quiet && is_terminal(STDERR_FILENO);
     record_view view = choose_view(o.output);
     if (show_status && target.type == output_target::kind::standard_output &&
@@ -209,17 +240,24 @@ int run_proxy(const proxy_command_options& o) {
         view.status = &terminal;
     }
     view.identity_fields = identity.fields;
-    if (target.network()) {
+    const auto say_line = [&terminal](const std::string& line) {
+        const std::lock_guard<std::mutex> hold(terminal.lock());
+        terminal.erase_locked();
+        fmt::print(stderr, "wssniff: {}\n", line);
+        std::fflush(stderr);
+    };
+    if (to_kafka) {
+        // Says its own failures (one line per distinct error) and counts at exit.
+        kafka_config.say = say_line;
+        // Waits (bounded) for the brokers: unreachable is a failed start, exit 1.
+        out = std::make_unique<kafka_output>(*kafka, identity.instance, identity.run,
+                                             std::move(kafka_config));
+    } else if (target.network()) {
         network_output::settings net;
         net.target = target;
         net.identity_fields = identity.fields;
         net.connect_timeout = seconds(o.output_connect_timeout);
-        net.say = [&terminal](const std::string& line) {
-            const std::lock_guard<std::mutex> hold(terminal.lock());
-            terminal.erase_locked();
-            fmt::print(stderr, "wssniff: {}\n", line);
-            std::fflush(stderr);
-        };
+        net.say = say_line;
         out = std::make_unique<network_output>(std::move(net));
     } else {
         out = std::make_unique<rotating_output>(to_file ? target.path : std::string(), rotation,
@@ -227,14 +265,12 @@ int run_proxy(const proxy_command_options& o) {
     }
     // The traffic goes on whatever happens to the records; the user hears at once that they
     // are being lost, and the exit status says so again.
-    out->on_failure([&terminal](std::error_code ec) {
-        const std::lock_guard<std::mutex> hold(terminal.lock());
-        terminal.erase_locked();
-        fmt::print(stderr,
-                   "wssniff: cannot write records: {}; still forwarding, records are lost\n",
-                   ec.message());
-        std::fflush(stderr);
-    });
+    if (!to_kafka) {
+        out->on_failure([&say_line](std::error_code ec) {
+            say_line(fmt::format("cannot write records: {}; still forwarding, records are lost",
+                                 ec.message()));
+        });
+    }
     // Flushed whenever the records pause: jq on a pipe and tail -f on a file see them live.
     const std::function<void()> flush = [&out] { out->flush(); };
     queue.emplace(*out, o.queue,
@@ -278,8 +314,12 @@ int run_proxy(const proxy_command_options& o) {
                 return; // woken only to end
             }
             if (signal == SIGHUP && target.type != output_target::kind::standard_output) {
-                out->request_reopen();
+                out->request_reopen(); // files; nothing for the others
                 continue;
+            }
+            if (to_kafka) {
+                // A full librdkafka queue drops from now on; close() then waits --kafka-timeout.
+                out->give_up_at(std::chrono::steady_clock::now());
             }
             queue->stop_waiting(); // records that no longer fit are counted, not waited for
             relay.stop();
@@ -297,7 +337,7 @@ int run_proxy(const proxy_command_options& o) {
     // Whatever is queued gets written, unless nobody reads the output. A network output that
     // is away gets --output-connect-timeout to come back, then what is left is counted lost.
     std::chrono::milliseconds grace{0};
-    if (target.network()) {
+    if (target.network() && !to_kafka) {
         grace = seconds(o.output_connect_timeout);
         out->give_up_at(std::chrono::steady_clock::now() + grace);
     }
@@ -346,7 +386,13 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         "1 s) while records wait (or are dropped and counted with --drop-when-behind).\n"
         "SIGINT/SIGTERM: stop accepting, write close records (reason shutdown), flush, exit 0.\n"
         "SIGHUP: with --output, close the file and open it again (logrotate's postrotate; a\n"
-        "new segment when rotating); writing to stdout, stop as SIGTERM does.\n" +
+        "new segment when rotating); writing to stdout, stop as SIGTERM does; to Kafka, none.\n"
+        "Kafka: each record is one message, its NDJSON line (no newline) under the key\n"
+        "instance/run/conn (a connection's records stay in order in one partition);\n"
+        "idempotent producer, 5 ms batches. Brokers that do not answer within --kafka-timeout\n"
+        "at start: exit 1. SIGTERM waits up to --kafka-timeout for the last deliveries and\n"
+        "says how many records were delivered, failed and undelivered (exit 1 if any was\n"
+        "not delivered). Lossless by default: a full librdkafka queue makes the relay wait.\n" +
         view_help() +
         "Status line: when stderr is a terminal, one line there shows connections open/total,\n"
         "frames/s and bytes/s each way, records written and dropped (4 refreshes a second at\n"
@@ -416,6 +462,22 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         ->check(CLI::ExistingFile)
         ->option_text("FILE");
     add_output_options(*cmd, o->output, true);
+    cmd->get_option("--output")
+        ->description("Write the records to FILE (created mode 0600) instead of stdout, or "
+                      "produce them to a Kafka topic: kafka://BROKER[,BROKER...]/TOPIC (a "
+                      "broker is HOST[:PORT], 9092 by default)")
+        ->option_text("FILE|kafka://BROKERS/TOPIC");
+    cmd->add_option("--kafka-option", o->kafka_options,
+                    "With --output kafka://: a librdkafka property KEY=VALUE, repeatable "
+                    "(security.protocol=SASL_SSL, sasl.mechanisms, ssl.ca.location, "
+                    "compression.type=zstd...); applied after wssniff's own")
+        ->option_text("KEY=VALUE");
+    cmd->add_option("--kafka-timeout", o->kafka_timeout,
+                    "With --output kafka://: seconds the brokers may take to answer at start "
+                    "(else exit 1), and the last records to be delivered at exit (0.1 to 3600)")
+        ->check(seconds_in(0.1, 3600, false))
+        ->default_str("5")
+        ->option_text("SECONDS=5");
     cmd->add_flag("-q,--quiet", o->quiet,
                   "No live status line on stderr (shown only when stderr is a terminal)");
     add_instance_option(*cmd, o->instance);
