@@ -1,5 +1,6 @@
 #include "proxy_command.hpp"
 
+#include "metrics.hpp"
 #include "options.hpp"
 #include "output.hpp"
 #include "ranges.hpp"
@@ -55,6 +56,8 @@ struct proxy_command_options {
     std::uint64_t rotate_size = 0;
     double rotate_time = 0;
     std::uint64_t rotate_keep = 0;
+    std::string metrics; // --metrics
+    bool metrics_given = false;
     bool quiet = false;
 };
 
@@ -149,6 +152,10 @@ int run_proxy(const proxy_command_options& o) {
         options.tls_key = o.tls_key;
     }
     parse_listen(o.listen, options);
+    std::optional<metrics_address> metrics_at;
+    if (o.metrics_given) {
+        metrics_at = parse_metrics_address(o.metrics);
+    }
     if (upstream_is_listener(options.upstream, options.listen_host, options.listen_port)) {
         throw CLI::ValidationError(
             "--upstream", fmt::format("{} is where the proxy itself listens (--listen {}): every "
@@ -181,6 +188,13 @@ int run_proxy(const proxy_command_options& o) {
     } catch (const std::system_error& e) {
         throw runtime_failure(fmt::format("cannot listen on {}: {}", o.listen, e.code().message()));
     }
+    // Bound before the output is opened, like the listener; it serves the counters once the
+    // queue and the output they are read from exist.
+    std::atomic<std::uint64_t> output_failures{0}; // read by the metrics, so declared before
+    std::optional<metrics_server> metrics;
+    if (metrics_at) {
+        metrics.emplace(*metrics_at);
+    }
 
     // The live status line: on a terminal's stderr only, unless --quiet. When the records go
     // to the same terminal, the two take turns with its lines.
@@ -193,7 +207,8 @@ int run_proxy(const proxy_command_options& o) {
     out.emplace(o.output.output, rotation, view);
     // The traffic goes on whatever happens to the records; the user hears at once that they
     // are being lost, and the exit status says so again.
-    out->on_failure([&terminal](std::error_code ec) {
+    out->on_failure([&terminal, &output_failures](std::error_code ec) {
+        output_failures.fetch_add(1, std::memory_order_relaxed);
         const std::lock_guard<std::mutex> hold(terminal.lock());
         terminal.erase_locked();
         fmt::print(stderr,
@@ -208,6 +223,24 @@ int run_proxy(const proxy_command_options& o) {
                                      : record::queued_sink::when_full::wait,
                   flush);
     records.attach(*queue);
+    if (metrics) {
+        metrics->serve([&relay, &out, &queue, &output_failures] {
+            const proxy::proxy::traffic_totals t = relay.traffic();
+            metrics_sample s;
+            s.connections_open = relay.open_connections();
+            s.connections_total = relay.accepted();
+            s.frames = {t.frames_c2s, t.frames_s2c};
+            s.messages = {t.messages_c2s, t.messages_s2c};
+            s.bytes = {t.bytes_c2s, t.bytes_s2c};
+            s.records_written = out->written();
+            s.records_dropped = queue->dropped();
+            s.errors = t.errors;
+            s.upstream_connect_failures = t.upstream_failures;
+            s.output_failures = output_failures.load(std::memory_order_relaxed);
+            s.queue_depth = queue->depth();
+            return s;
+        });
+    }
 
     if (options.insecure) {
         fmt::print(stderr, "wssniff: warning: --insecure: the upstream's certificate is not "
@@ -218,6 +251,13 @@ int run_proxy(const proxy_command_options& o) {
         fmt::print(stderr,
                    "wssniff: warning: listening on a non-loopback address; anyone who can reach "
                    "it can route traffic through this sniffer\n");
+    }
+    if (metrics) {
+        fmt::print(stderr, "metrics on http://{}/metrics\n", metrics->address());
+        if (!is_loopback_ipv4(metrics_at->host)) {
+            fmt::print(stderr, "wssniff: warning: serving metrics on a non-loopback address; "
+                               "anyone who can reach it can read them\n");
+        }
     }
     std::optional<status_line> status;
     if (show_status) {
@@ -291,6 +331,8 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         "/^\\/ws\\/chat/'\n"
         "  wssniff proxy --upstream ws://127.0.0.1:9000 -o /var/log/wssniff/ws.ndjson \\\n"
         "      --rotate-size 100MiB --rotate-keep 20     # ws_00001_<UTC time>.ndjson, ...\n"
+        "  wssniff proxy --upstream ws://127.0.0.1:9000 -o ws.ndjson --metrics 9100\n"
+        "      # then: curl -s http://127.0.0.1:9100/metrics | grep ^wssniff_frames_total\n"
         "SIGINT/SIGTERM: stop accepting, write close records (reason shutdown), flush, exit 0.\n"
         "SIGHUP: with --output, close the file and open it again (logrotate's postrotate; a\n"
         "new segment when rotating); writing to stdout, stop as SIGTERM does.\n" +
@@ -298,7 +340,7 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         "Status line: when stderr is a terminal, one line there shows connections open/total,\n"
         "frames/s and bytes/s each way, records written and dropped (4 refreshes a second at\n"
         "most; erased on exit). --quiet turns it off.\n" +
-        filters_help());
+        metrics_help() + filters_help());
     cmd->add_option("-u,--upstream", o->upstream,
                     "The WebSocket server: ws://HOST:PORT, or wss://HOST:PORT for one that speaks "
                     "TLS ([::1] for an IPv6 address). No path: each request goes upstream with "
@@ -362,6 +404,13 @@ std::function<int()> add_proxy_command(CLI::App& app) {
     cmd->add_option("--tls-key", o->tls_key, "The private key of --tls-cert (PEM)")
         ->check(CLI::ExistingFile)
         ->option_text("FILE");
+    cmd->add_option("--metrics", o->metrics,
+                    "Serve counters in Prometheus' text format on http://HOST:PORT/metrics. "
+                    "PORT alone (or :PORT) is 127.0.0.1:PORT; another address (IPv4) only when "
+                    "given, with a warning. Port 0 picks a free one; the address is printed on "
+                    "stderr as 'metrics on http://HOST:PORT/metrics'")
+        ->each([o](const std::string&) { o->metrics_given = true; })
+        ->option_text("[IPV4:]PORT");
     add_output_options(*cmd, o->output, true);
     cmd->add_flag("-q,--quiet", o->quiet,
                   "No live status line on stderr (shown only when stderr is a terminal)");

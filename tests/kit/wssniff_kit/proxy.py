@@ -74,6 +74,8 @@ class Proxy:
         # What the idle proxy holds: every case ends by checking it is back to this.
         self.baseline_fds = self.open_fds()
         self.baseline_rss_kb = self.rss_kb()
+        # Its listeners: the proxy's, and the --metrics server's when there is one.
+        self.listening_sockets = self.open_sockets()
 
     def _read_stderr(self):
         for raw in self.process.stderr:
@@ -194,11 +196,12 @@ class Proxy:
             check(sockets is not None and self.alive(),
                   f"the proxy exited while waiting for {what} (exit {self.process.poll()}); "
                   f"stderr: {self.stderr_text()!r}")
-            if sockets <= 1:
+            if sockets <= self.listening_sockets:
                 return
             if time.monotonic() > deadline:
-                raise CheckFailed(f"{what}: the proxy still holds {sockets - 1} connection "
-                                  f"sockets after {timeout} s")
+                raise CheckFailed(f"{what}: the proxy still holds "
+                                  f"{sockets - self.listening_sockets} connection sockets "
+                                  f"after {timeout} s")
             time.sleep(0.01)
 
     def terminate(self, timeout=5):
