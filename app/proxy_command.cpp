@@ -1,6 +1,7 @@
 #include "proxy_command.hpp"
 
 #include "kafka_output.hpp"
+#include "metrics.hpp"
 #include "network_output.hpp"
 #include "options.hpp"
 #include "output.hpp"
@@ -62,6 +63,8 @@ struct proxy_command_options {
     std::uint64_t rotate_keep = 0;
     double output_connect_timeout = 5;
     std::string instance; // empty: the host name
+    std::string metrics;  // --metrics
+    bool metrics_given = false;
     bool quiet = false;
     // --output kafka://...: librdkafka properties (KEY=VALUE) and the bound on waiting for the
     // brokers at start and for the last deliveries at exit.
@@ -196,6 +199,10 @@ int run_proxy(const proxy_command_options& o) {
         options.tls_key = o.tls_key;
     }
     parse_listen(o.listen, options);
+    std::optional<metrics_address> metrics_at;
+    if (o.metrics_given) {
+        metrics_at = parse_metrics_address(o.metrics);
+    }
     if (upstream_is_listener(options.upstream, options.listen_host, options.listen_port)) {
         throw CLI::ValidationError(
             "--upstream", fmt::format("{} is where the proxy itself listens (--listen {}): every "
@@ -230,6 +237,13 @@ int run_proxy(const proxy_command_options& o) {
     } catch (const std::system_error& e) {
         throw runtime_failure(fmt::format("cannot listen on {}: {}", o.listen, e.code().message()));
     }
+    // Bound before the output is opened, like the listener; it serves the counters once the
+    // queue and the output they are read from exist.
+    std::atomic<std::uint64_t> output_failures{0}; // read by the metrics, so declared before
+    std::optional<metrics_server> metrics;
+    if (metrics_at) {
+        metrics.emplace(*metrics_at);
+    }
 
     // The live status line: on a terminal's stderr only, unless --quiet. When the records go
     // to the same terminal, the two take turns with its lines.
@@ -246,12 +260,15 @@ int run_proxy(const proxy_command_options& o) {
         fmt::print(stderr, "wssniff: {}\n", line);
         std::fflush(stderr);
     };
+    const kafka_output* kafka_sink = nullptr; // its failed deliveries are output failures
     if (to_kafka) {
         // Says its own failures (one line per distinct error) and counts at exit.
         kafka_config.say = say_line;
         // Waits (bounded) for the brokers: unreachable is a failed start, exit 1.
-        out = std::make_unique<kafka_output>(*kafka, identity.instance, identity.run,
-                                             std::move(kafka_config));
+        auto made_kafka = std::make_unique<kafka_output>(*kafka, identity.instance, identity.run,
+                                                         std::move(kafka_config));
+        kafka_sink = made_kafka.get();
+        out = std::move(made_kafka);
     } else if (target.network()) {
         network_output::settings net;
         net.target = target;
@@ -266,7 +283,8 @@ int run_proxy(const proxy_command_options& o) {
     // The traffic goes on whatever happens to the records; the user hears at once that they
     // are being lost, and the exit status says so again.
     if (!to_kafka) {
-        out->on_failure([&say_line](std::error_code ec) {
+        out->on_failure([&say_line, &output_failures](std::error_code ec) {
+            output_failures.fetch_add(1, std::memory_order_relaxed);
             say_line(fmt::format("cannot write records: {}; still forwarding, records are lost",
                                  ec.message()));
         });
@@ -278,6 +296,25 @@ int run_proxy(const proxy_command_options& o) {
                                      : record::queued_sink::when_full::wait,
                   flush);
     records.attach(*queue);
+    if (metrics) {
+        metrics->serve([&relay, &out, &queue, &output_failures, kafka_sink] {
+            const proxy::proxy::traffic_totals t = relay.traffic();
+            metrics_sample s;
+            s.connections_open = relay.open_connections();
+            s.connections_total = relay.accepted();
+            s.frames = {t.frames_c2s, t.frames_s2c};
+            s.messages = {t.messages_c2s, t.messages_s2c};
+            s.bytes = {t.bytes_c2s, t.bytes_s2c};
+            s.records_written = out->written();
+            s.records_dropped = queue->dropped();
+            s.errors = t.errors;
+            s.upstream_connect_failures = t.upstream_failures;
+            s.output_failures = output_failures.load(std::memory_order_relaxed) +
+                                (kafka_sink != nullptr ? kafka_sink->failed() : 0);
+            s.queue_depth = queue->depth();
+            return s;
+        });
+    }
 
     if (options.insecure) {
         fmt::print(stderr, "wssniff: warning: --insecure: the upstream's certificate is not "
@@ -288,6 +325,13 @@ int run_proxy(const proxy_command_options& o) {
         fmt::print(stderr,
                    "wssniff: warning: listening on a non-loopback address; anyone who can reach "
                    "it can route traffic through this sniffer\n");
+    }
+    if (metrics) {
+        fmt::print(stderr, "metrics on http://{}/metrics\n", metrics->address());
+        if (!is_loopback_ipv4(metrics_at->host)) {
+            fmt::print(stderr, "wssniff: warning: serving metrics on a non-loopback address; "
+                               "anyone who can reach it can read them\n");
+        }
     }
     std::optional<status_line> status;
     if (show_status) {
@@ -384,6 +428,8 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         "  wssniff proxy --upstream ws://127.0.0.1:9000 --output unix:///run/vector/ws.sock\n"
         "Network outputs: one record per line; lost connections are retried (back-off up to\n"
         "1 s) while records wait (or are dropped and counted with --drop-when-behind).\n"
+        "  wssniff proxy --upstream ws://127.0.0.1:9000 -o ws.ndjson --metrics 9100\n"
+        "      # then: curl -s http://127.0.0.1:9100/metrics | grep ^wssniff_frames_total\n"
         "SIGINT/SIGTERM: stop accepting, write close records (reason shutdown), flush, exit 0.\n"
         "SIGHUP: with --output, close the file and open it again (logrotate's postrotate; a\n"
         "new segment when rotating); writing to stdout, stop as SIGTERM does; to Kafka, none.\n"
@@ -397,7 +443,7 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         "Status line: when stderr is a terminal, one line there shows connections open/total,\n"
         "frames/s and bytes/s each way, records written and dropped (4 refreshes a second at\n"
         "most; erased on exit). --quiet turns it off.\n" +
-        filters_help());
+        metrics_help() + filters_help());
     cmd->add_option("-u,--upstream", o->upstream,
                     "The WebSocket server: ws://HOST:PORT, or wss://HOST:PORT for one that speaks "
                     "TLS ([::1] for an IPv6 address). No path: each request goes upstream with "
@@ -461,12 +507,20 @@ std::function<int()> add_proxy_command(CLI::App& app) {
     cmd->add_option("--tls-key", o->tls_key, "The private key of --tls-cert (PEM)")
         ->check(CLI::ExistingFile)
         ->option_text("FILE");
+    cmd->add_option("--metrics", o->metrics,
+                    "Serve counters in Prometheus' text format on http://HOST:PORT/metrics. "
+                    "PORT alone (or :PORT) is 127.0.0.1:PORT; another address (IPv4) only when "
+                    "given, with a warning. Port 0 picks a free one; the address is printed on "
+                    "stderr as 'metrics on http://HOST:PORT/metrics'")
+        ->each([o](const std::string&) { o->metrics_given = true; })
+        ->option_text("[IPV4:]PORT");
     add_output_options(*cmd, o->output, true);
     cmd->get_option("--output")
-        ->description("Write the records to FILE (created mode 0600) instead of stdout, or "
-                      "produce them to a Kafka topic: kafka://BROKER[,BROKER...]/TOPIC (a "
-                      "broker is HOST[:PORT], 9092 by default)")
-        ->option_text("FILE|kafka://BROKERS/TOPIC");
+        ->description("Write the records to FILE (created mode 0600) instead of stdout; send "
+                      "them as lines to tcp://HOST:PORT or unix:///PATH; or produce them to a "
+                      "Kafka topic: kafka://BROKER[,BROKER...]/TOPIC (a broker is HOST[:PORT], "
+                      "9092 by default)")
+        ->option_text("FILE|tcp://HOST:PORT|unix:///PATH|kafka://BROKERS/TOPIC");
     cmd->add_option("--kafka-option", o->kafka_options,
                     "With --output kafka://: a librdkafka property KEY=VALUE, repeatable "
                     "(security.protocol=SASL_SSL, sasl.mechanisms, ssl.ca.location, "

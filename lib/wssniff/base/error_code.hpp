@@ -3,6 +3,7 @@
 // snake_case id (part of the record contract: never rename one), one human sentence, and the
 // close code a strict endpoint would send for it (0 where no endpoint would send one).
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -82,6 +83,14 @@ enum class error_code : std::uint8_t {
     WSSNIFF_ERROR_CODES(XX)
 #undef XX
 };
+
+// How many codes there are: error_code values run from 0 to error_code_count - 1 (for tables
+// indexed by code, such as the proxy's error counters).
+inline constexpr std::size_t error_code_count = 0
+#define XX(id, message, close_code) +1
+    WSSNIFF_ERROR_CODES(XX)
+#undef XX
+    ;
 
 constexpr std::string_view to_string(error_code c) noexcept {
     switch (c) {

@@ -67,6 +67,7 @@ void connection<Client, Upstream>::client_tls_failed(std::error_code ec) {
 template <class Client, class Upstream>
 void connection<Client, Upstream>::fail_upstream(const std::string& why) {
     const std::string upstream = owner_.options.upstream.host_port();
+    traffic_counters::add(loop_.traffic.upstream_failures, 1);
     tap_->failed(failure::upstream_unreachable, upstream + ": " + why);
     answer("502 Bad Gateway", "wssniff: cannot reach upstream " + upstream + ": " + why + "\n",
            end_reason::upstream_unreachable);

@@ -77,7 +77,8 @@ std::unique_ptr<tap> proxy::impl::make_tap(std::uint64_t id, const tcp::socket& 
         s.client = to_string(peer);
     }
     s.upstream = options.upstream.host_port();
-    return std::make_unique<session_tap>(sink, std::move(s), options.filters, loop.traffic.frames);
+    s.error_counts = loop.traffic.errors;
+    return std::make_unique<session_tap>(sink, std::move(s), options.filters, &loop.traffic);
 }
 
 template <class Client, class Upstream>
@@ -352,6 +353,12 @@ proxy::traffic_totals proxy::traffic() const {
         t.bytes_s2c += c.bytes[1].load(std::memory_order_relaxed);
         t.frames_c2s += c.frames[0].load(std::memory_order_relaxed);
         t.frames_s2c += c.frames[1].load(std::memory_order_relaxed);
+        t.messages_c2s += c.messages[0].load(std::memory_order_relaxed);
+        t.messages_s2c += c.messages[1].load(std::memory_order_relaxed);
+        t.upstream_failures += c.upstream_failures.load(std::memory_order_relaxed);
+        for (std::size_t i = 0; i < error_code_count; ++i) {
+            t.errors[i] += c.errors[i].load(std::memory_order_relaxed);
+        }
     }
     return t;
 }

@@ -14,6 +14,7 @@
 #include "wssniff/record/record.hpp"
 #include "wssniff/session/session.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -98,15 +99,20 @@ class proxy {
     std::uint64_t accepted() const;
     std::size_t open_connections() const;
 
-    // Bytes forwarded and frames decoded so far, per direction, over all connections; from any
-    // thread (a live status line), without a lock on the relay's path. Frames are counted
-    // only for the connections the proxy decodes (not with --emit none or a rejecting
-    // --conn-filter, nor with options.make_tap).
+    // Bytes forwarded, frames and messages decoded, errors met so far, over all connections;
+    // from any thread (a live status line, metrics), without a lock on the relay's path.
+    // Frames, messages and errors are counted only for the connections the proxy decodes (not
+    // with --emit none or a rejecting --conn-filter, nor with options.make_tap); errors before
+    // --filter chooses which to write. Upstream failures are counted for every connection.
     struct traffic_totals {
         std::uint64_t bytes_c2s = 0;
         std::uint64_t bytes_s2c = 0;
         std::uint64_t frames_c2s = 0;
         std::uint64_t frames_s2c = 0;
+        std::uint64_t messages_c2s = 0;
+        std::uint64_t messages_s2c = 0;
+        std::uint64_t upstream_failures = 0; // resolve, connect or the upstream's TLS failed
+        std::array<std::uint64_t, error_code_count> errors{}; // by code
     };
     traffic_totals traffic() const;
 

@@ -33,11 +33,15 @@ class connection_base {
     virtual void upstream_is_self() = 0;
 };
 
-// What a loop has moved, for a live status line (proxy::traffic()): written by the loop's
-// thread only, so a relaxed load and store (no locked instruction), read from any thread.
+// What a loop has moved and met, for a live status line and metrics (proxy::traffic()):
+// written by the loop's thread only, so a relaxed load and store (no locked instruction), read
+// from any thread.
 struct alignas(64) traffic_counters {
-    std::atomic<std::uint64_t> bytes[2]{};  // forwarded, c2s and s2c
-    std::atomic<std::uint64_t> frames[2]{}; // decoded
+    std::atomic<std::uint64_t> bytes[2]{};           // forwarded, c2s and s2c
+    std::atomic<std::uint64_t> frames[2]{};          // decoded
+    std::atomic<std::uint64_t> messages[2]{};        // data messages decoded (complete or cut)
+    std::atomic<std::uint64_t> upstream_failures{0}; // resolve, connect or upstream TLS failed
+    std::atomic<std::uint64_t> errors[error_code_count]{}; // error records, by code
 
     static void add(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
         counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);

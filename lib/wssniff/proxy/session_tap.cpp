@@ -1,5 +1,6 @@
 #include "wssniff/proxy/session_tap.hpp"
 
+#include "wssniff/proxy/proxy_state.hpp"
 #include "wssniff/record/error_record.hpp"
 
 namespace wssniff::proxy {
@@ -50,8 +51,8 @@ class session_tap::filtered_sink final : public record::sink {
 };
 
 session_tap::session_tap(record::sink& sink, session::session_options options,
-                         const filter::filters& filters, std::atomic<std::uint64_t>* frames)
-    : sink_(sink), options_(std::move(options)), frames_(frames) {
+                         const filter::filters& filters, traffic_counters* counters)
+    : sink_(sink), options_(std::move(options)), counters_(counters) {
     if (filters.any()) {
         filtered_ = std::make_unique<filtered_sink>(sink_, filters);
     }
@@ -79,16 +80,27 @@ void session_tap::forwarded(direction dir, bytes_view chunk, wall_clock::time_po
         filtered_->undecoded[dir == direction::c2s ? 0 : 1] += chunk.size();
         return;
     }
-    if (frames_ == nullptr) {
-        session_->feed(dir, chunk, read_at);
+    session_->feed(dir, chunk, read_at);
+    tally(dir);
+}
+
+void session_tap::tally(direction dir) noexcept {
+    if (counters_ == nullptr) {
         return;
     }
-    const std::uint64_t before = session_->frames(dir);
-    session_->feed(dir, chunk, read_at);
-    // Only this loop's thread writes its counters: a plain load and store.
-    std::atomic<std::uint64_t>& counter = frames_[dir == direction::c2s ? 0 : 1];
-    counter.store(counter.load(std::memory_order_relaxed) + (session_->frames(dir) - before),
-                  std::memory_order_relaxed);
+    // Only this loop's thread writes its counters: a plain load and store, and only when the
+    // chunk completed something.
+    const std::size_t i = dir == direction::c2s ? 0 : 1;
+    const std::uint64_t frames = session_->frames(dir);
+    if (frames != frames_tallied_[i]) {
+        traffic_counters::add(counters_->frames[i], frames - frames_tallied_[i]);
+        frames_tallied_[i] = frames;
+    }
+    const std::uint64_t messages = session_->messages(dir);
+    if (messages != messages_tallied_[i]) {
+        traffic_counters::add(counters_->messages[i], messages - messages_tallied_[i]);
+        messages_tallied_[i] = messages;
+    }
 }
 
 void session_tap::ended(direction dir, wall_clock::time_point at) {
@@ -96,6 +108,7 @@ void session_tap::ended(direction dir, wall_clock::time_point at) {
         return; // nothing decoded, nothing left unfinished to report
     }
     session_->end(dir, at);
+    tally(dir); // a message the end cut is counted
 }
 
 void session_tap::failed(failure what, const std::string& detail) {
@@ -103,6 +116,7 @@ void session_tap::failed(failure what, const std::string& detail) {
         what == failure::client_tls_failed
             ? record::make_error(error_code::client_tls_failed, detail, direction::c2s, {}, true)
             : record::make_error(error_code::upstream_unreachable, detail, {}, {}, true);
+    session::count_error(options_, e.code);
     out().write(record::record{options_.conn, wall_clock::now(), std::move(e)});
     out().end_of_batch();
 }
@@ -112,6 +126,8 @@ void session_tap::closed(end_reason why, wall_clock::time_point at) {
         session_.emplace(out(), options_);
     }
     session_->close(to_close_reason(why), at);
+    tally(direction::c2s);
+    tally(direction::s2c);
 }
 
 bool session_tap::setup_over() const {

@@ -11,19 +11,21 @@
 #include "wssniff/session/session.hpp"
 
 #include <array>
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
 
 namespace wssniff::proxy {
 
+struct traffic_counters;
+
 class session_tap final : public tap {
   public:
-    // `options` carries this connection's number and addresses.
-    // `frames`: the loop's counters of frames decoded (c2s, s2c), or null.
+    // `options` carries this connection's number and addresses (and where its errors are
+    // counted). `counters`: the loop's counters, to which the frames and messages decoded are
+    // added after each chunk, or null.
     session_tap(record::sink& sink, session::session_options options,
-                const filter::filters& filters = {}, std::atomic<std::uint64_t>* frames = nullptr);
+                const filter::filters& filters = {}, traffic_counters* counters = nullptr);
     ~session_tap() override;
 
     void relaying(const tls_info* tls) override;
@@ -38,12 +40,16 @@ class session_tap final : public tap {
     class filtered_sink;
     bool forward_only() const noexcept;
     record::sink& out() noexcept;
+    // Adds to the loop's counters what the session decoded in `dir` since the last call.
+    void tally(direction dir) noexcept;
 
     record::sink& sink_;
     // Between the session and the sink when there are filters.
     std::unique_ptr<filtered_sink> filtered_;
     session::session_options options_;
-    std::atomic<std::uint64_t>* frames_;
+    traffic_counters* counters_;
+    std::array<std::uint64_t, 2> frames_tallied_{};   // c2s, s2c
+    std::array<std::uint64_t, 2> messages_tallied_{}; // c2s, s2c
     // Made when the relay starts, once the TLS details for its handshake record are known; a
     // connection that never got that far gets one for its close record.
     std::optional<session::session> session_;

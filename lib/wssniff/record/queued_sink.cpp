@@ -70,6 +70,7 @@ void queued_sink::write(record&& r) {
     }
     bytes_ += weight;
     queue_.push_back(std::move(r));
+    depth_.store(queue_.size(), std::memory_order_relaxed);
     if (queue_.size() == wake_within_batch) {
         lock.unlock();
         not_empty_.notify_one(); // a long batch: get the writer going before it ends
@@ -88,6 +89,10 @@ void queued_sink::end_of_batch() {
 
 std::uint64_t queued_sink::dropped() const {
     return dropped_.load(std::memory_order_relaxed);
+}
+
+std::size_t queued_sink::depth() const {
+    return depth_.load(std::memory_order_relaxed);
 }
 
 void queued_sink::stop_waiting() {
@@ -176,6 +181,7 @@ void queued_sink::run() {
         // Take everything queued in one go; the relay waits on the lock only briefly.
         batch_.swap(queue_);
         bytes_ = 0;
+        depth_.store(0, std::memory_order_relaxed);
         lock.unlock();
         not_full_.notify_all();
         for (record& r : batch_) {

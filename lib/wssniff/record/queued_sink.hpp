@@ -52,6 +52,9 @@ class queued_sink final : public sink {
     bool close(std::chrono::milliseconds timeout);
 
     std::uint64_t dropped() const;
+    // Records waiting for the writer thread now (not those it is writing); from any thread,
+    // without the lock.
+    std::size_t depth() const;
 
     static constexpr std::chrono::milliseconds flush_delay{10};
 
@@ -76,6 +79,7 @@ class queued_sink final : public sink {
     // Written under the lock; read without it (a live status line must not take the relay's
     // lock).
     std::atomic<std::uint64_t> dropped_{0};
+    std::atomic<std::size_t> depth_{0}; // queue_.size(), stored under the lock
     // Dropped and not yet reported, per connection: each connection's records say what they
     // are missing.
     std::map<std::uint64_t, std::uint64_t> unreported_;

@@ -63,6 +63,7 @@ class direction_stream {
     // That side finished sending.
     void end();
     std::uint64_t frames() const noexcept { return recorder_ ? recorder_->frames() : 0; }
+    std::uint64_t messages() const noexcept { return recorder_ ? recorder_->messages() : 0; }
 
     std::uint64_t bytes = 0; // fed so far, as forwarded
 

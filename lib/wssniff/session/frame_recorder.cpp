@@ -62,6 +62,7 @@ frame_recorder::frame_recorder(record_emitter& out, direction dir, const session
 
 void frame_recorder::emit_error(error_code code, std::uint64_t offset, bool fatal,
                                 std::string_view detail) {
+    count_error(options_, code);
     out_.emit_record(record::make_error(code, detail, dir_, offset, fatal));
 }
 

@@ -34,6 +34,8 @@ class frame_recorder final : public decoder::frame_handler, private inflate::out
                    std::optional<deflate_direction> deflate);
 
     std::uint64_t frames() const noexcept { return frames_; }
+    // Data messages ended so far: complete, or cut by the end of the stream.
+    std::uint64_t messages() const noexcept { return message_seq_; }
 
     // Gives back the payload held for a frame or message left unfinished (the stream ended
     // after a fatal error): nothing more will be recorded.

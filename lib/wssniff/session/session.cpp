@@ -34,6 +34,7 @@ void session::emit_record(record::record_body&& body) {
 // A head or body that cannot be parsed ends this direction's decoding; its bytes still flow.
 void session::http_error(direction dir, error_code code, const std::string& detail) {
     const bool fatal = code != error_code::invalid_extension_params;
+    count_error(options_, code);
     emit_record(record::make_error(code, detail, dir, std::nullopt, fatal));
     if (fatal) {
         of(dir).fail();
@@ -226,6 +227,10 @@ std::uint64_t session::bytes(direction dir) const noexcept {
 
 std::uint64_t session::frames(direction dir) const noexcept {
     return of(dir).frames();
+}
+
+std::uint64_t session::messages(direction dir) const noexcept {
+    return of(dir).messages();
 }
 
 void session::end(direction dir, std::optional<record::timestamp> ts) {

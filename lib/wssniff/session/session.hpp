@@ -16,6 +16,7 @@
 #include "wssniff/record/record.hpp"
 #include "wssniff/session/payload_budget.hpp"
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -48,7 +49,19 @@ struct session_options {
     // Shared by all sessions of a process: payload bytes held for unfinished frames and
     // messages (--payload-budget). Null: no limit beyond max_payload per record.
     std::shared_ptr<payload_budget> budget;
+    // Set: every error record the session writes is counted here before any filter sees it,
+    // at the index of its code (error_code_count counters; the proxy's metrics). Written only
+    // by the thread that feeds the session: a relaxed load and store, readable from any thread.
+    std::atomic<std::uint64_t>* error_counts = nullptr;
 };
+
+// Counts one error of `code` where `options` says (nothing when error_counts is null).
+inline void count_error(const session_options& options, error_code code) noexcept {
+    if (options.error_counts != nullptr) {
+        std::atomic<std::uint64_t>& n = options.error_counts[static_cast<std::size_t>(code)];
+        n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+}
 
 // How a direction's frame recorder hands records to its session.
 class record_emitter {
@@ -103,6 +116,8 @@ class session final : public record_emitter {
     std::uint64_t bytes(direction dir) const noexcept;
     // Frames decoded so far in `dir` (the close record's frames_c2s / frames_s2c).
     std::uint64_t frames(direction dir) const noexcept;
+    // Data messages ended so far in `dir` (complete, or cut by the end of the stream).
+    std::uint64_t messages(direction dir) const noexcept;
 
     // record_emitter: how the frame recorders of both directions hand over their records.
     void emit_record(record::record_body&& body) override;

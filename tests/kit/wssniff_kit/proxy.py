@@ -74,7 +74,9 @@ class Proxy:
         # What the idle proxy holds: every case ends by checking it is back to this.
         self.baseline_fds = self.open_fds()
         self.baseline_rss_kb = self.rss_kb()
-        # The listener, and the records' socket with a tcp:// or unix:// --output.
+        # What the idle proxy holds besides its connections: its listeners (the proxy's, and
+        # the --metrics server's when there is one) and the records' socket with a tcp:// or
+        # unix:// --output.
         self.baseline_sockets = self.open_sockets()
 
     def _read_stderr(self):
