@@ -168,7 +168,7 @@ def demo_terminal(ctx):
     cut to 72 columns; colours by default, none with NO_COLOR or --color never."""
     out, _ = run(ctx.wssniff, ["demo"], stdout_cols=72)
     lines = pretty_lines(out, 72, colours=True)
-    find(lines, LINE_START + r"#1 handshake GET 101 /demo")
+    find(lines, LINE_START + r"#1 handshake GET 101 in \d+\.\d ms /demo")  # with the latency
     find(lines, LINE_START + r"#1 → text +17 Hello, WebSocket!")
     find(lines, LINE_START + r"#1 ← text +17 Hello, WebSocket!")
     find(lines, LINE_START + r"#1 → text +38 héllo wörld — こんにちは 🌍")
@@ -359,7 +359,7 @@ def proxy_status_line(ctx):
     out, err = stop_proxy(proc, out_pty, err_pty)
 
     lines = pretty_lines(out, 100, colours=True)
-    find(lines, LINE_START + r"#1 handshake GET 101 /live")
+    find(lines, LINE_START + r"#1 handshake GET 101 in \d+\.\d ms /live")
     find(lines, LINE_START + r"#1 → text +14 live message 0")
     find(lines, LINE_START + r"#1 ← text +15 live message 19")
     find(lines, LINE_START + r"#1 closed server_closed .*")
@@ -419,7 +419,7 @@ def replay_terminal(ctx):
         target = f"ws://127.0.0.1:{upstream.port}"
         out, _ = run(ctx.wssniff, ["replay", archive, "--upstream", target], stdout_cols=90)
         lines = pretty_lines(out, 90, colours=True)
-        find(lines, LINE_START + r"#1 handshake GET 101 /demo")
+        find(lines, LINE_START + r"#1 handshake GET 101 in \d+\.\d ms /demo")
         find(lines, LINE_START + r"#1 → text +17 Hello, WebSocket!")
         find(lines, LINE_START + r"#1 ← text +17 Hello, WebSocket!")
         find(lines, LINE_START + r"#1 closed .*")
