@@ -299,6 +299,25 @@ TEST_CASE("session: live records carry a timestamp and the conn number", "[sessi
     CHECK(records[0]["ts"] == "2026-11-18T11:06:40.123456Z");
 }
 
+TEST_CASE("session: a request answered before its body ended, then an upgrade", "[session]") {
+    // Found by the session fuzzer: the response took the request off the pending list, and the
+    // end of its body then looked at a list that was empty.
+    test::ndjson_capture capture;
+    session::session s(capture, {});
+    s.feed(direction::c2s, bytes_view{std::string_view{"POST /p HTTP/1.1\r\nHost: a\r\n"
+                                                        "Content-Length: 3\r\n\r\n"}});
+    s.feed(direction::s2c, bytes_view{std::string_view{"HTTP/1.1 413 Payload Too Large\r\n"
+                                                        "Content-Length: 0\r\n\r\n"}});
+    s.feed(direction::c2s, bytes_view{std::string_view{"abc"}});
+    const std::string upgrade = upgrade_request();
+    s.feed(direction::c2s, bytes_view{upgrade});
+    s.feed(direction::s2c, bytes_view{switching()});
+    const auto records = capture.json();
+    REQUIRE(records.size() == 1);
+    CHECK(records[0]["type"] == "handshake");
+    CHECK(records[0]["status"] == 101);
+}
+
 TEST_CASE("session: the handshake record says when the request head was complete", "[session]") {
     test::ndjson_capture capture;
     session::session s(capture, {});

@@ -103,9 +103,11 @@ void session::on_request() {
 }
 
 // The request is complete, body included: after an upgrade request the client's next bytes
-// wait for the response to say what they are.
+// wait for the response to say what they are. A server may answer before the body ends (a 413,
+// or a response to a request it did not wait for): then that request is no longer pending, and
+// the response has settled what follows it.
 void session::on_request_end() {
-    if (handshake::opens_tunnel(requests_.back().summary)) {
+    if (!requests_.empty() && handshake::opens_tunnel(requests_.back().summary)) {
         c2s_->await_response();
     } else {
         c2s_->next_head();

@@ -22,14 +22,18 @@ import time
 import websockets
 
 from wssniff_kit.checks import check, log
-from wssniff_kit.echo import EchoUpstream
 from wssniff_kit.processes import die_with_parent
 from wssniff_kit.records import parse_ndjson
 from wssniff_kit.runner import run_cases
+from wssniff_kit.traffic import echo_traffic, echo_upstream
 
 TOPIC = "wssniff"
 SUMMARY = re.compile(r"^wssniff: kafka: (\d+) records delivered to (\S+), (\d+) failed, "
                      r"(\d+) undelivered")
+
+
+def traffic(port, connections=6, messages=12, pause=0.01):
+    echo_traffic(port, connections, messages, pause, path="k", filler=100)
 
 
 class MockCluster:
@@ -80,34 +84,6 @@ def cluster(ctx, **kwargs):
     c = MockCluster(**kwargs)
     ctx.stack.callback(c.close)
     return c
-
-
-def upstream(ctx):
-    echo = EchoUpstream(keep=False)
-    ctx.stack.callback(echo.close)
-    return echo
-
-
-async def session(port, index, messages, pause):
-    """One connection: `messages` text messages, each echoed, `pause` s apart."""
-    async with websockets.connect(f"ws://127.0.0.1:{port}/k{index}", ping_interval=None,
-                                  compression=None) as ws:
-        for i in range(messages):
-            text = f"conn {index} message {i} " + "k" * 100
-            await ws.send(text)
-            assert await ws.recv() == text
-            await asyncio.sleep(pause)
-        await ws.close(1000, "done")
-
-
-def traffic(port, connections=6, messages=12, pause=0.01):
-    async def run():
-        tasks = []
-        for i in range(connections):
-            tasks.append(asyncio.create_task(session(port, i, messages, pause)))
-            await asyncio.sleep(0.01)
-        await asyncio.gather(*tasks)
-    asyncio.run(run())
 
 
 def relay_sockets(proxy, upstream_port):
@@ -208,7 +184,7 @@ def delivers_in_order(ctx):
     arrives once, each connection's in order (in one partition, under one key), and SIGTERM
     ends with exit 0 and the count of records delivered."""
     mock = cluster(ctx)
-    echo = upstream(ctx)
+    echo = echo_upstream(ctx)
     proxy = ctx.proxy(echo.port, mock.url())
     traffic(proxy.port)
     wait_idle(proxy, echo.port)
@@ -228,7 +204,7 @@ def brokers_fail_and_recover(ctx):
     then the relay wait, and once the brokers are back every record is delivered, once, in
     order per connection."""
     mock = cluster(ctx)
-    echo = upstream(ctx)
+    echo = echo_upstream(ctx)
     proxy = ctx.proxy(echo.port, mock.url(),
                       ["--queue", "16", "--kafka-option", "queue.buffering.max.messages=20"])
     outage = {}
@@ -269,7 +245,7 @@ def sigterm_flushes(ctx):
     (linger.ms=3000 via --kafka-option): the proxy sends them at once, exits 0 within a
     second, and the topic has every connection whole, closed with reason shutdown."""
     mock = cluster(ctx)
-    echo = upstream(ctx)
+    echo = echo_upstream(ctx)
     proxy = ctx.proxy(echo.port, mock.url(), ["--kafka-option", "linger.ms=3000"])
     ready = threading.Event()
     release = threading.Event()
@@ -317,7 +293,7 @@ def drop_when_behind(ctx):
     the traffic goes on at full speed, the records that do not fit are dropped and counted on
     stderr, and exit is 0; what reached the topic is in order per connection."""
     mock = cluster(ctx, brokers=1, partitions=2)
-    echo = upstream(ctx)
+    echo = echo_upstream(ctx)
     proxy = ctx.proxy(echo.port, mock.url(),
                       ["--drop-when-behind", "--kafka-option", "queue.buffering.max.messages=10"])
     traffic(proxy.port, connections=2, messages=5)
@@ -375,7 +351,7 @@ def down_at_exit(ctx):
     """The brokers go away mid-run and stay away: SIGTERM gives the records --kafka-timeout,
     then the proxy exits 1 saying how many were delivered and how many were not."""
     mock = cluster(ctx, brokers=1, partitions=2)
-    echo = upstream(ctx)
+    echo = echo_upstream(ctx)
     proxy = ctx.proxy(echo.port, mock.url(), ["--kafka-timeout", "1"])
     traffic(proxy.port, connections=2, messages=5)
     wait_idle(proxy, echo.port)

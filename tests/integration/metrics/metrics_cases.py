@@ -13,7 +13,6 @@ import asyncio
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading

@@ -9,7 +9,6 @@ several connections open at once so that segments begin while connections are op
 go to RECORDS_DIR/rotation-CASE*.ndjson and its segments (the schema suite validates them).
 """
 
-import asyncio
 import glob
 import os
 import re
@@ -21,44 +20,19 @@ import sys
 import tempfile
 import time
 
-import websockets
-
-from wssniff_kit.checks import check, log
-from wssniff_kit.echo import EchoUpstream
+from wssniff_kit.checks import check
 from wssniff_kit.processes import die_with_parent
 from wssniff_kit.records import parse_ndjson
 from wssniff_kit.runner import run_cases
+from wssniff_kit.traffic import echo_traffic, echo_upstream
 
 SEGMENT = re.compile(r"_(\d{5})_(\d{8}T\d{6}Z)\.ndjson$")
 
 
-def upstream(ctx):
-    echo = EchoUpstream(keep=False)
-    ctx.stack.callback(echo.close)
-    return echo
-
-
-async def session(port, index, messages, pause):
-    """One connection: `messages` text messages of ~300 bytes, each echoed, `pause` s apart."""
-    async with websockets.connect(f"ws://127.0.0.1:{port}/s{index}", ping_interval=None,
-                                  compression=None) as ws:
-        for i in range(messages):
-            text = f"conn {index} message {i} " + "z" * 280
-            await ws.send(text)
-            assert await ws.recv() == text
-            await asyncio.sleep(pause)
-        await ws.close(1000, "done")
-
-
 def traffic(port, connections=6, messages=12, pause=0.02, first=0):
-    """`connections` sessions at once, started a little apart so they overlap unevenly."""
-    async def run():
-        tasks = []
-        for i in range(connections):
-            tasks.append(asyncio.create_task(session(port, first + i, messages, pause)))
-            await asyncio.sleep(0.03)
-        await asyncio.gather(*tasks)
-    asyncio.run(run())
+    """`connections` sessions at once, started a little apart so they overlap unevenly; text
+    messages of ~300 bytes."""
+    echo_traffic(port, connections, messages, pause, first=first, filler=280, stagger=0.03)
 
 
 def fresh_output(ctx, suffix=""):
@@ -123,7 +97,7 @@ def segments_stand_alone(ctx):
     with repeats of the handshakes of the connections open at that moment (and a first line no
     other segment has); the segments without repeats are, record for record, what a run
     without rotation writes for the same traffic; every connection is whole in their union."""
-    echo = upstream(ctx)
+    echo = echo_upstream(ctx)
     output = fresh_output(ctx)
     proxy = ctx.proxy(echo.port, output, ["--rotate-size", "4KiB"])
     traffic(proxy.port)
@@ -185,7 +159,7 @@ def segments_stand_alone(ctx):
 def keep_and_time(ctx):
     """--rotate-time starts a segment when the current one is old enough (between records) and
     --rotate-keep leaves only the newest N of this run's segments."""
-    echo = upstream(ctx)
+    echo = echo_upstream(ctx)
     output = fresh_output(ctx)
     proxy = ctx.proxy(echo.port, output, ["--rotate-time", "1", "--rotate-keep", "2"])
     traffic(proxy.port, connections=2, messages=20, pause=0.2)  # about 4.5 s
@@ -207,7 +181,7 @@ def sighup_reopens(ctx):
     """logrotate's way: the file is moved, SIGHUP makes the proxy open a new one at the path.
     `tail -F` following the path sees every line once; the two files together hold every
     connection whole; SIGHUP does not stop the proxy."""
-    echo = upstream(ctx)
+    echo = echo_upstream(ctx)
     output = ctx.output("")
     moved = ctx.output("-moved")
     proxy = ctx.proxy(echo.port, output)
@@ -258,7 +232,7 @@ def sighup_reopens(ctx):
 def rsyslog_imfile(ctx):
     """rsyslog's imfile (Debian rsyslog), following the segments by a wildcard while the proxy
     writes them under load, forwards every line of every segment exactly once."""
-    echo = upstream(ctx)
+    echo = echo_upstream(ctx)
     output = fresh_output(ctx)
     # A folder of its own per run: imfile's offsets and the pid file start empty.
     os.makedirs(os.path.join(ctx.records_dir, "rotation-files"), exist_ok=True)

@@ -10,7 +10,6 @@ through the proxy to the kit's echoing upstream. What the listener received goes
 RECORDS_DIR/sinks-CASE*.ndjson for the schema suite.
 """
 
-import asyncio
 import os
 import re
 import socket
@@ -20,24 +19,16 @@ import tempfile
 import threading
 import time
 
-import websockets
-
 from wssniff_kit.checks import check, log
-from wssniff_kit.echo import EchoUpstream
 from wssniff_kit.heads import take_upgrade_response, upgrade_request, websocket_key
 from wssniff_kit.records import parse_ndjson
 from wssniff_kit.runner import run_cases
 from wssniff_kit.sinks import LineListener
+from wssniff_kit.traffic import echo_traffic, echo_upstream
 from wssniff_kit.wire import OP_TEXT, frame, mask_key
 
 RUN = re.compile(r"^[0-9a-f]{16}$")
 DROPPED = re.compile(r"(\d+) of this connection's records$")
-
-
-def upstream(ctx):
-    echo = EchoUpstream(keep=False)
-    ctx.stack.callback(echo.close)
-    return echo
 
 
 def listener(ctx, unix=False):
@@ -49,29 +40,6 @@ def listener(ctx, unix=False):
     sink = LineListener(unix_path=path)
     ctx.stack.callback(sink.close)
     return sink
-
-
-async def session(port, index, messages, pause):
-    """One connection: `messages` text messages, each echoed, `pause` s apart; closes 1000.
-    Frames each way: messages + 1 (the close)."""
-    async with websockets.connect(f"ws://127.0.0.1:{port}/s{index}", ping_interval=None,
-                                  compression=None, open_timeout=20, close_timeout=20) as ws:
-        for i in range(messages):
-            text = f"conn {index} message {i} " + "z" * 200
-            await ws.send(text)
-            assert await ws.recv() == text
-            await asyncio.sleep(pause)
-        await ws.close(1000, "done")
-
-
-def traffic(port, connections, messages, pause=0.01):
-    async def run():
-        tasks = []
-        for i in range(connections):
-            tasks.append(asyncio.create_task(session(port, i, messages, pause)))
-            await asyncio.sleep(0.01)
-        await asyncio.gather(*tasks)
-    asyncio.run(run())
 
 
 def in_background(body):
@@ -141,11 +109,11 @@ def check_exactly_once(records, connections, messages):
 
 def delivered_in_order(ctx, unix):
     sink = listener(ctx, unix)
-    echo = upstream(ctx)
+    echo = echo_upstream(ctx)
     instance = "sink-" + ("unix" if unix else "tcp")
     proxy = ctx.proxy(echo.port, None, ["--output", sink.url, "--instance", instance,
                                         "--output-connect-timeout", "2"])
-    traffic(proxy.port, connections=6, messages=15)
+    echo_traffic(proxy.port, connections=6, messages=15)
     proxy.wait_idle()
     check(proxy.check_clean_exit() is not None, "no clean exit")
     records = received(ctx, sink, "-unix" if unix else "-tcp")
@@ -174,10 +142,10 @@ def restart_during_traffic(ctx, extra_args, connections=6, messages=40):
     """The listener goes down mid-run for a second and comes back; returns the records it got
     and the proxy's stderr."""
     sink = listener(ctx)
-    echo = upstream(ctx)
+    echo = echo_upstream(ctx)
     proxy = ctx.proxy(echo.port, None, ["--output", sink.url, "--instance", "flap",
                                         "--queue", "16"] + extra_args)
-    join = in_background(lambda: traffic(proxy.port, connections, messages, pause=0.01))
+    join = in_background(lambda: echo_traffic(proxy.port, connections, messages, pause=0.01))
     time.sleep(0.3)
     sink.down()
     time.sleep(1.0)
@@ -238,7 +206,7 @@ def listener_restart_drop(ctx):
 def down_at_start(ctx):
     """An output that is not there at start: exit 1 with one line after
     --output-connect-timeout, never a hang; usage mistakes: exit 2, one line."""
-    echo = upstream(ctx)
+    echo = echo_upstream(ctx)
     # A bound port nobody listens on refuses connections.
     reserved = socket.socket()
     reserved.bind(("127.0.0.1", 0))
@@ -290,11 +258,11 @@ def sigterm_while_down(ctx):
     """SIGTERM while the output is away and the relay waits for it: the proxy still ends within
     --output-connect-timeout and a little, and says how many records it could not deliver."""
     sink = listener(ctx)
-    echo = upstream(ctx)
+    echo = echo_upstream(ctx)
     proxy = ctx.proxy(echo.port, None, ["--output", sink.url, "--queue", "16",
                                         "--output-connect-timeout", "1"])
     started = time.monotonic()
-    traffic(proxy.port, connections=1, messages=3)
+    echo_traffic(proxy.port, connections=1, messages=3)
     check(sink.wait_lines(10, 5) == 10, "the first connection's records did not arrive")
     log(f"first connection's records in {time.monotonic() - started:.2f} s")
     sink.down()
