@@ -98,11 +98,13 @@ bool rotating_output::due() const {
     return policy_.time.count() != 0 && std::chrono::steady_clock::now() - opened_ >= policy_.time;
 }
 
-void rotating_output::reopen_if_asked() {
+void rotating_output::reopen_if_asked(bool record_next) {
     // A plain load first: the exchange (a locked instruction) only when SIGHUP asked.
     const bool asked =
         reopen_requested_.load(std::memory_order_relaxed) && reopen_requested_.exchange(false);
-    if (asked || (policy_.enabled() && !path_.empty() && due())) {
+    // A segment that is due ends when the next record comes, not at a flush: rotating at a
+    // flush after the last record made an empty segment, which has no first line to tell it by.
+    if (asked || (record_next && policy_.enabled() && !path_.empty() && due())) {
         if (!path_.empty()) {
             open_next();
         }
@@ -110,7 +112,7 @@ void rotating_output::reopen_if_asked() {
 }
 
 void rotating_output::write(record::record&& r) {
-    reopen_if_asked();
+    reopen_if_asked(true);
     if (policy_.enabled()) {
         if (std::holds_alternative<record::handshake>(r.body)) {
             open_handshakes_[r.conn] = r;
@@ -124,7 +126,7 @@ void rotating_output::write(record::record&& r) {
 }
 
 bool rotating_output::flush() {
-    reopen_if_asked();
+    reopen_if_asked(false);
     return sink_->flush() && ok_ && !first_error_;
 }
 

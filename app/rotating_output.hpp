@@ -62,7 +62,8 @@ class rotating_output final : public proxy_output {
 
   private:
     void open_next();
-    void reopen_if_asked();
+    // SIGHUP asked, or (`record_next`: a record is about to be written) the segment is due.
+    void reopen_if_asked(bool record_next);
     bool due() const;
     std::string segment_path() const;
 
