@@ -305,9 +305,9 @@ TEST_CASE("session: a request answered before its body ended, then an upgrade", 
     test::ndjson_capture capture;
     session::session s(capture, {});
     s.feed(direction::c2s, bytes_view{std::string_view{"POST /p HTTP/1.1\r\nHost: a\r\n"
-                                                        "Content-Length: 3\r\n\r\n"}});
+                                                       "Content-Length: 3\r\n\r\n"}});
     s.feed(direction::s2c, bytes_view{std::string_view{"HTTP/1.1 413 Payload Too Large\r\n"
-                                                        "Content-Length: 0\r\n\r\n"}});
+                                                       "Content-Length: 0\r\n\r\n"}});
     s.feed(direction::c2s, bytes_view{std::string_view{"abc"}});
     const std::string upgrade = upgrade_request();
     s.feed(direction::c2s, bytes_view{upgrade});

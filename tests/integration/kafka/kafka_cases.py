@@ -23,7 +23,7 @@ import websockets
 
 from wssniff_kit.checks import check, log
 from wssniff_kit.processes import die_with_parent
-from wssniff_kit.records import parse_ndjson
+from wssniff_kit.records import check_connections_whole, parse_ndjson
 from wssniff_kit.runner import run_cases
 from wssniff_kit.traffic import echo_traffic, echo_upstream
 
@@ -144,28 +144,15 @@ def check_connections(pairs, connections, what):
     HOST/RUN/CONN with one RUN. Returns the records by connection."""
     host = socket.gethostname()
     runs = set()
-    by_conn = {}
     for key, r in pairs:
         parts = key.split("/")
         check(len(parts) == 3 and parts[0] == host and parts[2] == str(r["conn"]),
               f"{what}: key {key!r} for a record of conn {r['conn']} (host {host})")
         runs.add(parts[1])
-        by_conn.setdefault(r["conn"], []).append(r)
     check(len(runs) == 1 and all(runs), f"{what}: run ids {runs} in the keys, one expected")
+    by_conn = check_connections_whole([r for _, r in pairs], what)
     check(len(by_conn) == connections,
           f"{what}: {len(by_conn)} connections on the topic, {connections} expected")
-    for conn, rs in by_conn.items():
-        kinds = [r["type"] for r in rs]
-        check(kinds[0] == "handshake" and kinds.count("handshake") == 1,
-              f"{what}: conn {conn} has {kinds.count('handshake')} handshakes (first {kinds[0]})")
-        check(kinds[-1] == "close" and kinds.count("close") == 1,
-              f"{what}: conn {conn} does not end with one close record: {kinds[-3:]}")
-        close = rs[-1]
-        for d in ("c2s", "s2c"):
-            seqs = [r["seq"] for r in rs if r["type"] == "frame" and r["dir"] == d]
-            check(seqs == list(range(close[f"frames_{d}"])),
-                  f"{what}: conn {conn} {d} frames {seqs[:8]}... ({len(seqs)}) against "
-                  f"{close[f'frames_{d}']} in its close record")
     return by_conn
 
 

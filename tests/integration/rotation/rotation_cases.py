@@ -22,7 +22,7 @@ import time
 
 from wssniff_kit.checks import check
 from wssniff_kit.processes import die_with_parent
-from wssniff_kit.records import parse_ndjson
+from wssniff_kit.records import check_connections_whole, parse_ndjson
 from wssniff_kit.runner import run_cases
 from wssniff_kit.traffic import echo_traffic, echo_upstream
 
@@ -53,27 +53,6 @@ def segments_of(output):
 def read(path):
     with open(path, "rb") as f:
         return parse_ndjson(f.read(), path)
-
-
-def check_whole(records, what):
-    """Each connection once, complete: a handshake, every frame of each direction exactly once
-    (seq 0, 1, 2, ... as many as its close record counts), then its close."""
-    by_conn = {}
-    for r in records:
-        by_conn.setdefault(r["conn"], []).append(r)
-    for conn, rs in by_conn.items():
-        kinds = [r["type"] for r in rs]
-        check(kinds[0] == "handshake" and kinds.count("handshake") == 1,
-              f"{what}: conn {conn} has {kinds.count('handshake')} handshakes (first {kinds[0]})")
-        check(kinds[-1] == "close" and kinds.count("close") == 1,
-              f"{what}: conn {conn} does not end with one close record")
-        close = rs[-1]
-        for d in ("c2s", "s2c"):
-            seqs = [r["seq"] for r in rs if r["type"] == "frame" and r["dir"] == d]
-            check(seqs == list(range(close[f"frames_{d}"])),
-                  f"{what}: conn {conn} {d} frames {seqs[:5]}... ({len(seqs)}) against "
-                  f"{close[f'frames_{d}']} in its close record")
-    return by_conn
 
 
 def without_repeats(records):
@@ -143,7 +122,7 @@ def segments_stand_alone(ctx):
         check(size - last < 4096, f"{path}: {size} bytes, over 4 KiB before its last record")
         largest = max(largest, len(repeats))
     check(largest > 0, "no segment began while a connection was open: nothing repeated")
-    check_whole(union, "the union of the segments")
+    check_connections_whole(union, "the union of the segments")
 
     # The same traffic without rotation: the same records (but times, client ports, masks).
     plain = ctx.output("-plain")
@@ -228,7 +207,7 @@ def sighup_reopens(ctx):
         want += f.read().splitlines()
     check(lines == want, f"tail -F saw {len(lines)} lines, the files hold {len(want)} "
                          f"(each line once, in order)")
-    check_whole(before + after, "the moved and the reopened file")
+    check_connections_whole(before + after, "the moved and the reopened file")
     check(stat.S_IMODE(os.stat(output).st_mode) == 0o600, "the reopened file is not 0600")
 
 

@@ -237,3 +237,25 @@ def check_fatal_error(records, conn, direction, code, offset=None, detail=None):
         check(detail in e.get("message", ""), f"conn {conn}: the message does not say "
                                               f"{detail!r}: {brief(e)}")
     return e
+
+
+def check_connections_whole(records, what):
+    """Each connection once and complete, its records in order: a handshake, every frame of each
+    direction exactly once (seq 0, 1, 2, ... as many as its close record counts), then its
+    close. Returns the records by conn."""
+    by_conn = {}
+    for r in records:
+        by_conn.setdefault(r["conn"], []).append(r)
+    for conn, rs in by_conn.items():
+        kinds = [r["type"] for r in rs]
+        check(kinds[0] == "handshake" and kinds.count("handshake") == 1,
+              f"{what}: conn {conn} has {kinds.count('handshake')} handshakes (first {kinds[0]})")
+        check(kinds[-1] == "close" and kinds.count("close") == 1,
+              f"{what}: conn {conn} does not end with one close record: {kinds[-3:]}")
+        close = rs[-1]
+        for d in ("c2s", "s2c"):
+            seqs = [r["seq"] for r in rs if r["type"] == "frame" and r["dir"] == d]
+            check(seqs == list(range(close[f"frames_{d}"])),
+                  f"{what}: conn {conn} {d} frames {seqs[:8]}... ({len(seqs)}) against "
+                  f"{close[f'frames_{d}']} in its close record")
+    return by_conn
