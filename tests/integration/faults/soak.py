@@ -227,10 +227,16 @@ class Flapper:
             raise self.failure
 
 
+def records_of(client):
+    """The records a connection makes: its handshake and close, and each frame and message
+    twice (the upstream echoes them)."""
+    return 2 + 2 * client.frames_c2s + 2 * len(client.messages)
+
+
 def check_drops_counted(records, clients, stderr):
     """--drop: each connection's records are a subset of what it should have, none twice, and
     what is missing is exactly what its records_dropped errors count; stderr says the total."""
-    expected = {c.index + 1: 2 + 2 * c.frames_c2s + 2 * len(c.messages) for c in clients}
+    expected = {c.index + 1: records_of(c) for c in clients}
     got = {}
     reported = {}
     seen = set()
@@ -307,6 +313,13 @@ def soak(args):
             run_wave(wave, time.monotonic() + 60)
             waves += 1
             proxy.wait_idle(timeout=20, what=f"wave {waves} torn down")
+            if sink is not None and not args.drop:
+                # Idle means the queue is empty too: records still queued for a listener that
+                # was away when the wave ended would be counted as the proxy's growth.
+                want = sum(records_of(c) for c in clients)
+                got = sink.wait_lines(want, timeout=20)
+                check(got >= want, f"wave {waves}: {got} of {want} records reached the "
+                                   f"listener within 20 s of the wave's end")
             idle_rss.append((time.monotonic() - started, proxy.rss_kb()))
         load_ended = time.monotonic()
         if flapper:
