@@ -38,7 +38,7 @@ from wssniff_kit.checks import CheckFailed, check, log
 from wssniff_kit.echo import EchoUpstream
 from wssniff_kit.heads import rewrite_host, take_upgrade_response, upgrade_request, websocket_key
 from wssniff_kit.proxy import RETAINED_KB_PER_PEAK_CONNECTION, RSS_SETTLE_KB, Proxy, RssMonitor
-from wssniff_kit.records import brief, of_type, parse_ndjson, sample_for_schema
+from wssniff_kit.records import brief, iter_ndjson, parse_ndjson, sample_for_schema
 from wssniff_kit.sinks import LineListener
 from wssniff_kit.runner import run_within_budget
 from wssniff_kit.sockets import LOOPBACK
@@ -146,6 +146,27 @@ class Client:
                 self.phase = "closing"
 
 
+    def retire(self, upstream_state):
+        """Once its wave is over: the bytes each way compared with what the upstream saw, then
+        all but what the record checks need let go, so a long soak's memory stays flat."""
+        check(upstream_state is not None,
+              f"client {self.index}: its upgrade never reached the upstream")
+        check(upstream_state.received_hash.hexdigest() == self.expected_upstream.hexdigest() and
+              upstream_state.received_count == self.sent_count,
+              f"client {self.index}: the upstream received {upstream_state.received_count} "
+              f"bytes, not the {self.sent_count} the client sent (SHA-256 compared)")
+        check(upstream_state.sent_hash.hexdigest() == self.received.hexdigest() and
+              upstream_state.sent_count == self.received_count,
+              f"client {self.index}: received {self.received_count} bytes, not the "
+              f"{upstream_state.sent_count} the upstream sent (SHA-256 compared)")
+        self.message_lengths = [len(data) for _, data, _ in self.messages]
+        self.bytes_c2s = upstream_state.received_count
+        self.bytes_s2c = upstream_state.sent_count
+        for name in ("sock", "outbox", "inbox", "compressor", "rng", "messages",
+                     "expected_upstream", "received"):
+            delattr(self, name)
+
+
 def run_wave(clients, deadline):
     """Drives a wave until every connection has ended."""
     selector = selectors.DefaultSelector()
@@ -193,6 +214,12 @@ def run_wave(clients, deadline):
     selector.close()
 
 
+def write_lines(path, lines):
+    """Appends lines (without their newlines) to the file at `path`."""
+    with open(path, "ab") as f:
+        f.write(b"".join(line + b"\n" for line in lines))
+
+
 def segments_of(output):
     """The segments of a rotated `output` (STEM_00001_<time>.EXT), in order."""
     stem, extension = os.path.splitext(output)
@@ -230,7 +257,10 @@ class Flapper:
 def records_of(client):
     """The records a connection makes: its handshake and close, and each frame and message
     twice (the upstream echoes them)."""
-    return 2 + 2 * client.frames_c2s + 2 * len(client.messages)
+    return 2 + 2 * client.frames_c2s + 2 * len(client.message_lengths)
+
+
+KINDS = {"handshake": 0, "frame": 1, "message": 2, "close": 3}
 
 
 def check_drops_counted(records, clients, stderr):
@@ -248,8 +278,11 @@ def check_drops_counted(records, clients, stderr):
             check(m is not None, f"conn {conn}: records_dropped says {r['message']!r}")
             reported[conn] = reported.get(conn, 0) + int(m.group(1))
             continue
-        key = (conn, r["type"], r.get("dir"), r.get("seq"))
-        check(key not in seen, f"{key} arrived twice")
+        # One int per record (a tuple would take three times the memory in a long soak).
+        key = ((conn * 4 + KINDS[r["type"]]) * 2 + (r.get("dir") == "s2c")) << 20 | \
+            (r.get("seq") or 0)
+        check(key not in seen, f"conn {conn}: {r['type']} {r.get('dir')} {r.get('seq')} "
+                               f"arrived twice")
         seen.add(key)
         got[conn] = got.get(conn, 0) + 1
     check(set(got) | set(reported) <= set(expected), "records of unknown connections")
@@ -313,6 +346,8 @@ def soak(args):
             run_wave(wave, time.monotonic() + 60)
             waves += 1
             proxy.wait_idle(timeout=20, what=f"wave {waves} torn down")
+            for c in wave:
+                c.retire(upstream.connections.pop(c.key, None))
             if sink is not None and not args.drop:
                 # Idle means the queue is empty too: records still queued for a listener that
                 # was away when the wave ended would be counted as the proxy's growth.
@@ -321,6 +356,8 @@ def soak(args):
                 check(got >= want, f"wave {waves}: {got} of {want} records reached the "
                                    f"listener within 20 s of the wave's end")
             idle_rss.append((time.monotonic() - started, proxy.rss_kb()))
+            if sink is not None:
+                write_lines(output, sink.take_lines())
         load_ended = time.monotonic()
         if flapper:
             flapper.stop()
@@ -373,8 +410,7 @@ def soak(args):
     if sink is not None:
         check(not sink.failures and not sink.partial,
               f"listener: {sink.failures} {[p[:80] for p in sink.partial]}")
-        with open(output, "wb") as f:
-            f.write(sink.data())
+        write_lines(output, sink.take_lines())
         log(f"the listener was away {flapper.flaps} times; {sink.connections} connections to it")
         check(flapper.flaps >= 2 and sink.connections >= 2,
               "the listener never went away and came back")
@@ -395,86 +431,68 @@ def soak(args):
                 os.unlink(path)
         log(f"{len(segments)} segments read back in order, repeats left out")
 
-    by_key = upstream.connections
-    for c in clients:
-        state = by_key.get(c.key)
-        check(state is not None, f"client {c.index}: its upgrade never reached the upstream")
-        check(state.received_hash.hexdigest() == c.expected_upstream.hexdigest() and
-              state.received_count == c.sent_count,
-              f"client {c.index}: the upstream received {state.received_count} bytes, not the "
-              f"{c.sent_count} the client sent (SHA-256 compared)")
-        check(state.sent_hash.hexdigest() == c.received.hexdigest() and
-              state.sent_count == c.received_count,
-              f"client {c.index}: received {c.received_count} bytes, not the "
-              f"{state.sent_count} the upstream sent (SHA-256 compared)")
-
-    with open(output, "rb") as f:
-        records = parse_ndjson(f.read(), output)
-    log(f"{len(records)} records")
     if args.drop:
-        records = check_drops_counted(records, clients, stderr)
-        sample_for_schema(output, sample, lines=5000)
-        return
-    errors = of_type(records, "error")
-    check(not errors, f"{len(errors)} error records: {[brief(e) for e in errors[:3]]}")
-    count = len(clients)
-    handshakes = {}
-    closes = {}
-    frames = {}
-    messages = {}
-    last = {}
+        check_drops_counted(iter_ndjson(output), clients, stderr)
+    else:
+        check_records(iter_ndjson(output), clients)
+    sample_for_schema(output, sample, lines=5000)
+
+
+REASONS = {"close": ("server_closed",), "half": ("client_closed", "server_closed"),
+           "reset": ("client_reset",)}
+
+
+def check_records(records, clients):
+    """Lossless: each connection has one handshake first, its frames and messages as sent
+    (each echoed), and one close last that counts the bytes the upstream saw. Checked as the
+    records stream past, a connection's tallies let go at its close."""
+    by_key = {c.key.decode(): c for c in clients}  # client ports come round again; keys do not
+    open_conns = {}  # conn -> [client, frames by dir, message (len, compressed) by dir]
+    closed = set()
+    total = 0
     for r in records:
+        total += 1
         conn = r.get("conn")
         kind = r.get("type")
-        last[conn] = kind
+        check(kind != "error", f"an error record: {brief(r)}")
+        check(conn not in closed, f"conn {conn}: a {kind} record after its close record")
         if kind == "handshake":
-            check(conn not in handshakes, f"conn {conn}: two handshake records")
-            handshakes[conn] = r
-        elif kind == "close":
-            check(conn not in closes, f"conn {conn}: two close records")
-            closes[conn] = r
-        elif kind == "frame":
-            frames[(conn, r["dir"])] = frames.get((conn, r["dir"]), 0) + 1
+            check(conn not in open_conns, f"conn {conn}: two handshake records")
+            keys = [v for n, v in r["request_headers"] if n.lower() == "sec-websocket-key"]
+            c = by_key.get(keys[0]) if keys else None
+            check(c is not None and r["client"] == f"{LOOPBACK}:{c.port}",
+                  f"conn {conn}: client {r['client']} with key {keys} is none of ours")
+            open_conns[conn] = [c, {"c2s": 0, "s2c": 0}, {"c2s": [], "s2c": []}]
+            continue
+        check(conn in open_conns, f"conn {conn}: a {kind} record before its handshake")
+        c, frames, messages = open_conns[conn]
+        if kind == "frame":
+            frames[r["dir"]] += 1
         elif kind == "message":
-            messages.setdefault((conn, r["dir"]), []).append(r)
-    check(sorted(handshakes) == list(range(1, count + 1)),
-          f"{len(handshakes)} handshake records for {count} connections")
-    check(sorted(closes) == list(range(1, count + 1)),
-          f"{len(closes)} close records for {count} connections")
-    check(all(kind == "close" for kind in last.values()), "a close record is not its "
-                                                          "connection's last")
-    # Client ports come round again in later waves; the key names a connection for good.
-    by_key_client = {c.key.decode(): c for c in clients}
-    reasons = {"close": ("server_closed",), "half": ("client_closed", "server_closed"),
-               "reset": ("client_reset",)}
-    for conn, h in handshakes.items():
-        keys = [v for n, v in h["request_headers"] if n.lower() == "sec-websocket-key"]
-        c = by_key_client.get(keys[0]) if keys else None
-        check(c is not None and h["client"] == f"{LOOPBACK}:{c.port}",
-              f"conn {conn}: client {h['client']} with key {keys} is none of ours")
-        close = closes[conn]
-        state = by_key[c.key]
-        check(close["reason"] in reasons[c.ending], f"conn {conn} ({c.ending}): close "
-                                                    f"reason {close['reason']}")
-        check(close["bytes_c2s"] == state.received_count and
-              close["bytes_s2c"] == state.sent_count,
-              f"conn {conn}: close record counts {close['bytes_c2s']}/{close['bytes_s2c']} "
-              f"bytes, the upstream received {state.received_count} and sent "
-              f"{state.sent_count}")
-        for direction in ("c2s", "s2c"):
-            check(close[f"frames_{direction}"] == c.frames_c2s ==
-                  frames.get((conn, direction), 0),
-                  f"conn {conn} {direction}: close record says {close[f'frames_{direction}']} "
-                  f"frames, {frames.get((conn, direction), 0)} frame records, client sent "
-                  f"{c.frames_c2s}")
-            got = messages.get((conn, direction), [])
-            check([(m["len"], m["compressed"]) for m in got] ==
-                  [(len(data), c.deflate) for _, data, _ in c.messages],
-                  f"conn {conn} {direction}: message records do not match the messages sent")
-    sample_for_schema(output, sample, lines=5000)
-    log(f"every connection: bytes unchanged, one handshake, one close, frame and message "
-        f"records as sent; endings "
-        f"{ {e: sum(c.ending == e for c in clients) for e in reasons} }, "
+            messages[r["dir"]].append((r["len"], r["compressed"]))
+        elif kind == "close":
+            check(r["reason"] in REASONS[c.ending],
+                  f"conn {conn} ({c.ending}): close reason {r['reason']}")
+            check(r["bytes_c2s"] == c.bytes_c2s and r["bytes_s2c"] == c.bytes_s2c,
+                  f"conn {conn}: close record counts {r['bytes_c2s']}/{r['bytes_s2c']} bytes, "
+                  f"the upstream received {c.bytes_c2s} and sent {c.bytes_s2c}")
+            for direction in ("c2s", "s2c"):
+                check(r[f"frames_{direction}"] == c.frames_c2s == frames[direction],
+                      f"conn {conn} {direction}: close record says "
+                      f"{r[f'frames_{direction}']} frames, {frames[direction]} frame records, "
+                      f"client sent {c.frames_c2s}")
+                check(messages[direction] == [(n, c.deflate) for n in c.message_lengths],
+                      f"conn {conn} {direction}: message records do not match the messages "
+                      f"sent")
+            del open_conns[conn]
+            closed.add(conn)
+    check(not open_conns, f"{len(open_conns)} connections without a close record: "
+                          f"{sorted(open_conns)[:5]}")
+    check(closed == set(range(1, len(clients) + 1)),
+          f"{len(closed)} connections closed in the records, {len(clients)} made")
+    log(f"{total} records: every connection one handshake, one close, frame and message "
+        f"records as sent, bytes as the upstream saw them; endings "
+        f"{ {e: sum(c.ending == e for c in clients) for e in REASONS} }, "
         f"deflate on {sum(c.deflate for c in clients)}")
 
 

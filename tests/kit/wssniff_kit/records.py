@@ -4,6 +4,7 @@ close must say.
 """
 
 import calendar
+import collections
 import json
 import os
 import struct
@@ -23,18 +24,38 @@ def parse_ndjson(data, where="records"):
     except UnicodeDecodeError as e:
         raise CheckFailed(f"{where}: not valid UTF-8 at byte {e.start}: "
                           f"{bytes(data[max(0, e.start - 60):e.start + 20])!r}")
-    records = []
-    for number, line in enumerate(data.split(b"\n")[:-1], 1):
-        try:
-            value = json.loads(line)
-        except ValueError as e:
-            raise CheckFailed(f"{where}: line {number} is not JSON ({e}): {line[:200]!r}")
-        check(isinstance(value, dict), f"{where}: line {number} is not an object")
-        bad = lone_surrogate(value)
-        check(bad is None, f"{where}: line {number} holds a string that is not Unicode text: "
-                           f"{bad!r}")
-        records.append(value)
-    return records
+    return [parse_record(line, number, where)
+            for number, line in enumerate(data.split(b"\n")[:-1], 1)]
+
+
+def parse_record(line, number, where="records"):
+    """One NDJSON line (without its newline, already known to be UTF-8) as parse_ndjson checks
+    it."""
+    try:
+        value = json.loads(line)
+    except ValueError as e:
+        raise CheckFailed(f"{where}: line {number} is not JSON ({e}): {line[:200]!r}")
+    check(isinstance(value, dict), f"{where}: line {number} is not an object")
+    bad = lone_surrogate(value)
+    check(bad is None, f"{where}: line {number} holds a string that is not Unicode text: "
+                       f"{bad!r}")
+    return value
+
+
+def iter_ndjson(path):
+    """The records of a file, one at a time, checked as parse_ndjson checks them: for dumps too
+    large to hold parsed at once (a soak's)."""
+    with open(path, "rb") as f:
+        number = 0
+        for line in f:
+            number += 1
+            check(line.endswith(b"\n"), f"{path}: the last line is incomplete: {line[-120:]!r}")
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise CheckFailed(f"{path}: line {number} is not valid UTF-8 at byte {e.start}: "
+                                  f"{line[max(0, e.start - 60):e.start + 20]!r}")
+            yield parse_record(line[:-1], number, path)
 
 
 def lone_surrogate(value):
@@ -61,13 +82,20 @@ def sample_for_schema(full_path, sample_path, lines=2000):
     """The first and last `lines` records of a large dump, for the schema suite (which checks
     about 2,500 records a second): the case itself has parsed and checked every record, and
     the ends hold every kind of record the run wrote. The full dump is removed."""
+    first = []
+    last = collections.deque(maxlen=lines)
+    total = 0
     with open(full_path, "rb") as f:
-        all_lines = f.read().split(b"\n")[:-1]
-    kept = all_lines if len(all_lines) <= 2 * lines else all_lines[:lines] + all_lines[-lines:]
+        for line in f:
+            total += 1
+            if len(first) < lines:
+                first.append(line)
+            else:
+                last.append(line)
     with open(sample_path, "wb") as f:
-        f.write(b"".join(line + b"\n" for line in kept))
+        f.write(b"".join(first) + b"".join(last))
     os.unlink(full_path)
-    log(f"{len(kept)} of {len(all_lines)} records kept for the schema suite")
+    log(f"{len(first) + len(last)} of {total} records kept for the schema suite")
 
 
 def of_type(records, kind, conn=None, direction=None):

@@ -21,6 +21,7 @@ class LineListener:
         self.unix_path = unix_path
         self.port = None
         self.lines = []        # every complete line, in arrival order, without the newline
+        self.taken = 0         # lines handed out by take_lines() (and no longer in `lines`)
         self.partial = []      # bytes left without a newline when a connection ended
         self.connections = 0   # accepted so far
         self.failures = []
@@ -126,14 +127,23 @@ class LineListener:
             time.sleep(0.005)
 
     def line_count(self):
+        """Complete lines received so far, those taken included."""
         with self._lock:
-            return len(self.lines)
+            return self.taken + len(self.lines)
 
     def wait_lines(self, count, timeout):
         deadline = time.monotonic() + timeout
         while self.line_count() < count and time.monotonic() < deadline:
             time.sleep(0.01)
         return self.line_count()
+
+    def take_lines(self):
+        """The complete lines received since the last call (without their newlines), no longer
+        kept here: a long run writes them out as it goes."""
+        with self._lock:
+            taken, self.lines = self.lines, []
+            self.taken += len(taken)
+            return taken
 
     def data(self):
         """Everything received, as NDJSON bytes."""
