@@ -92,8 +92,10 @@ struct results {
     // chat: messages sent and echoes received so far, over every connection.
     std::uint64_t sent = 0;
     std::uint64_t echoed = 0;
+    std::size_t failed = 0;
     chat_mark steady;
     chat_mark steady_end;
+    clock_type::time_point steady_from;
     clock_type::time_point start;
     clock_type::time_point deadline;
     clock_type::time_point end;
@@ -109,10 +111,19 @@ struct run_state {
     std::vector<std::shared_ptr<client_connection>> connections;
     std::size_t next_to_connect = 0;
     std::unique_ptr<asio::steady_timer> mark_timer;
+    // chat: one timer for every connection's sends. Message k of connection i is due at
+    // start + (k + i / N) periods, so the sends form one round robin; the pacer sends all that
+    // are due, then sleeps until the next one, at least 1 ms, so a wake-up sends a handful of
+    // messages rather than one: ten thousand timers of their own would cost the load side a
+    // timer wake-up per message.
+    std::unique_ptr<asio::steady_timer> pacer;
+    std::uint64_t pacer_round = 0;
+    std::size_t pacer_next = 0;
 };
 
 void connect_next(run_state& state);
 void start_workload(run_state& state);
+void settle(run_state& state);
 
 class client_connection : public std::enable_shared_from_this<client_connection> {
   public:
@@ -182,6 +193,31 @@ class client_connection : public std::enable_shared_from_this<client_connection>
             ++echoes_;
             if (state_.work.options.mode == client_mode::chat)
                 on_chat_echo();
+        }
+    }
+
+    // chat: the run's pacer (pace_chat) says when a message is due; reading runs all along,
+    // so an echo is timed when it arrives whatever the sends are doing.
+    void start_chat() { read_chat(); }
+
+    void send_due() {
+        if (failed_)
+            return;
+        ++queued_;
+        if (!writing_)
+            write_message();
+    }
+
+    void stop_sending() {
+        sending_done_ = true;
+        maybe_close_chat();
+    }
+
+    // Echoes still on their way when the pacer's drain time ran out.
+    void drain_expired() {
+        if (!closing_ && !failed_) {
+            fail(std::to_string(sent_at_queue_.size()) +
+                 " echoes missing 10 s after the last message");
         }
     }
 
@@ -347,46 +383,6 @@ class client_connection : public std::enable_shared_from_this<client_connection>
                                 });
     }
 
-    // chat: the first message is due at this connection's place in the stagger, then one every
-    // period on a fixed schedule (a late send does not push the later ones back). Reading runs
-    // all along, so an echo is timed when it arrives whatever the sends are doing.
-    void start_chat() {
-        const auto& work = state_.work;
-        const double place =
-            static_cast<double>(index_) / static_cast<double>(state_.connections.size());
-        next_send_ = state_.result.start +
-                     std::chrono::duration_cast<clock_type::duration>(work.period * place);
-        timer_ = std::make_unique<asio::steady_timer>(state_.io);
-        read_chat();
-        schedule_message();
-    }
-
-    void schedule_message() {
-        if (next_send_ >= state_.result.deadline) {
-            sending_done_ = true;
-            // Echoes still on their way get this long before the connection counts as failed.
-            timer_->expires_at(state_.result.deadline + std::chrono::seconds(10));
-            timer_->async_wait([self = shared_from_this()](std::error_code ec) {
-                if (!ec && !self->closing_) {
-                    self->fail(std::to_string(self->sent_at_queue_.size()) +
-                               " echoes missing 10 s after the last message");
-                }
-            });
-            return maybe_close_chat();
-        }
-        timer_->expires_at(next_send_);
-        timer_->async_wait([self = shared_from_this()](std::error_code ec) {
-            if (ec || self->failed_)
-                return;
-            self->next_send_ +=
-                std::chrono::duration_cast<clock_type::duration>(self->state_.work.period);
-            ++self->queued_;
-            if (!self->writing_)
-                self->write_message();
-            self->schedule_message();
-        });
-    }
-
     // One message at a time on the socket; one that fell due meanwhile goes right after.
     void write_message() {
         writing_ = true;
@@ -425,14 +421,19 @@ class client_connection : public std::enable_shared_from_this<client_connection>
             return;
         if (sent_at_queue_.empty())
             return fail("an echo of a message never sent");
-        const auto rtt = clock_type::now() - sent_at_queue_.front();
+        const auto sent_at = sent_at_queue_.front();
+        const auto rtt = clock_type::now() - sent_at;
         sent_at_queue_.pop_front();
         if (!echo_intact_)
             return fail("echo differs from the message sent");
         ++frames_;
         ++state_.result.echoed;
-        state_.result.rtt_ns.push_back(static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(rtt).count()));
+        // Round trips of the steady phase only: in the first period every connection's reads
+        // start at once and the first messages queue behind them.
+        if (sent_at >= state_.result.steady_from) {
+            state_.result.rtt_ns.push_back(static_cast<std::uint64_t>(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(rtt).count()));
+        }
         maybe_close_chat();
     }
 
@@ -440,7 +441,6 @@ class client_connection : public std::enable_shared_from_this<client_connection>
         if (!sending_done_ || !sent_at_queue_.empty() || queued_ > 0 || closing_ || failed_)
             return;
         closing_ = true;
-        timer_->cancel();
         if (writing_)
             close_due_ = true;
         else
@@ -480,6 +480,7 @@ class client_connection : public std::enable_shared_from_this<client_connection>
         result.end = std::max(result.end, clock_type::now());
         ++result.finished;
         close_now();
+        settle(state_);
     }
 
     void fail(const std::string& message) {
@@ -487,7 +488,9 @@ class client_connection : public std::enable_shared_from_this<client_connection>
             return;
         failed_ = true;
         state_.result.errors.push_back(message);
+        ++state_.result.failed;
         close_now();
+        settle(state_);
         // A connection that never upgraded must not hold up the others.
         if (state_.result.start == clock_type::time_point{})
             state_.io.stop();
@@ -515,7 +518,6 @@ class client_connection : public std::enable_shared_from_this<client_connection>
     std::vector<std::uint8_t> close_frame_;
     std::unique_ptr<asio::steady_timer> timer_;
     // chat
-    clock_type::time_point next_send_;
     std::deque<clock_type::time_point> sent_at_queue_;
     std::size_t queued_ = 0;
     bool writing_ = false;
@@ -554,6 +556,51 @@ void start_marks(run_state& state) {
     });
 }
 
+clock_type::time_point chat_due(const run_state& state) {
+    const double place =
+        static_cast<double>(state.pacer_round) +
+        static_cast<double>(state.pacer_next) / static_cast<double>(state.connections.size());
+    return state.result.start +
+           std::chrono::duration_cast<clock_type::duration>(state.work.period * place);
+}
+
+void pace_chat(run_state& state) {
+    const auto now = clock_type::now();
+    auto due = chat_due(state);
+    while (due <= now && due < state.result.deadline) {
+        state.connections[state.pacer_next]->send_due();
+        if (++state.pacer_next == state.connections.size()) {
+            state.pacer_next = 0;
+            ++state.pacer_round;
+        }
+        due = chat_due(state);
+    }
+    if (due >= state.result.deadline) {
+        for (auto& c : state.connections)
+            c->stop_sending();
+        // Echoes still on their way get 10 s before their connections count as failed.
+        state.pacer->expires_at(state.result.deadline + std::chrono::seconds(10));
+        state.pacer->async_wait([&state](std::error_code ec) {
+            if (ec)
+                return;
+            for (auto& c : state.connections)
+                c->drain_expired();
+        });
+        return;
+    }
+    state.pacer->expires_at(std::max(due, now + std::chrono::milliseconds(1)));
+    state.pacer->async_wait([&state](std::error_code ec) {
+        if (!ec)
+            pace_chat(state);
+    });
+}
+
+// Every connection finished or failed: the drain timer has nothing left to wait for.
+void settle(run_state& state) {
+    if (state.pacer && state.result.finished + state.result.failed == state.connections.size())
+        state.pacer->cancel();
+}
+
 void start_workload(run_state& state) {
     if (state.work.options.mode == client_mode::idle ||
         state.work.options.mode == client_mode::chat) {
@@ -566,10 +613,16 @@ void start_workload(run_state& state) {
     state.result.deadline =
         state.result.start + std::chrono::duration_cast<clock_type::duration>(
                                  std::chrono::duration<double>(state.work.options.seconds));
-    if (state.work.options.mode == client_mode::chat)
-        start_marks(state);
     for (auto& c : state.connections)
         c->start();
+    if (state.work.options.mode == client_mode::chat) {
+        state.result.steady_from =
+            state.result.start +
+            std::chrono::duration_cast<clock_type::duration>(state.work.period);
+        start_marks(state);
+        state.pacer = std::make_unique<asio::steady_timer>(state.io);
+        pace_chat(state);
+    }
 }
 
 workload prepare(const client_options& options) {
@@ -651,6 +704,10 @@ int run_client(const client_options& options) {
                     prepare(options),
                     {},
                     {},
+                    0,
+                    {},
+                    {},
+                    0,
                     0};
     for (std::size_t i = 0; i < options.connections; ++i)
         state.connections.push_back(std::make_shared<client_connection>(state, i));
