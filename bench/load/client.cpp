@@ -27,6 +27,11 @@ using clock_type = std::chrono::steady_clock;
 
 constexpr std::string_view sec_websocket_key = "dGhlIHNhbXBsZSBub25jZQ==";
 
+// chat: echoes still on their way when sending stops get this long before their connections
+// count as failed. Generous: a forwarder starved of CPU on a shared machine is late by seconds,
+// and the round trips say how late; a failure should mean an echo that never comes.
+constexpr std::chrono::seconds drain_seconds{30};
+
 // Chat-like JSON text: ASCII only (valid UTF-8 for a sniffer that checks text frames) and as
 // compressible as what text frames usually carry.
 std::vector<std::uint8_t> make_text(std::size_t size, std::mt19937_64& random) {
@@ -216,8 +221,8 @@ class client_connection : public std::enable_shared_from_this<client_connection>
     // Echoes still on their way when the pacer's drain time ran out.
     void drain_expired() {
         if (!closing_ && !failed_) {
-            fail(std::to_string(sent_at_queue_.size()) +
-                 " echoes missing 10 s after the last message");
+            fail(std::to_string(sent_at_queue_.size()) + " echoes missing " +
+                 std::to_string(drain_seconds.count()) + " s after the last message");
         }
     }
 
@@ -578,8 +583,7 @@ void pace_chat(run_state& state) {
     if (due >= state.result.deadline) {
         for (auto& c : state.connections)
             c->stop_sending();
-        // Echoes still on their way get 10 s before their connections count as failed.
-        state.pacer->expires_at(state.result.deadline + std::chrono::seconds(10));
+        state.pacer->expires_at(state.result.deadline + drain_seconds);
         state.pacer->async_wait([&state](std::error_code ec) {
             if (ec)
                 return;
