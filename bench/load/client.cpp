@@ -100,6 +100,13 @@ struct results {
     std::size_t failed = 0;
     chat_mark steady;
     chat_mark steady_end;
+    // Every message sent has come back (or belongs to a failed connection): only then do the
+    // connections close, so the forwarder's CPU time up to this mark is all forwarding.
+    chat_mark drained;
+    bool sending_done = false;
+    bool drained_marked = false;
+    // Messages a failed connection sent whose echoes will never be counted.
+    std::uint64_t abandoned = 0;
     clock_type::time_point steady_from;
     clock_type::time_point start;
     clock_type::time_point deadline;
@@ -129,6 +136,7 @@ struct run_state {
 void connect_next(run_state& state);
 void start_workload(run_state& state);
 void settle(run_state& state);
+void check_drained(run_state& state);
 
 class client_connection : public std::enable_shared_from_this<client_connection> {
   public:
@@ -429,21 +437,24 @@ class client_connection : public std::enable_shared_from_this<client_connection>
         const auto sent_at = sent_at_queue_.front();
         const auto rtt = clock_type::now() - sent_at;
         sent_at_queue_.pop_front();
-        if (!echo_intact_)
+        if (!echo_intact_) {
+            ++state_.result.abandoned; // came back, but not as sent: not an echo
             return fail("echo differs from the message sent");
+        }
         ++frames_;
         ++state_.result.echoed;
+        check_drained(state_);
         // Round trips of the steady phase only: in the first period every connection's reads
         // start at once and the first messages queue behind them.
         if (sent_at >= state_.result.steady_from) {
             state_.result.rtt_ns.push_back(static_cast<std::uint64_t>(
                 std::chrono::duration_cast<std::chrono::nanoseconds>(rtt).count()));
         }
-        maybe_close_chat();
     }
 
     void maybe_close_chat() {
-        if (!sending_done_ || !sent_at_queue_.empty() || queued_ > 0 || closing_ || failed_)
+        if (!sending_done_ || !state_.result.drained_marked || !sent_at_queue_.empty() ||
+            queued_ > 0 || closing_ || failed_)
             return;
         closing_ = true;
         if (writing_)
@@ -494,8 +505,10 @@ class client_connection : public std::enable_shared_from_this<client_connection>
         failed_ = true;
         state_.result.errors.push_back(message);
         ++state_.result.failed;
+        state_.result.abandoned += sent_at_queue_.size();
         close_now();
         settle(state_);
+        check_drained(state_);
         // A connection that never upgraded must not hold up the others.
         if (state_.result.start == clock_type::time_point{})
             state_.io.stop();
@@ -545,6 +558,16 @@ void mark(run_state& state, chat_mark& at, const char* name) {
     std::fflush(stderr);
 }
 
+void check_drained(run_state& state) {
+    auto& r = state.result;
+    if (!r.sending_done || r.drained_marked || r.echoed + r.abandoned < r.sent)
+        return;
+    mark(state, r.drained, "drained");
+    r.drained_marked = true;
+    for (auto& c : state.connections)
+        c->stop_sending();
+}
+
 void start_marks(run_state& state) {
     state.mark_timer = std::make_unique<asio::steady_timer>(
         state.io,
@@ -581,8 +604,10 @@ void pace_chat(run_state& state) {
         due = chat_due(state);
     }
     if (due >= state.result.deadline) {
+        state.result.sending_done = true;
         for (auto& c : state.connections)
             c->stop_sending();
+        check_drained(state);
         state.pacer->expires_at(state.result.deadline + drain_seconds);
         state.pacer->async_wait([&state](std::error_code ec) {
             if (ec)
