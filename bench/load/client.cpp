@@ -13,6 +13,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <random>
 #include <string>
@@ -25,6 +26,11 @@ using asio::ip::tcp;
 using clock_type = std::chrono::steady_clock;
 
 constexpr std::string_view sec_websocket_key = "dGhlIHNhbXBsZSBub25jZQ==";
+
+// chat: echoes still on their way when sending stops get this long before their connections
+// count as failed. Generous: a forwarder starved of CPU on a shared machine is late by seconds,
+// and the round trips say how late; a failure should mean an echo that never comes.
+constexpr std::chrono::seconds drain_seconds{30};
 
 // Chat-like JSON text: ASCII only (valid UTF-8 for a sniffer that checks text frames) and as
 // compressible as what text frames usually carry.
@@ -65,6 +71,15 @@ struct workload {
     stream_checksum batch_header_checksum;
     std::vector<std::uint8_t> single_frame;
     std::string request;
+    // chat: the time between one connection's messages.
+    std::chrono::duration<double> period{1.0};
+};
+
+// chat: the sends and echoes counted so far, taken when the steady phase begins and ends.
+struct chat_mark {
+    clock_type::time_point at;
+    std::uint64_t sent = 0;
+    std::uint64_t echoed = 0;
 };
 
 struct results {
@@ -79,6 +94,20 @@ struct results {
     // forwarder that re-encodes (mitmproxy re-masks) still gets its figures, but is not exact.
     std::vector<std::string> differences;
     bool payload_exact = true;
+    // chat: messages sent and echoes received so far, over every connection.
+    std::uint64_t sent = 0;
+    std::uint64_t echoed = 0;
+    std::size_t failed = 0;
+    chat_mark steady;
+    chat_mark steady_end;
+    // Every message sent has come back (or belongs to a failed connection): only then do the
+    // connections close, so the forwarder's CPU time up to this mark is all forwarding.
+    chat_mark drained;
+    bool sending_done = false;
+    bool drained_marked = false;
+    // Messages a failed connection sent whose echoes will never be counted.
+    std::uint64_t abandoned = 0;
+    clock_type::time_point steady_from;
     clock_type::time_point start;
     clock_type::time_point deadline;
     clock_type::time_point end;
@@ -93,14 +122,26 @@ struct run_state {
     results result;
     std::vector<std::shared_ptr<client_connection>> connections;
     std::size_t next_to_connect = 0;
+    std::unique_ptr<asio::steady_timer> mark_timer;
+    // chat: one timer for every connection's sends. Message k of connection i is due at
+    // start + (k + i / N) periods, so the sends form one round robin; the pacer sends all that
+    // are due, then sleeps until the next one, at least 1 ms, so a wake-up sends a handful of
+    // messages rather than one: ten thousand timers of their own would cost the load side a
+    // timer wake-up per message.
+    std::unique_ptr<asio::steady_timer> pacer;
+    std::uint64_t pacer_round = 0;
+    std::size_t pacer_next = 0;
 };
 
 void connect_next(run_state& state);
 void start_workload(run_state& state);
+void settle(run_state& state);
+void check_drained(run_state& state);
 
 class client_connection : public std::enable_shared_from_this<client_connection> {
   public:
-    client_connection(run_state& state) : state_(state), socket_(state.io) {}
+    client_connection(run_state& state, std::size_t index)
+        : state_(state), socket_(state.io), index_(index) {}
 
     void connect() {
         socket_.async_connect(state_.endpoint, [self = shared_from_this()](std::error_code ec) {
@@ -121,6 +162,7 @@ class client_connection : public std::enable_shared_from_this<client_connection>
         case client_mode::blast: write_batch(); break;
         case client_mode::pingpong: write_ping(); break;
         case client_mode::idle: wait_idle(); break;
+        case client_mode::chat: start_chat(); break;
         }
     }
 
@@ -133,6 +175,7 @@ class client_connection : public std::enable_shared_from_this<client_connection>
     void on_frame_header(const frame_header& header) {
         received_offset_ = 0;
         received_op_ = header.op;
+        echo_intact_ = true;
         if (header.op == opcode::close || reading_report())
             close_payload_.clear();
     }
@@ -161,6 +204,33 @@ class client_connection : public std::enable_shared_from_this<client_connection>
             if (received_offset_ != state_.work.wire_payload.size())
                 echo_intact_ = false;
             ++echoes_;
+            if (state_.work.options.mode == client_mode::chat)
+                on_chat_echo();
+        }
+    }
+
+    // chat: the run's pacer (pace_chat) says when a message is due; reading runs all along,
+    // so an echo is timed when it arrives whatever the sends are doing.
+    void start_chat() { read_chat(); }
+
+    void send_due() {
+        if (failed_)
+            return;
+        ++queued_;
+        if (!writing_)
+            write_message();
+    }
+
+    void stop_sending() {
+        sending_done_ = true;
+        maybe_close_chat();
+    }
+
+    // Echoes still on their way when the pacer's drain time ran out.
+    void drain_expired() {
+        if (!closing_ && !failed_) {
+            fail(std::to_string(sent_at_queue_.size()) + " echoes missing " +
+                 std::to_string(drain_seconds.count()) + " s after the last message");
         }
     }
 
@@ -192,7 +262,8 @@ class client_connection : public std::enable_shared_from_this<client_connection>
             std::string::npos;
         if (deflate != state_.work.options.deflate)
             return fail("permessage-deflate not negotiated as asked");
-        buffer_.resize(64 * 1024);
+        // A chat connection reads one 200-byte echo at a time, and there are thousands of them.
+        buffer_.resize(state_.work.options.mode == client_mode::chat ? 4 * 1024 : 64 * 1024);
         const std::string early = head_.substr(head_size);
         reader_.feed(reinterpret_cast<const std::uint8_t*>(early.data()), early.size(), *this);
         ++state_.result.upgraded;
@@ -307,7 +378,9 @@ class client_connection : public std::enable_shared_from_this<client_connection>
                           [self = shared_from_this()](std::error_code ec, std::size_t) {
                               if (ec)
                                   return self->fail("write close: " + ec.message());
-                              self->read_close();
+                              // A chat connection's read loop is still running: it sees the Close.
+                              if (self->state_.work.options.mode != client_mode::chat)
+                                  self->read_close();
                           });
     }
 
@@ -321,6 +394,73 @@ class client_connection : public std::enable_shared_from_this<client_connection>
                                     self->reader_.feed(self->buffer_.data(), n, *self);
                                     self->read_close();
                                 });
+    }
+
+    // One message at a time on the socket; one that fell due meanwhile goes right after.
+    void write_message() {
+        writing_ = true;
+        --queued_;
+        sent_at_queue_.push_back(clock_type::now());
+        ++state_.result.sent;
+        asio::async_write(socket_, asio::buffer(state_.work.single_frame),
+                          [self = shared_from_this()](std::error_code ec, std::size_t) {
+                              self->writing_ = false;
+                              if (ec)
+                                  return self->fail("write: " + ec.message());
+                              if (self->queued_ > 0)
+                                  return self->write_message();
+                              if (self->close_due_)
+                                  self->write_close();
+                          });
+    }
+
+    void read_chat() {
+        socket_.async_read_some(asio::buffer(buffer_),
+                                [self = shared_from_this()](std::error_code ec, std::size_t n) {
+                                    if (ec)
+                                        return self->fail("read echo: " + ec.message());
+                                    self->reader_.feed(self->buffer_.data(), n, *self);
+                                    if (self->failed_)
+                                        return;
+                                    if (self->close_received_)
+                                        return self->check_close();
+                                    self->read_chat();
+                                });
+    }
+
+    // Echoes come back in the order the messages went: the oldest send is this echo's.
+    void on_chat_echo() {
+        if (failed_)
+            return;
+        if (sent_at_queue_.empty())
+            return fail("an echo of a message never sent");
+        const auto sent_at = sent_at_queue_.front();
+        const auto rtt = clock_type::now() - sent_at;
+        sent_at_queue_.pop_front();
+        if (!echo_intact_) {
+            ++state_.result.abandoned; // came back, but not as sent: not an echo
+            return fail("echo differs from the message sent");
+        }
+        ++frames_;
+        ++state_.result.echoed;
+        check_drained(state_);
+        // Round trips of the steady phase only: in the first period every connection's reads
+        // start at once and the first messages queue behind them.
+        if (sent_at >= state_.result.steady_from) {
+            state_.result.rtt_ns.push_back(static_cast<std::uint64_t>(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(rtt).count()));
+        }
+    }
+
+    void maybe_close_chat() {
+        if (!sending_done_ || !state_.result.drained_marked || !sent_at_queue_.empty() ||
+            queued_ > 0 || closing_ || failed_)
+            return;
+        closing_ = true;
+        if (writing_)
+            close_due_ = true;
+        else
+            write_close();
     }
 
     void check_close() {
@@ -356,6 +496,7 @@ class client_connection : public std::enable_shared_from_this<client_connection>
         result.end = std::max(result.end, clock_type::now());
         ++result.finished;
         close_now();
+        settle(state_);
     }
 
     void fail(const std::string& message) {
@@ -363,7 +504,11 @@ class client_connection : public std::enable_shared_from_this<client_connection>
             return;
         failed_ = true;
         state_.result.errors.push_back(message);
+        ++state_.result.failed;
+        state_.result.abandoned += sent_at_queue_.size();
         close_now();
+        settle(state_);
+        check_drained(state_);
         // A connection that never upgraded must not hold up the others.
         if (state_.result.start == clock_type::time_point{})
             state_.io.stop();
@@ -371,6 +516,8 @@ class client_connection : public std::enable_shared_from_this<client_connection>
 
     run_state& state_;
     tcp::socket socket_;
+    // Place among the connections: a chat connection's first message waits index_ / N periods.
+    std::size_t index_;
     std::string head_;
     std::vector<std::uint8_t> buffer_;
     frame_reader reader_;
@@ -388,6 +535,13 @@ class client_connection : public std::enable_shared_from_this<client_connection>
     clock_type::time_point sent_at_;
     std::vector<std::uint8_t> close_frame_;
     std::unique_ptr<asio::steady_timer> timer_;
+    // chat
+    std::deque<clock_type::time_point> sent_at_queue_;
+    std::size_t queued_ = 0;
+    bool writing_ = false;
+    bool sending_done_ = false;
+    bool closing_ = false;
+    bool close_due_ = false;
 };
 
 void connect_next(run_state& state) {
@@ -395,8 +549,90 @@ void connect_next(run_state& state) {
         state.connections[state.next_to_connect++]->connect();
 }
 
+// chat: the steady phase starts once every connection has sent its first message (one period
+// after the start) and ends when sending stops. bench/many reads the forwarder's CPU time and
+// memory at each mark, and counts the messages between them.
+void mark(run_state& state, chat_mark& at, const char* name) {
+    at = {clock_type::now(), state.result.sent, state.result.echoed};
+    std::fprintf(stderr, "mark %s sent=%" PRIu64 " echoed=%" PRIu64 "\n", name, at.sent, at.echoed);
+    std::fflush(stderr);
+}
+
+void check_drained(run_state& state) {
+    auto& r = state.result;
+    if (!r.sending_done || r.drained_marked || r.echoed + r.abandoned < r.sent)
+        return;
+    mark(state, r.drained, "drained");
+    r.drained_marked = true;
+    for (auto& c : state.connections)
+        c->stop_sending();
+}
+
+void start_marks(run_state& state) {
+    state.mark_timer = std::make_unique<asio::steady_timer>(
+        state.io,
+        state.result.start + std::chrono::duration_cast<clock_type::duration>(state.work.period));
+    state.mark_timer->async_wait([&state](std::error_code ec) {
+        if (ec)
+            return;
+        mark(state, state.result.steady, "steady");
+        state.mark_timer->expires_at(state.result.deadline);
+        state.mark_timer->async_wait([&state](std::error_code ec2) {
+            if (!ec2)
+                mark(state, state.result.steady_end, "end");
+        });
+    });
+}
+
+clock_type::time_point chat_due(const run_state& state) {
+    const double place =
+        static_cast<double>(state.pacer_round) +
+        static_cast<double>(state.pacer_next) / static_cast<double>(state.connections.size());
+    return state.result.start +
+           std::chrono::duration_cast<clock_type::duration>(state.work.period * place);
+}
+
+void pace_chat(run_state& state) {
+    const auto now = clock_type::now();
+    auto due = chat_due(state);
+    while (due <= now && due < state.result.deadline) {
+        state.connections[state.pacer_next]->send_due();
+        if (++state.pacer_next == state.connections.size()) {
+            state.pacer_next = 0;
+            ++state.pacer_round;
+        }
+        due = chat_due(state);
+    }
+    if (due >= state.result.deadline) {
+        state.result.sending_done = true;
+        for (auto& c : state.connections)
+            c->stop_sending();
+        check_drained(state);
+        state.pacer->expires_at(state.result.deadline + drain_seconds);
+        state.pacer->async_wait([&state](std::error_code ec) {
+            if (ec)
+                return;
+            for (auto& c : state.connections)
+                c->drain_expired();
+        });
+        return;
+    }
+    state.pacer->expires_at(std::max(due, now + std::chrono::milliseconds(1)));
+    state.pacer->async_wait([&state](std::error_code ec) {
+        if (!ec)
+            pace_chat(state);
+    });
+}
+
+// Every connection finished or failed: the drain timer has nothing left to wait for.
+void settle(run_state& state) {
+    if (state.pacer && state.result.finished + state.result.failed == state.connections.size())
+        state.pacer->cancel();
+}
+
 void start_workload(run_state& state) {
-    if (state.work.options.mode == client_mode::idle) {
+    if (state.work.options.mode == client_mode::idle ||
+        state.work.options.mode == client_mode::chat) {
         // bench/compare reads the proxy's memory while every connection is open and idle.
         std::fprintf(stderr, "ready %zu\n", state.result.upgraded);
         std::fflush(stderr);
@@ -408,11 +644,20 @@ void start_workload(run_state& state) {
                                  std::chrono::duration<double>(state.work.options.seconds));
     for (auto& c : state.connections)
         c->start();
+    if (state.work.options.mode == client_mode::chat) {
+        state.result.steady_from =
+            state.result.start +
+            std::chrono::duration_cast<clock_type::duration>(state.work.period);
+        start_marks(state);
+        state.pacer = std::make_unique<asio::steady_timer>(state.io);
+        pace_chat(state);
+    }
 }
 
 workload prepare(const client_options& options) {
     workload work;
     work.options = options;
+    work.period = std::chrono::duration<double>(1.0 / options.per_second);
     std::mt19937_64 random(6455);
     work.message =
         options.text ? make_text(options.size, random) : make_binary(options.size, random);
@@ -435,7 +680,9 @@ workload prepare(const client_options& options) {
                                           work.batch.size() - frame_start -
                                               work.wire_payload.size());
     }
-    const char* path = options.mode == client_mode::pingpong ? "/echo" : "/sink";
+    const char* path = options.mode == client_mode::pingpong || options.mode == client_mode::chat
+                           ? "/echo"
+                           : "/sink";
     work.request = std::string("GET ") + path + " HTTP/1.1\r\nHost: " + options.host + ":" +
                    std::to_string(options.port) +
                    "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " +
@@ -460,6 +707,7 @@ const char* mode_name(client_mode mode) {
     case client_mode::blast: return "blast";
     case client_mode::pingpong: return "pingpong";
     case client_mode::idle: return "idle";
+    case client_mode::chat: return "chat";
     }
     return "?";
 }
@@ -485,9 +733,13 @@ int run_client(const client_options& options) {
                     prepare(options),
                     {},
                     {},
+                    0,
+                    {},
+                    {},
+                    0,
                     0};
     for (std::size_t i = 0; i < options.connections; ++i)
-        state.connections.push_back(std::make_shared<client_connection>(state));
+        state.connections.push_back(std::make_shared<client_connection>(state, i));
     // Connecting in waves keeps a thousand handshakes from overflowing a proxy's listen backlog.
     for (std::size_t i = 0; i < std::min<std::size_t>(64, options.connections); ++i)
         connect_next(state);
@@ -519,7 +771,20 @@ int run_client(const client_options& options) {
     std::printf("],\"differences\":[");
     for (std::size_t i = 0; i < r.differences.size(); ++i)
         std::printf("%s%s", i ? "," : "", json_string(r.differences[i]).c_str());
-    std::printf("]}\n");
+    std::printf("]");
+    if (options.mode == client_mode::chat) {
+        // failures: connections that did not end with every echo and a clean close. The steady
+        // phase lies between the marks, once every connection is sending.
+        const double steady = std::chrono::duration<double>(r.steady_end.at - r.steady.at).count();
+        const auto echoed = r.steady_end.echoed - r.steady.echoed;
+        std::printf(",\"per_second\":%g,\"messages_sent\":%" PRIu64 ",\"messages_echoed\":%" PRIu64
+                    ",\"failures\":%zu,\"steady\":{\"seconds\":%.6f,\"sent\":%" PRIu64
+                    ",\"echoed\":%" PRIu64 ",\"messages_per_s\":%.1f}",
+                    options.per_second, r.sent, r.echoed, options.connections - r.finished, steady,
+                    r.steady_end.sent - r.steady.sent, echoed,
+                    steady > 0 ? static_cast<double>(echoed) / steady : 0.0);
+    }
+    std::printf("}\n");
     return ok && byte_exact ? 0 : 1;
 }
 

@@ -6,7 +6,7 @@
 
 namespace wssniff::load {
 
-enum class client_mode : std::uint8_t { blast, pingpong, idle };
+enum class client_mode : std::uint8_t { blast, pingpong, idle, chat };
 
 struct client_options {
     std::string host = "127.0.0.1";
@@ -24,6 +24,9 @@ struct client_options {
     // the socket takes them. A paced stream loads the client's CPU alike behind every forwarder.
     double rate_mb_per_s = 0;
     std::size_t connections = 1;
+    // chat: messages per second on each connection. The connections' first messages are spread
+    // evenly over one period (1 / per_second), so the load is smooth rather than in bursts.
+    double per_second = 1.0;
     std::size_t batch_bytes = 1024 * 1024;
 };
 

@@ -15,10 +15,17 @@ constexpr const char* usage =
     "usage:\n"
     "  wssniff_load server [--listen HOST:PORT]\n"
     "      sink (path /sink) and echo (path /echo) server; prints \"listening on HOST:PORT\"\n"
-    "  wssniff_load client --connect HOST:PORT [--mode blast|pingpong|idle] [--size BYTES]\n"
+    "  wssniff_load client --connect HOST:PORT [--mode blast|pingpong|idle|chat] [--size BYTES]\n"
     "      [--opcode text|binary] [--deflate] [--seconds S] [--connections N] [--batch BYTES]\n"
-    "      [--max-frames N] [--rate MB_PER_S]\n"
-    "      prints one JSON object; exit status 1 when a connection failed or a checksum differed\n";
+    "      [--max-frames N] [--rate MB_PER_S] [--per-second R]\n"
+    "      prints one JSON object; exit status 1 when a connection failed or a checksum differed\n"
+    "  chat: N connections (64 handshakes in flight), each sends a masked message to /echo R "
+    "times\n"
+    "      a second, first messages spread over one period; every echo is checked byte for byte.\n"
+    "      stderr: \"ready N\" once all are up, \"mark steady ...\" one period later and\n"
+    "      \"mark end ...\" when sending stops (the steady phase lies between the marks), e.g.\n"
+    "      wssniff_load client --connect 127.0.0.1:8080 --mode chat --connections 9000 \\\n"
+    "          --size 200 --opcode text --per-second 1 --seconds 12\n";
 
 [[noreturn]] void usage_error(const std::string& message) {
     std::fprintf(stderr, "wssniff_load: %s\n%s", message.c_str(), usage);
@@ -72,6 +79,8 @@ int main(int argc, char** argv) try {
                     options.mode = wssniff::load::client_mode::pingpong;
                 else if (mode == "idle")
                     options.mode = wssniff::load::client_mode::idle;
+                else if (mode == "chat")
+                    options.mode = wssniff::load::client_mode::chat;
                 else
                     usage_error("unknown mode " + mode);
             } else if (arg == "--size") {
@@ -91,6 +100,8 @@ int main(int argc, char** argv) try {
                 options.rate_mb_per_s = std::stod(value(i));
             } else if (arg == "--max-frames") {
                 options.max_frames = std::stoull(value(i));
+            } else if (arg == "--per-second") {
+                options.per_second = std::stod(value(i));
             } else if (arg == "--batch") {
                 options.batch_bytes = std::stoul(value(i));
             } else {
@@ -101,6 +112,13 @@ int main(int argc, char** argv) try {
             usage_error("client needs --connect HOST:PORT");
         if (options.connections == 0)
             usage_error("--connections must be at least 1");
+        if (options.mode == wssniff::load::client_mode::chat) {
+            if (!(options.per_second > 0))
+                usage_error("--per-second must be above 0");
+            if (options.seconds <= 1.0 / options.per_second)
+                usage_error("chat needs --seconds above one period (1 / --per-second): the "
+                            "first period is the ramp, the steady phase comes after it");
+        }
         return wssniff::load::run_client(options);
     }
     if (command == "--help" || command == "-h") {

@@ -18,6 +18,10 @@ namespace {
 
 using asio::ip::tcp;
 
+// A connection's read buffer starts small and doubles whenever a read fills it: a blast's sink
+// reaches the full size within a few reads, while ten thousand chat connections that each get
+// a 200-byte message a second hold 4 KiB each instead of 256.
+constexpr std::size_t first_read_buffer_size = 4 * 1024;
 constexpr std::size_t read_buffer_size = 256 * 1024;
 
 class connection : public std::enable_shared_from_this<connection> {
@@ -125,7 +129,7 @@ class connection : public std::enable_shared_from_this<connection> {
         // Frames that arrived with the head are the first frames.
         const std::string early = head_.substr(head_size);
         out_.assign(response.begin(), response.end());
-        buffer_.resize(read_buffer_size);
+        buffer_.resize(first_read_buffer_size);
         reader_.feed(reinterpret_cast<const std::uint8_t*>(early.data()), early.size(), *this);
         flush_then_read();
     }
@@ -154,6 +158,8 @@ class connection : public std::enable_shared_from_this<connection> {
                                     if (ec)
                                         return; // the peer closed: nothing more to account for
                                     self->reader_.feed(self->buffer_.data(), n, *self);
+                                    if (n == self->buffer_.size() && n < read_buffer_size)
+                                        self->buffer_.resize(n * 2);
                                     self->flush_then_read();
                                 });
     }

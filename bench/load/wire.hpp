@@ -90,7 +90,9 @@ class frame_reader {
     std::size_t header_size_ = 0;
     frame_header header_;
     std::uint64_t payload_done_ = 0;
-    std::vector<std::uint8_t> scratch_ = std::vector<std::uint8_t>(16 * 1024);
+    // Allocated at the first masked payload: a client reading unmasked echoes never needs it,
+    // and ten thousand idle 16 KiB buffers would be most of a chat run's memory.
+    std::vector<std::uint8_t> scratch_;
 };
 
 template <typename Handler>
@@ -115,6 +117,8 @@ void frame_reader::feed(const std::uint8_t* data, std::size_t size, Handler& han
         const auto remaining = header_.payload_length - payload_done_;
         auto take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, size));
         if (header_.masked) {
+            if (scratch_.empty())
+                scratch_.resize(16 * 1024);
             std::size_t done = 0;
             while (done < take) {
                 const auto piece = std::min(take - done, scratch_.size());
