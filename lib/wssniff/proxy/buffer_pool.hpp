@@ -2,6 +2,12 @@
 // Read buffers lent to a relay's pumps while their socket has data, so that an idle connection
 // holds none: memory follows the traffic, not the number of open connections. One relay thread
 // uses a pool; it is not thread-safe.
+//
+// Two sizes. A pump reads into a regular buffer; once a read fills one, more is waiting (a
+// stream), and the pump reads into a streaming buffer, four times larger, until its socket
+// runs dry. A stream thus costs a quarter of the system calls and wake-ups per byte (what a
+// forwarder spends most of its time on), while the many quiet or chatty connections hold
+// regular buffers only.
 
 #include <cstddef>
 #include <cstdint>
@@ -12,33 +18,57 @@ namespace wssniff::proxy {
 
 class buffer_pool {
   public:
-    using buffer = std::unique_ptr<std::uint8_t[]>;
+    // A lent buffer: its bytes and how many (a regular or a streaming buffer's size).
+    struct buffer {
+        std::unique_ptr<std::uint8_t[]> bytes;
+        std::size_t size = 0;
 
-    explicit buffer_pool(std::size_t buffer_size) : size_(buffer_size) {}
+        explicit operator bool() const noexcept { return bytes != nullptr; }
+        std::uint8_t* get() const noexcept { return bytes.get(); }
+    };
 
-    std::size_t buffer_size() const noexcept { return size_; }
+    buffer_pool(std::size_t regular_size, std::size_t streaming_size)
+        : regular_{regular_size, 64, {}}, streaming_{streaming_size, 8, {}} {}
 
-    buffer take() {
-        if (spare_.empty()) {
-            // Not zero-filled: pages are committed only when a read fills them.
-            return buffer(new std::uint8_t[size_]);
-        }
-        buffer b = std::move(spare_.back());
-        spare_.pop_back();
-        return b;
-    }
+    std::size_t regular_size() const noexcept { return regular_.size; }
+
+    buffer take(bool streaming) { return kind(streaming).take(); }
 
     void give_back(buffer b) {
-        if (b && spare_.size() < max_spare) {
-            spare_.push_back(std::move(b));
+        if (b) {
+            kind(b.size == streaming_.size && streaming_.size != regular_.size)
+                .give_back(std::move(b));
         }
     }
 
   private:
-    // Enough for a burst across many connections; beyond it buffers go back to the allocator.
-    static constexpr std::size_t max_spare = 64;
-    std::size_t size_;
-    std::vector<buffer> spare_;
+    struct kind_of_buffer {
+        std::size_t size;
+        // Enough for a burst across many connections; beyond it buffers go back to the
+        // allocator.
+        std::size_t max_spare;
+        std::vector<buffer> spare;
+
+        buffer take() {
+            if (spare.empty()) {
+                // Not zero-filled: pages are committed only when a read fills them.
+                return buffer{std::unique_ptr<std::uint8_t[]>(new std::uint8_t[size]), size};
+            }
+            buffer b = std::move(spare.back());
+            spare.pop_back();
+            return b;
+        }
+        void give_back(buffer b) {
+            if (spare.size() < max_spare) {
+                spare.push_back(std::move(b));
+            }
+        }
+    };
+
+    kind_of_buffer& kind(bool streaming) noexcept { return streaming ? streaming_ : regular_; }
+
+    kind_of_buffer regular_;
+    kind_of_buffer streaming_;
 };
 
 } // namespace wssniff::proxy

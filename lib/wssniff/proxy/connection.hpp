@@ -62,6 +62,7 @@ class connection final : public connection_base,
     // the last chunk is done, so a slow reader throttles its producer.
     struct pump {
         buffer_pool::buffer buffer; // lent by the pool while data flows
+        bool streaming = false;     // the last read would have filled a regular buffer
         std::string rewritten;      // c2s bytes released by the Host rewriter
         bytes_view writing;         // the chunk whose write is under way
         bool write_pending = false;

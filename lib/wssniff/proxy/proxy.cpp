@@ -42,7 +42,7 @@ namespace {
 std::vector<std::unique_ptr<relay_loop>> make_loops(const proxy_options& o) {
     std::vector<std::unique_ptr<relay_loop>> loops;
     for (std::size_t i = 0; i < std::max<std::size_t>(1, o.threads); ++i) {
-        loops.push_back(std::make_unique<relay_loop>(o.buffer_size));
+        loops.push_back(std::make_unique<relay_loop>(o.buffer_size, o.stream_buffer_size));
     }
     return loops;
 }

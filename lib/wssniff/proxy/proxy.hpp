@@ -56,8 +56,11 @@ struct proxy_options {
     // No byte either way for this long ends the connection; 0 disables.
     std::chrono::milliseconds idle_timeout{0};
     // Bytes read per direction before the read waits for the write (one buffer each way, as
-    // nginx does: a slow reader throttles its producer and memory stays flat).
+    // nginx does: a slow reader throttles its producer and memory stays flat). A direction
+    // whose reads fill the buffer is a stream, and reads stream_buffer_size at a time until its
+    // socket runs dry (buffer_pool.hpp says why).
     std::size_t buffer_size = 64 * 1024;
+    std::size_t stream_buffer_size = 256 * 1024;
     // Relay event loops, each on a thread of its own; connections are spread over them as they
     // are accepted (--threads). With more than one, records reach the sink one at a time
     // behind a lock (a connection's own records stay in order).

@@ -9,6 +9,7 @@
 #include "wssniff/proxy/streams.hpp"
 #include "wssniff/proxy/tap.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -52,7 +53,8 @@ struct alignas(64) traffic_counters {
 // to close, so its handlers never run concurrently and the relay needs no locks; what a loop
 // owns is touched by its thread only.
 struct relay_loop {
-    explicit relay_loop(std::size_t buffer_size) : buffers(buffer_size) {}
+    relay_loop(std::size_t buffer_size, std::size_t stream_buffer_size)
+        : buffers(buffer_size, std::max(buffer_size, stream_buffer_size)) {}
 
     asio::io_context io{1};
     // Opens the loop's reactor (its epoll, eventfd and timerfd descriptors) at start, not when

@@ -14,7 +14,11 @@ template <class Client, class Upstream> void connection<Client, Upstream>::read(
     }
     auto self = this->shared_from_this();
     pump& p = pump_of(d);
-    const std::size_t size = loop_.buffers.buffer_size();
+    if (p.buffer && (p.buffer.size > loop_.buffers.regular_size()) != p.streaming) {
+        // A stream began or ran out: the next read takes a buffer of the other size.
+        loop_.buffers.give_back(std::move(p.buffer));
+        p.buffer = loop_.buffers.take(p.streaming);
+    }
     with_source(d, [&](auto& source) {
         using stream = std::decay_t<decltype(source)>;
         if constexpr (!is_tls<stream>) {
@@ -28,12 +32,14 @@ template <class Client, class Upstream> void connection<Client, Upstream>::read(
             }
             if (p.buffer) {
                 std::error_code ec;
-                const std::size_t n = source.read_some(asio::buffer(p.buffer.get(), size), ec);
+                const std::size_t n =
+                    source.read_some(asio::buffer(p.buffer.get(), p.buffer.size), ec);
                 if (ec != asio::error::would_block && ec != asio::error::try_again) {
                     on_read(d, ec, n);
                     return;
                 }
                 loop_.buffers.give_back(std::move(p.buffer));
+                p.streaming = false; // the socket ran dry
             }
             source.async_wait(tcp::socket::wait_read, [this, self, d](std::error_code ec) {
                 if (stopped()) {
@@ -43,15 +49,15 @@ template <class Client, class Upstream> void connection<Client, Upstream>::read(
                     on_read(d, ec, 0);
                     return;
                 }
-                pump_of(d).buffer = loop_.buffers.take();
+                pump_of(d).buffer = loop_.buffers.take(false);
                 read(d);
             });
         } else {
             if (!p.buffer) {
-                p.buffer = loop_.buffers.take();
+                p.buffer = loop_.buffers.take(p.streaming);
             }
             source.async_read_some(
-                asio::buffer(p.buffer.get(), size),
+                asio::buffer(p.buffer.get(), p.buffer.size),
                 [this, self, d](std::error_code ec, std::size_t n) { on_read(d, ec, n); });
         }
     });
@@ -83,6 +89,7 @@ void connection<Client, Upstream>::on_read(direction d, std::error_code ec, std:
         return;
     }
     touch();
+    p.streaming = n >= loop_.buffers.regular_size();
     bytes_view chunk{p.buffer.get(), n};
     if (rewriter_ && !rewriter_->stepped_aside()) {
         if (d == direction::c2s) {
