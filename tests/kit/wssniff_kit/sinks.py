@@ -61,6 +61,11 @@ class LineListener:
         try:
             while not self._stop:
                 if self._want_down and self._listening is not None:
+                    # A clean departure: connections the kernel completed but nobody accepted
+                    # would be reset with the listening socket, and what the sender already
+                    # wrote into them lost (no plain stream can tell); take them first.
+                    while self._accept():
+                        pass
                     self._selector.unregister(self._listening)
                     self._listening.close()
                     self._listening = None
@@ -73,15 +78,7 @@ class LineListener:
                     self._listen()
                 for key, _ in self._selector.select(timeout=0.02):
                     if key.data is None:
-                        try:
-                            c, _ = key.fileobj.accept()
-                        except BlockingIOError:
-                            continue
-                        c.setblocking(False)
-                        with self._lock:
-                            self.connections += 1
-                        self._conns[c] = bytearray()
-                        self._selector.register(c, selectors.EVENT_READ, c)
+                        self._accept()
                         continue
                     c = key.data
                     try:
@@ -107,6 +104,19 @@ class LineListener:
                     del self._conns[c]
         except Exception as e:  # noqa: BLE001 - reported by the test
             self.failures.append(repr(e))
+
+    def _accept(self):
+        """Accepts one pending connection, if any; says whether there was one."""
+        try:
+            c, _ = self._listening.accept()
+        except BlockingIOError:
+            return False
+        c.setblocking(False)
+        with self._lock:
+            self.connections += 1
+        self._conns[c] = bytearray()
+        self._selector.register(c, selectors.EVENT_READ, c)
+        return True
 
     def down(self):
         """Refuse new connections and half-close the open ones (they are read until the sender
