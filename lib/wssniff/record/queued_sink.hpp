@@ -71,9 +71,10 @@ class queued_sink final : public sink {
     mutable std::mutex mutex_;
     std::condition_variable not_empty_;
     std::condition_variable not_full_;
-    // A vector, swapped whole with the writer's batch: both keep their capacity, so a record
-    // costs no allocation on its way through (a deque allocated a node per record, which is
-    // larger than its 512-byte blocks).
+    // A vector, swapped whole with the writer's batch: both keep their capacity (at most the
+    // queue's, sizeof(record) × --queue each), so a record costs no allocation on its way
+    // through (a deque allocated a node per record, which is larger than its 512-byte
+    // blocks).
     std::vector<record> queue_;
     std::vector<record> batch_; // the writer thread's, outside the lock
     // Written under the lock; read without it (a live status line must not take the relay's
