@@ -343,9 +343,42 @@ def case_usage(ctx):
                                                       f"{err!r}")
 
 
+def case_ca_create(ctx):
+    """`wssniff ca create DIR`: a CA key and certificate, both 0600, the certificate a CA's
+    (openssl checks it and its key), and never replaced by a second run (exit 1, one line)."""
+    import stat
+    import tempfile
+    work = tempfile.mkdtemp(prefix="wssniff-ca-")
+    ctx.stack.callback(lambda: subprocess.run(["rm", "-rf", work]))
+    ca = os.path.join(work, "ca")
+    done = subprocess.run([ctx.wssniff, "ca", "create", ca], capture_output=True, timeout=10)
+    check(done.returncode == 0, f"ca create: exit {done.returncode}: {done.stderr!r}")
+    check(stat.S_IMODE(os.stat(ca).st_mode) == 0o700, "DIR created 0700")
+    for name in ("ca.key", "ca.pem"):
+        mode = stat.S_IMODE(os.stat(os.path.join(ca, name)).st_mode)
+        check(mode == 0o600, f"{name} is mode {mode:o}, expected 600")
+    text = subprocess.run(["openssl", "x509", "-in", os.path.join(ca, "ca.pem"), "-noout",
+                           "-text"], capture_output=True, timeout=10).stdout.decode()
+    check("CA:TRUE" in text and "Certificate Sign" in text, f"not a CA certificate: {text}")
+    cert_key = subprocess.run(["openssl", "x509", "-in", os.path.join(ca, "ca.pem"), "-noout",
+                               "-pubkey"], capture_output=True, timeout=10).stdout
+    key_key = subprocess.run(["openssl", "pkey", "-in", os.path.join(ca, "ca.key"), "-pubout"],
+                             capture_output=True, timeout=10).stdout
+    check(cert_key and cert_key == key_key, "the certificate is for the key")
+    verified = subprocess.run(["openssl", "verify", "-CAfile", os.path.join(ca, "ca.pem"),
+                               os.path.join(ca, "ca.pem")], capture_output=True, timeout=10)
+    check(verified.returncode == 0, f"self-signed: {verified.stdout!r} {verified.stderr!r}")
+    before = open(os.path.join(ca, "ca.key"), "rb").read()
+    again = subprocess.run([ctx.wssniff, "ca", "create", ca], capture_output=True, timeout=10)
+    err = again.stderr.decode()
+    check(again.returncode == 1 and err.count("\n") == 1 and "exists" in err,
+          f"a second create: exit {again.returncode}, {err!r}")
+    check(open(os.path.join(ca, "ca.key"), "rb").read() == before, "the key was not replaced")
+
+
 CASES = [case_connect_same_as_reverse, case_connect_ws, case_browser, case_denied,
          case_closed_port, case_opaque_tunnel, case_absolute_upgrade, case_absolute_plain,
-         case_usage]
+         case_usage, case_ca_create]
 
 if __name__ == "__main__":
     for c in CASES:
