@@ -1,5 +1,6 @@
 // wssniff: a WebSocket sniffing proxy that writes one JSON record per frame.
 
+#include "ca_command.hpp"
 #include "decode_command.hpp"
 #include "demo_command.hpp"
 #include "diff_command.hpp"
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
                "  wssniff expect run.ndjson --spec expected.json\n"
                "  wssniff har export session.ndjson -o session.har\n"
                "  wssniff report session.ndjson -o session.html\n"
+               "  wssniff proxy --mode forward --listen 127.0.0.1:3128\n"
                "  wssniff decode --c2s client.bin --s2c server.bin --emit messages | jq -c "
                "'select(.op==\"text\") | .text'\n"
                "Run 'wssniff COMMAND --help' for a command's options.");
@@ -49,6 +51,7 @@ int main(int argc, char** argv) {
     const auto har = wssniff::app::add_har_command(app);
     const auto expect = wssniff::app::add_expect_command(app);
     const auto report = wssniff::app::add_report_command(app);
+    const auto ca = wssniff::app::add_ca_command(app);
 
     try {
         app.parse(argc, argv);
@@ -61,7 +64,7 @@ int main(int argc, char** argv) {
     }
 
     try {
-        for (const auto& command : {proxy, decode, demo, replay, diff, har, expect, report}) {
+        for (const auto& command : {proxy, decode, demo, replay, diff, har, expect, report, ca}) {
             const int status = command();
             if (status >= 0) {
                 return status;

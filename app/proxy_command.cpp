@@ -12,6 +12,7 @@
 #include "status_line.hpp"
 #include "terminal.hpp"
 
+#include "wssniff/handshake/proxy_request.hpp"
 #include "wssniff/proxy/proxy.hpp"
 #include "wssniff/record/identity.hpp"
 #include "wssniff/record/ndjson.hpp"
@@ -43,6 +44,9 @@ std::size_t default_threads() {
 }
 
 struct proxy_command_options {
+    std::string mode = "reverse";
+    std::vector<std::string> allow;
+    bool host_header_given = false;
     std::string upstream;
     std::string listen = "127.0.0.1:8080";
     std::string host_header = "upstream";
@@ -93,6 +97,45 @@ void parse_listen(const std::string& text, proxy::proxy_options& options) {
     }
     options.listen_host = host.empty() ? "127.0.0.1" : host;
     options.listen_port = static_cast<std::uint16_t>(std::stoul(port));
+}
+
+// --allow HOST[:PORT]: an IPv6 address in brackets; no port, any port.
+proxy::allow_rule parse_allow(const std::string& text) {
+    proxy::allow_rule rule;
+    std::uint16_t port = 0;
+    if (handshake::split_authority(text, 0, rule.host, port)) {
+        rule.port = port;
+        return rule;
+    }
+    if (!text.empty() && text.back() != ':' &&
+        handshake::split_authority(text, 1, rule.host, port)) {
+        return rule;
+    }
+    throw CLI::ValidationError("--allow", "expected HOST or HOST:PORT (a port from 1 to 65535, an "
+                                          "IPv6 address in brackets), got '" +
+                                              text + "'");
+}
+
+// Forward mode's options: the clients name their servers, so nothing names an upstream.
+void apply_forward_mode(const proxy_command_options& o, proxy::proxy_options& options) {
+    if (!o.upstream.empty()) {
+        throw CLI::ValidationError("--upstream",
+                                   "not with --mode forward: each client names its server "
+                                   "(CONNECT or an absolute-form request)");
+    }
+    for (const auto& [given, name] :
+         {std::pair{!o.ca_file.empty(), "--ca-file"}, std::pair{o.insecure, "--insecure"},
+          std::pair{!o.tls_cert.empty(), "--tls-cert"}, std::pair{!o.tls_key.empty(), "--tls-key"},
+          std::pair{o.host_header_given, "--host-header"}}) {
+        if (given) {
+            throw CLI::ValidationError(name, "applies to --mode reverse only");
+        }
+    }
+    options.forward = true;
+    options.rewrite_host = false;
+    for (const std::string& text : o.allow) {
+        options.allow.push_back(parse_allow(text));
+    }
 }
 
 // The signals the proxy's signal thread takes: SIGINT and SIGTERM stop it as stop() does.
@@ -176,13 +219,22 @@ int run_proxy(const proxy_command_options& o) {
         throw CLI::ValidationError(o.output.filter.empty() ? "--conn-filter" : "--filter",
                                    "chooses records, and --emit none writes none");
     }
+    const bool forward = o.mode == "forward";
+    if (forward) {
+        apply_forward_mode(o, options);
+    } else if (!o.allow.empty()) {
+        throw CLI::ValidationError("--allow", "applies to --mode forward only");
+    } else if (o.upstream.empty()) {
+        throw CLI::RequiredError("--upstream (or --mode forward)");
+    }
     std::string problem;
-    const auto upstream = proxy::upstream_url::parse(o.upstream, problem);
+    const auto upstream = forward ? std::optional<proxy::upstream_url>(proxy::upstream_url{})
+                                  : proxy::upstream_url::parse(o.upstream, problem);
     if (!upstream) {
         throw CLI::ValidationError("--upstream", problem);
     }
     options.upstream = *upstream;
-    if (!upstream->tls && (!o.ca_file.empty() || o.insecure)) {
+    if (!forward && !upstream->tls && (!o.ca_file.empty() || o.insecure)) {
         throw CLI::ValidationError(o.insecure ? "--insecure" : "--ca-file",
                                    "applies to a wss:// upstream only");
     }
@@ -203,13 +255,14 @@ int run_proxy(const proxy_command_options& o) {
     if (o.metrics_given) {
         metrics_at = parse_metrics_address(o.metrics);
     }
-    if (upstream_is_listener(options.upstream, options.listen_host, options.listen_port)) {
+    if (!forward &&
+        upstream_is_listener(options.upstream, options.listen_host, options.listen_port)) {
         throw CLI::ValidationError(
             "--upstream", fmt::format("{} is where the proxy itself listens (--listen {}): every "
                                       "connection would connect to the proxy again",
                                       options.upstream.host_port(), o.listen));
     }
-    options.rewrite_host = o.host_header == "upstream";
+    options.rewrite_host = !forward && o.host_header == "upstream";
     options.sniff = o.output.emit != "none";
     options.connect_timeout = seconds(o.connect_timeout);
     options.handshake_timeout = seconds(o.handshake_timeout);
@@ -236,6 +289,13 @@ int run_proxy(const proxy_command_options& o) {
         relay.listen();
     } catch (const std::system_error& e) {
         throw runtime_failure(fmt::format("cannot listen on {}: {}", o.listen, e.code().message()));
+    }
+    if (forward && options.allow.empty() && !relay.loopback()) {
+        throw CLI::ValidationError(
+            "--listen", fmt::format("{} is not a loopback address: a forward proxy there without "
+                                    "--allow HOST[:PORT] is an open relay for anyone who can "
+                                    "reach it",
+                                    o.listen));
     }
     // Bound before the output is opened, like the listener; it serves the counters once the
     // queue and the output they are read from exist.
@@ -412,7 +472,11 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         "proxy", "Run the sniffing proxy: forward WebSocket traffic to an upstream unchanged and "
                  "write one record per frame");
     cmd->footer(
-        "Point the WebSocket client at the listening address instead of the server.\n"
+        "Reverse mode (the default): point the WebSocket client at the listening address\n"
+        "instead of the server. Forward mode: give the client the listening address as its\n"
+        "HTTP proxy; it sends CONNECT HOST:PORT (browsers, for ws:// too) or GET\n"
+        "http://HOST/PATH, and wssniff records the WebSocket upgrades in either (a TLS tunnel\n"
+        "is relayed unread: its close record counts the bytes).\n"
         "Examples:\n"
         "  wssniff proxy --upstream ws://127.0.0.1:9000 --listen 127.0.0.1:8080\n"
         "  wssniff proxy --upstream ws://127.0.0.1:9000 | jq -c 'select(.op==\"text\")'\n"
@@ -426,6 +490,11 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         "      --output tcp://127.0.0.1:5170          # to Vector's socket source, Fluent Bit's "
         "tcp\n"
         "  wssniff proxy --upstream ws://127.0.0.1:9000 --output unix:///run/vector/ws.sock\n"
+        "  wssniff proxy --mode forward --listen 127.0.0.1:3128\n"
+        "      # then: chromium --proxy-server=http://127.0.0.1:3128, or\n"
+        "      #       HTTPS_PROXY=http://127.0.0.1:3128 for clients that read it\n"
+        "  wssniff proxy --mode forward --listen 0.0.0.0:3128 --allow api.example.com:80 \\\n"
+        "      --allow 10.0.0.7       # beyond loopback: only these hosts (any port for the 2nd)\n"
         "Network outputs: one record per line; lost connections are retried (back-off up to\n"
         "1 s) while records wait (or are dropped and counted with --drop-when-behind).\n"
         "  wssniff proxy --upstream ws://127.0.0.1:9000 -o ws.ndjson --metrics 9100\n"
@@ -444,11 +513,22 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         "frames/s and bytes/s each way, records written and dropped (4 refreshes a second at\n"
         "most; erased on exit). --quiet turns it off.\n" +
         metrics_help() + filters_help());
-    cmd->add_option("-u,--upstream", o->upstream,
-                    "The WebSocket server: ws://HOST:PORT, or wss://HOST:PORT for one that speaks "
-                    "TLS ([::1] for an IPv6 address). No path: each request goes upstream with "
-                    "its own target (the client's URL path) unchanged")
-        ->required()
+    cmd->add_option("--mode", o->mode,
+                    "reverse: every client goes to --upstream. forward: an HTTP proxy; each client "
+                    "names its server with CONNECT HOST:PORT or GET http://HOST/PATH (no "
+                    "--upstream)")
+        ->check(CLI::IsMember({"reverse", "forward"}))
+        ->default_str("reverse");
+    cmd->add_option("--allow", o->allow,
+                    "With --mode forward: a host clients may name, HOST or HOST:PORT (compared as "
+                    "written, not resolved); repeatable; others get a 403. Required when --listen "
+                    "is not a loopback address (an open relay otherwise)")
+        ->option_text("HOST[:PORT]");
+    cmd->add_option(
+           "-u,--upstream", o->upstream,
+           "The WebSocket server: ws://HOST:PORT, or wss://HOST:PORT for one that speaks "
+           "TLS ([::1] for an IPv6 address). No path: each request goes upstream with "
+           "its own target (the client's URL path) unchanged. Required unless --mode forward")
         ->option_text("URL");
     cmd->add_option("-l,--listen", o->listen,
                     "Address to accept clients on; port 0 to 65535, 0 picks a free one (printed "
@@ -459,6 +539,7 @@ std::function<int()> add_proxy_command(CLI::App& app) {
                     "Host header of requests: rewritten to the upstream's (upstream) or left as "
                     "the client sent it (keep)")
         ->check(CLI::IsMember({"upstream", "keep"}))
+        ->each([o](const std::string&) { o->host_header_given = true; })
         ->default_str("upstream");
     cmd->add_flag("--drop-when-behind", o->drop_when_behind,
                   "Never slow the traffic for the output: drop records when the writer falls "

@@ -238,6 +238,15 @@ void read_field(std::string_view key, element v, record::handshake& h) {
         }
     } else if (key == "tls") {
         h.tls = as_tls(v);
+    } else if (key == "proxy") {
+        auto& hop = h.proxy.emplace();
+        for (auto [k, field] : as_object(v, key)) {
+            if (k == "mode") {
+                hop.mode = std::string{as_string(field, k)};
+            } else if (k == "authority") {
+                hop.authority = std::string{as_string(field, k)};
+            }
+        }
     }
 }
 

@@ -65,6 +65,12 @@ namespace wssniff {
     /* The proxy */                                                                                \
     XX(upstream_unreachable, "cannot connect to the upstream", 0)                                  \
     XX(client_tls_failed, "the client's TLS handshake failed", 0)                                  \
+    /* The forward proxy (--mode forward) */                                                       \
+    XX(proxy_denied, "the forward proxy's --allow list does not include the requested host", 0)    \
+    XX(proxy_request_invalid,                                                                      \
+       "the request to the forward proxy is not CONNECT HOST:PORT or an absolute-form http:// "    \
+       "request",                                                                                  \
+       0)                                                                                          \
     /* wssniff replay: the live server against the archive */                                      \
     XX(replay_rejected, "the server did not accept the replayed upgrade as it did in the archive", \
        0)                                                                                          \

@@ -5,6 +5,7 @@
 
 #include "wssniff/proxy/deadlines.hpp"
 #include "wssniff/proxy/dialing.hpp"
+#include "wssniff/proxy/forward_requests.hpp"
 #include "wssniff/proxy/gateway_answers.hpp"
 #include "wssniff/proxy/pump.hpp"
 #include "wssniff/proxy/teardown.hpp"

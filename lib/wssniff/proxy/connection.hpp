@@ -7,6 +7,7 @@
 //   teardown.hpp         half-close, resets (and their linger), finish, settle
 //   deadlines.hpp        the setup, handshake and idle timers
 //   gateway_answers.hpp  the proxy's own HTTP answers (400, 502, 504) and what follows them
+//   forward_requests.hpp forward mode: the client's CONNECT or absolute-form request, --allow
 // connection.cpp includes them all and instantiates the four stream combinations.
 //
 // Templated on the two stream types (plain_stream or tls_stream) rather than hiding them behind
@@ -16,6 +17,7 @@
 // Every completion handler starts with one check, `stopped()`: once the connection finished,
 // nothing but the write completions (which report what was forwarded) does anything.
 
+#include "wssniff/handshake/proxy_request.hpp"
 #include "wssniff/proxy/host_rewriter.hpp"
 #include "wssniff/proxy/proxy_state.hpp"
 
@@ -49,13 +51,14 @@ class connection final : public connection_base,
 
   private:
     enum class stage : std::uint8_t {
-        tls_accept,   // the client's TLS handshake
-        connecting,   // resolving and connecting to the upstream
-        tls_connect,  // the upstream's TLS handshake
-        relaying,     // both pumps read and forward
-        winding_down, // nothing more is read: a reset is passed on, or our own answer written
-        finished,     // sockets closed; writes still under way report what they forwarded
-        settled,      // the tap heard `closed`; the proxy has forgotten the connection
+        proxy_request, // forward mode: reading the client's CONNECT or absolute-form request
+        tls_accept,    // the client's TLS handshake
+        connecting,    // resolving and connecting to the upstream
+        tls_connect,   // the upstream's TLS handshake
+        relaying,      // both pumps read and forward
+        winding_down,  // nothing more is read: a reset is passed on, or our own answer written
+        finished,      // sockets closed; writes still under way report what they forwarded
+        settled,       // the tap heard `closed`; the proxy has forgotten the connection
     };
 
     // One direction of the relay: reads into a buffer and reads again only once the write of
@@ -68,6 +71,9 @@ class connection final : public connection_base,
         bool write_pending = false;
         wall_clock::time_point read_at; // when `writing` was read
         bool eof = false;
+        // Set for the one write of an absolute-form head: the tap sees these bytes (the head
+        // as the client sent it) for it, not the rewritten ones.
+        std::string shown_as;
     };
 
     bool stopped() const noexcept { return stage_ >= stage::finished; }
@@ -89,6 +95,14 @@ class connection final : public connection_base,
             f(client_);
         }
     }
+
+    // forward_requests.hpp
+    void read_proxy_request();
+    void on_proxy_request(std::error_code ec, std::size_t n);
+    void serve_proxy_request(bytes_view rest);
+    void refuse(std::string_view status, failure why, const std::string& detail);
+    bool tunnel_pending() const;
+    void establish_tunnel();
 
     // dialing.hpp
     void on_client_tls(std::error_code ec);
@@ -138,6 +152,15 @@ class connection final : public connection_base,
     proxy::impl& owner_;
     relay_loop& loop_; // where this connection's handlers run
     std::uint64_t id_;
+    // Where this connection goes: --upstream, or in forward mode what the client named.
+    upstream_url target_;
+    // Forward mode: the client's request while it is read, then what it asked for.
+    std::optional<handshake::proxy_request_parser> request_;
+    bool tunnel_established_ = false; // CONNECT: the 200 has been written
+    // Client bytes to send upstream before relaying: what followed the request head in its
+    // read (and, for the absolute form, the rewritten head before them).
+    std::string preface_;
+    std::string preface_shown_as_;
     // The upstream socket's local address while the proxy knows it as one of its own dials.
     std::optional<tcp::endpoint> dialed_from_;
     Client client_;

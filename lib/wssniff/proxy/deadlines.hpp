@@ -25,7 +25,7 @@ template <class Client, class Upstream> void connection<Client, Upstream>::arm_s
         setup_error_ = asio::error::timed_out;
         resolver_.cancel();
         std::error_code ignored;
-        if (stage_ == stage::tls_accept) {
+        if (stage_ == stage::tls_accept || stage_ == stage::proxy_request) {
             tcp_of(client_).close(ignored);
         } else {
             tcp_of(upstream_).close(ignored);

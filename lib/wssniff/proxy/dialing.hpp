@@ -12,17 +12,23 @@ namespace wssniff::proxy {
 template <class Client, class Upstream>
 connection<Client, Upstream>::connection(proxy::impl& owner, relay_loop& loop, tcp::socket client,
                                          std::uint64_t id, std::unique_ptr<tap> watcher)
-    : owner_(owner), loop_(loop), id_(id),
+    : owner_(owner), loop_(loop), id_(id), target_(owner.options.upstream),
       client_(make_stream<Client>(std::move(client), owner.client_tls)),
       upstream_(make_stream<Upstream>(loop.io, owner.upstream_tls)), resolver_(loop.io),
       timer_(loop.io), tap_(std::move(watcher)) {
-    if (owner.options.rewrite_host) {
+    if (owner.options.forward) {
+        request_.emplace(owner.options.session.max_head);
+    } else if (owner.options.rewrite_host) {
         rewriter_.emplace(owner.options.upstream.authority());
     }
     accepted_at_ = last_activity_ = steady::now();
 }
 
 template <class Client, class Upstream> void connection<Client, Upstream>::start() {
+    if (request_) {
+        read_proxy_request();
+        return;
+    }
     if constexpr (is_tls<Client>) {
         auto self = this->shared_from_this();
         stage_ = stage::tls_accept;
@@ -53,7 +59,7 @@ template <class Client, class Upstream> void connection<Client, Upstream>::conne
     auto self = this->shared_from_this();
     stage_ = stage::connecting;
     arm_setup_timer();
-    const auto& up = owner_.options.upstream;
+    const auto& up = target_;
     resolver_.async_resolve(
         up.host, std::to_string(up.port),
         [this, self](std::error_code ec, tcp::resolver::results_type results) {
@@ -99,8 +105,7 @@ void connection<Client, Upstream>::on_connected(std::error_code ec) {
         auto self = this->shared_from_this();
         stage_ = stage::tls_connect;
         arm_setup_timer();
-        const auto& o = owner_.options;
-        tls::prepare_upstream(upstream_.native_handle(), o.upstream.host, o.insecure);
+        tls::prepare_upstream(upstream_.native_handle(), target_.host, owner_.options.insecure);
         upstream_.async_handshake(asio::ssl::stream_base::client,
                                   [this, self](std::error_code hec) { on_upstream_tls(hec); });
     } else {
@@ -118,20 +123,30 @@ void connection<Client, Upstream>::on_upstream_tls(std::error_code ec) {
         return;
     }
     if constexpr (is_tls<Upstream>) {
-        const auto& o = owner_.options;
         tls_.upstream =
-            tls::upstream_leg_of(upstream_.native_handle(), o.upstream.host, o.insecure);
+            tls::upstream_leg_of(upstream_.native_handle(), target_.host, owner_.options.insecure);
     }
     relay();
 }
 
 template <class Client, class Upstream> void connection<Client, Upstream>::relay() {
+    if (tunnel_pending()) {
+        establish_tunnel(); // relays once the client has heard the tunnel is up
+        return;
+    }
     stage_ = stage::relaying;
     timer_.cancel();
     tap_->relaying(tls_.client || tls_.upstream ? &tls_ : nullptr);
     arm_timer();
-    read(direction::c2s);
     read(direction::s2c);
+    if (preface_.empty()) {
+        read(direction::c2s);
+        return;
+    }
+    // Forward mode: what the client sent with its request goes first, then c2s reads on.
+    pump_of(direction::c2s).shown_as = std::move(preface_shown_as_);
+    forward(direction::c2s, bytes_view{preface_}, wall_clock::now(),
+            [this](std::error_code ec) { on_written(direction::c2s, ec); });
 }
 
 // One sentence for a failed setup step, e.g. "timed out after 5000 ms" or "Connection refused".
@@ -157,7 +172,7 @@ template <class Client, class Upstream> void connection<Client, Upstream>::upstr
     }
     std::error_code ec;
     const auto upstream = tcp_of(upstream_).remote_endpoint(ec);
-    fail_upstream((ec ? owner_.options.upstream.host_port() : to_string(upstream)) +
+    fail_upstream((ec ? target_.host_port() : to_string(upstream)) +
                   " is this proxy's own listening address: wssniff would connect to itself");
 }
 

@@ -66,7 +66,7 @@ void connection<Client, Upstream>::client_tls_failed(std::error_code ec) {
 
 template <class Client, class Upstream>
 void connection<Client, Upstream>::fail_upstream(const std::string& why) {
-    const std::string upstream = owner_.options.upstream.host_port();
+    const std::string upstream = target_.host_port();
     traffic_counters::add(loop_.traffic.upstream_failures, 1);
     tap_->failed(failure::upstream_unreachable, upstream + ": " + why);
     answer("502 Bad Gateway", "wssniff: cannot reach upstream " + upstream + ": " + why + "\n",
@@ -83,7 +83,7 @@ template <class Client, class Upstream> void connection<Client, Upstream>::hands
     }
     const auto& o = owner_.options;
     answer("504 Gateway Timeout",
-           "wssniff: upstream " + o.upstream.host_port() +
+           "wssniff: upstream " + target_.host_port() +
                " sent no response within the handshake timeout (" +
                std::to_string(o.handshake_timeout.count()) + " ms)\n",
            end_reason::timeout);

@@ -76,7 +76,9 @@ std::unique_ptr<tap> proxy::impl::make_tap(std::uint64_t id, const tcp::socket& 
     if (!ec) {
         s.client = to_string(peer);
     }
-    s.upstream = options.upstream.host_port();
+    if (!options.forward) {
+        s.upstream = options.upstream.host_port(); // forward mode: the tap hears it per request
+    }
     s.error_counts = loop.traffic.errors;
     return std::make_unique<session_tap>(sink, std::move(s), options.filters, &loop.traffic);
 }
@@ -172,6 +174,11 @@ void proxy::impl::accepted_socket_checked(relay_loop& loop, tcp::socket socket) 
 // A connection to ourselves can only arrive on the port we listen on, from an address of this
 // machine (the start refuses the obvious case; this catches another name for the same socket).
 bool proxy::impl::may_loop_back(const tcp::endpoint& peer) {
+    if (options.forward) {
+        // A request that names this proxy gets its own request back: a 400 (origin-form) or,
+        // through a CONNECT, whatever the client tunnels, never a loop of our own making.
+        return false;
+    }
     std::error_code ec;
     return options.upstream.port == acceptor.local_endpoint(ec).port() && !ec && peer.port() != 0;
 }

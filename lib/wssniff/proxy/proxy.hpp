@@ -22,13 +22,27 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace wssniff::proxy {
+
+// One --allow HOST[:PORT] of a forward proxy: the host as the client names it (compared without
+// case, never resolved), and the port, or any port.
+struct allow_rule {
+    std::string host; // an IPv6 address without its brackets
+    std::optional<std::uint16_t> port;
+};
 
 struct proxy_options {
     std::string listen_host = "127.0.0.1";
     std::uint16_t listen_port = 8080; // 0: pick a free port
+    // Reverse mode (the default): every client goes to this upstream.
     upstream_url upstream;
+    // Forward mode (--mode forward): each client names its server, with CONNECT HOST:PORT or an
+    // absolute-form request (GET http://HOST/PATH); `upstream` is not used. `allow`: the hosts
+    // it may name; empty, any (the app requires a list when listening beyond loopback).
+    bool forward = false;
+    std::vector<allow_rule> allow;
     // A wss:// upstream's certificate is verified against this CA file (PEM), or against the
     // system's CA store without one; `insecure`: not verified at all.
     std::optional<std::string> ca_file;

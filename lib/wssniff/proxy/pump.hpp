@@ -139,7 +139,16 @@ void connection<Client, Upstream>::written(direction d, std::size_t n) {
     if (n > 0) {
         touch();
         traffic_counters::add(loop_.traffic.bytes[d == direction::c2s ? 0 : 1], n);
-        tap_->forwarded(d, p.writing.first(n), p.read_at);
+        if (p.shown_as.empty()) {
+            tap_->forwarded(d, p.writing.first(n), p.read_at);
+        } else {
+            // An absolute-form head went upstream rewritten; the records show the client's
+            // request (its Proxy-* fields redacted), once the whole of it was forwarded.
+            if (n == p.writing.size()) {
+                tap_->forwarded(d, bytes_view{p.shown_as}, p.read_at);
+            }
+            p.shown_as.clear();
+        }
     }
     if (stopped()) {
         settle();

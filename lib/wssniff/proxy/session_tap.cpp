@@ -1,5 +1,6 @@
 #include "wssniff/proxy/session_tap.hpp"
 
+#include "wssniff/handshake/http_head.hpp"
 #include "wssniff/proxy/proxy_state.hpp"
 #include "wssniff/record/error_record.hpp"
 
@@ -68,6 +69,22 @@ record::sink& session_tap::out() noexcept {
     return filtered_ ? static_cast<record::sink&>(*filtered_) : sink_;
 }
 
+void session_tap::forwarding(const forward_hop& hop) {
+    options_.proxy = hop;
+    options_.upstream = hop.authority;
+    tunnel_undecided_ = hop.mode == "connect";
+}
+
+// A tunnel's first bytes, judged by the head parser's first-byte check (a TLS ClientHello's
+// 0x16 is no request's first byte).
+namespace {
+bool starts_like_request(bytes_view chunk) {
+    handshake::head_parser probe(handshake::head_parser::kind::request);
+    probe.feed(chunk.first(std::min<std::size_t>(chunk.size(), 64)));
+    return probe.state() != handshake::head_parser::status::failed;
+}
+} // namespace
+
 void session_tap::relaying(const tls_info* tls) {
     if (tls != nullptr) {
         options_.tls = *tls;
@@ -76,6 +93,18 @@ void session_tap::relaying(const tls_info* tls) {
 }
 
 void session_tap::forwarded(direction dir, bytes_view chunk, wall_clock::time_point read_at) {
+    if (silent_) {
+        return;
+    }
+    if (tunnel_undecided_) {
+        tunnel_undecided_ = false;
+        // HTTP clients speak first: a server that does is not one.
+        opaque_ = dir == direction::s2c || !starts_like_request(chunk);
+    }
+    if (opaque_) {
+        opaque_bytes_[dir == direction::c2s ? 0 : 1] += chunk.size();
+        return;
+    }
     if (forward_only()) {
         filtered_->undecoded[dir == direction::c2s ? 0 : 1] += chunk.size();
         return;
@@ -104,6 +133,9 @@ void session_tap::tally(direction dir) noexcept {
 }
 
 void session_tap::ended(direction dir, wall_clock::time_point at) {
+    if (silent_ || opaque_ || !session_) {
+        return;
+    }
     if (forward_only()) {
         return; // nothing decoded, nothing left unfinished to report
     }
@@ -112,16 +144,42 @@ void session_tap::ended(direction dir, wall_clock::time_point at) {
 }
 
 void session_tap::failed(failure what, const std::string& detail) {
-    record::error e =
-        what == failure::client_tls_failed
-            ? record::make_error(error_code::client_tls_failed, detail, direction::c2s, {}, true)
-            : record::make_error(error_code::upstream_unreachable, detail, {}, {}, true);
+    if (silent_) {
+        return;
+    }
+    record::error e;
+    switch (what) {
+    case failure::client_tls_failed:
+        e = record::make_error(error_code::client_tls_failed, detail, direction::c2s, {}, true);
+        break;
+    case failure::upstream_unreachable:
+        e = record::make_error(error_code::upstream_unreachable, detail, {}, {}, true);
+        break;
+    case failure::proxy_denied:
+        e = record::make_error(error_code::proxy_denied, detail, direction::c2s, {}, true);
+        break;
+    case failure::proxy_request_invalid:
+        e = record::make_error(error_code::proxy_request_invalid, detail, direction::c2s, {}, true);
+        break;
+    }
     session::count_error(options_, e.code);
     out().write(record::record{options_.conn, wall_clock::now(), std::move(e)});
     out().end_of_batch();
 }
 
 void session_tap::closed(end_reason why, wall_clock::time_point at) {
+    if (silent_) {
+        return;
+    }
+    if (opaque_) {
+        record::close c;
+        c.reason = to_close_reason(why);
+        c.bytes_c2s = opaque_bytes_[0];
+        c.bytes_s2c = opaque_bytes_[1];
+        out().write(record::record{options_.conn, at, c});
+        out().end_of_batch();
+        return;
+    }
     if (!session_) {
         session_.emplace(out(), options_);
     }
@@ -131,11 +189,11 @@ void session_tap::closed(end_reason why, wall_clock::time_point at) {
 }
 
 bool session_tap::setup_over() const {
-    return forward_only() || (session_ && session_->setup_over());
+    return silent_ || opaque_ || forward_only() || (session_ && session_->setup_over());
 }
 
 bool session_tap::awaiting_first_response() const {
-    return !forward_only() && session_ && session_->awaiting_response() &&
+    return !silent_ && !opaque_ && !forward_only() && session_ && session_->awaiting_response() &&
            session_->bytes(direction::s2c) == 0;
 }
 

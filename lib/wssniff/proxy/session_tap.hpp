@@ -28,6 +28,8 @@ class session_tap final : public tap {
                 const filter::filters& filters = {}, traffic_counters* counters = nullptr);
     ~session_tap() override;
 
+    void forwarding(const forward_hop& hop) override;
+    void unrecorded() override { silent_ = true; }
     void relaying(const tls_info* tls) override;
     void forwarded(direction dir, bytes_view chunk, wall_clock::time_point read_at) override;
     void ended(direction dir, wall_clock::time_point at) override;
@@ -50,6 +52,13 @@ class session_tap final : public tap {
     traffic_counters* counters_;
     std::array<std::uint64_t, 2> frames_tallied_{};   // c2s, s2c
     std::array<std::uint64_t, 2> messages_tallied_{}; // c2s, s2c
+    // Forward mode. A CONNECT tunnel is decoded as a reverse-mode connection is when it starts
+    // like an HTTP request; one that starts otherwise (TLS, another protocol, a server that
+    // speaks first) is opaque: counted, and only its close record is written.
+    bool tunnel_undecided_ = false;
+    bool opaque_ = false;
+    std::array<std::uint64_t, 2> opaque_bytes_{}; // c2s, s2c
+    bool silent_ = false;                         // unrecorded(): nothing is written
     // Made when the relay starts, once the TLS details for its handshake record are known; a
     // connection that never got that far gets one for its close record.
     std::optional<session::session> session_;

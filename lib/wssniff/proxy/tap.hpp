@@ -6,6 +6,7 @@
 // forward-only runs (--emit none). Tests can drive a relay with a tap that just remembers.
 
 #include "wssniff/base/bytes.hpp"
+#include "wssniff/base/forward_hop.hpp"
 #include "wssniff/base/tls_info.hpp"
 
 #include <chrono>
@@ -29,13 +30,23 @@ enum class end_reason : std::uint8_t {
 
 // What went wrong that the relay answered itself.
 enum class failure : std::uint8_t {
-    upstream_unreachable, // resolve, connect or the upstream's TLS failed (the client got a 502)
-    client_tls_failed,    // the client's TLS handshake failed
+    upstream_unreachable,  // resolve, connect or the upstream's TLS failed (the client got a 502)
+    client_tls_failed,     // the client's TLS handshake failed
+    proxy_denied,          // forward mode: the host named is not in --allow (the client got a 403)
+    proxy_request_invalid, // forward mode: not a request a forward proxy serves (a 400)
 };
 
 class tap {
   public:
     virtual ~tap() = default;
+
+    // Forward mode, before relaying(): the client's request named this server; a CONNECT
+    // tunnel's bytes or an absolute-form upgrade follow.
+    virtual void forwarding(const forward_hop& hop) { (void)hop; }
+
+    // Forward mode: this connection is not one the records describe (an absolute-form request
+    // that is no upgrade, a client gone before its request): nothing is written for it.
+    virtual void unrecorded() {}
 
     // Setup is done (TLS legs up, upstream connected): bytes start to flow. `tls` is set when
     // either leg speaks TLS.

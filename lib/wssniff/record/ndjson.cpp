@@ -70,6 +70,11 @@ void write_body(line_writer& w, const handshake& h) {
         }
         w.punct("}");
     }
+    if (h.proxy) {
+        w.str(R"(,"proxy":{"mode":)", h.proxy->mode);
+        w.str(R"(,"authority":)", h.proxy->authority);
+        w.punct("}");
+    }
     if (h.repeat) {
         w.num(R"(,"repeat":true,"segment":)", h.segment);
     }

@@ -4,6 +4,7 @@
 
 #include "wssniff/base/bytes.hpp"
 #include "wssniff/base/error_code.hpp"
+#include "wssniff/base/forward_hop.hpp"
 #include "wssniff/base/tls_info.hpp"
 
 #include <array>
@@ -59,7 +60,8 @@ struct handshake {
     std::optional<std::string> subprotocol;
     std::optional<std::string> extensions;
     std::optional<deflate_record> deflate;
-    std::optional<tls_info> tls; // live capture with TLS on either leg
+    std::optional<tls_info> tls;      // live capture with TLS on either leg
+    std::optional<forward_hop> proxy; // `proxy --mode forward`: how the client came through
     // A copy at the start of a rotated output segment (`--rotate-*`), of a connection still
     // open, so that each segment stands alone; `segment` is that segment's number.
     bool repeat = false;

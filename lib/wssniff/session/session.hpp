@@ -41,6 +41,8 @@ struct session_options {
     std::optional<std::string> upstream;
     // What each TLS leg negotiated (live only), for the handshake record.
     std::optional<record::tls_info> tls;
+    // `proxy --mode forward`: the request form and authority, for the handshake record.
+    std::optional<forward_hop> proxy;
     std::size_t max_head = 64 * 1024;
     // Client bytes held while waiting for the server's response to an upgrade request.
     std::size_t max_pending = 256 * 1024;

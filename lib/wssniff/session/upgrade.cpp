@@ -46,6 +46,7 @@ record::handshake make_handshake_record(const session_options& options,
     h.client = options.client;
     h.upstream = options.upstream;
     h.tls = options.tls;
+    h.proxy = options.proxy;
     h.method = request.method;
     h.target = request.target;
     h.status = response.status;

@@ -47,8 +47,10 @@ class Proxy:
             if open_files is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
 
-        command = [wssniff, "proxy", "--listen", f"{LOOPBACK}:0",
-                   "--upstream", f"ws://{LOOPBACK}:{upstream_port}"]
+        # upstream_port None: no --upstream (a forward proxy, whose clients name their servers).
+        command = [wssniff, "proxy", "--listen", f"{LOOPBACK}:0"]
+        if upstream_port is not None:
+            command += ["--upstream", f"ws://{LOOPBACK}:{upstream_port}"]
         if output is not None:
             command += ["--output", output]
         command += list(args)

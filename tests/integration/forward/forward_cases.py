@@ -1,0 +1,386 @@
+#!/usr/bin/python3
+"""`wssniff proxy --mode forward` with real clients over loopback:
+
+    forward_cases.py WSSNIFF RECORDS_DIR CASE [--budget SECONDS]
+
+Clients reach their servers through the proxy as through any HTTP proxy: CONNECT HOST:PORT (npm
+ws with https-proxy-agent, headless Chromium, raw sockets) or an absolute-form request (raw
+sockets). What the servers receive must be what the clients sent (the absolute form's request
+line and Proxy-* fields aside), and the records of a CONNECT tunnel those of a reverse-mode run of
+the same bytes. Records go to RECORDS_DIR/forward-CASE*.ndjson (the schema suite validates them).
+"""
+
+import os
+import subprocess
+import sys
+
+from wssniff_kit.checks import CheckFailed, check, log
+from wssniff_kit.heads import upgrade_request, upgrade_response, websocket_key
+from wssniff_kit.processes import Process
+from wssniff_kit.proxy import Proxy
+from wssniff_kit.records import of_type, one_close
+from wssniff_kit.runner import run_cases
+from wssniff_kit.sockets import LOOPBACK, connect, unused_port
+from wssniff_kit.wire import OP_BINARY, OP_CLOSE, OP_TEXT, check_same_bytes, close_payload, frame
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ESTABLISHED = b"HTTP/1.1 200 Connection established\r\n\r\n"
+# What differs between two runs of the same bytes, or between the modes by design.
+RUN_FIELDS = ("ts", "request_ts", "conn", "run", "instance", "client", "proxy")
+
+
+def node():
+    return os.environ.get("WSSNIFF_NODE") or "node"
+
+
+def forward_proxy(ctx, output, args=()):
+    proxy = Proxy(ctx.wssniff, None, output, ["--mode", "forward"] + list(args))
+    ctx.stack.callback(proxy.stop)
+    return proxy
+
+
+def records_of(proxy):
+    proxy.wait_idle()
+    check(proxy.stop() == 0, f"the proxy did not exit 0 on SIGTERM: {proxy.stderr_text()!r}")
+    return proxy.records()
+
+
+def comparable(records):
+    return [{k: v for k, v in r.items() if k not in RUN_FIELDS} for r in records]
+
+
+def ws_server(ctx):
+    server = Process("ws server", [node(), os.path.join(HERE, "ws_peers.js"), "server"], HERE)
+    ctx.stack.callback(server.kill)
+    return int(server.wait_line(r"listening (\d+)", 20).group(1))
+
+
+def run_client(argv, what, timeout=30):
+    client = Process(what, argv, HERE)
+    status = client.wait(timeout)
+    check(status == 0, f"{what} failed (status {status}): {client.output('stderr')[-2000:]}")
+
+
+def tunnel(proxy, authority, name="client"):
+    """A raw client through CONNECT authority; returns it once the tunnel is up."""
+    client = connect(proxy.port, name)
+    client.send(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode())
+    client.expect(ESTABLISHED, what="the CONNECT answer")
+    client.start_phase(True)  # from here on, the tunnel's bytes
+    return client
+
+
+def raw_upstream_conversation(ctx, proxy, upstream, through_connect, host):
+    """An upgrade and a few frames each way with fixed keys and masks (the same bytes every
+    run), through CONNECT or straight to a reverse proxy; checks the bytes crossed unchanged."""
+    request = upgrade_request(host, websocket_key(7), target="/chat?room=1")
+    if through_connect:
+        client = ctx.track(tunnel(proxy, upstream.authority))
+    else:
+        client = ctx.track(connect(proxy.port, "client"))
+    key = websocket_key(7)
+    client.send(request)
+    server = ctx.track(upstream.accept())
+    server.read_head()
+    response = upgrade_response(key)
+    server.send(response)
+    client.expect(response, what="the 101")
+    sends = [
+        (client, frame(OP_TEXT, "héllo ✓".encode(), mask=b"\x01\x02\x03\x04")),
+        (server, frame(OP_TEXT, "héllo ✓".encode())),
+        (client, frame(OP_BINARY, bytes(range(256)) * 300, mask=b"\xa0\xb1\xc2\xd3")),
+        (server, frame(OP_BINARY, bytes(range(256)) * 300)),
+        (client, frame(OP_CLOSE, close_payload(1000, b"done"), mask=b"\x10\x20\x30\x40")),
+        (server, frame(OP_CLOSE, close_payload(1000, b"done"))),
+    ]
+    for sender, data in sends:
+        receiver = server if sender is client else client
+        sender.send(data)
+        receiver.expect(data, what="a frame")
+    client.close()
+    server.expect_eof(what="EOF after the client closed")
+    check_same_bytes(server.received, client.sent, "upstream received vs client sent (tunnel)")
+    check_same_bytes(client.received, server.sent, "client received vs upstream sent (tunnel)")
+    server.close()
+    return request
+
+
+def case_connect_same_as_reverse(ctx):
+    """A raw client's upgrade and frames through CONNECT: the bytes cross unchanged both ways,
+    and the records are those of the same bytes through a reverse-mode proxy (but for the
+    handshake's `proxy`, and what differs between any two runs)."""
+    upstream = ctx.upstream()
+    forward = forward_proxy(ctx, ctx.output("-forward"), ["--payload", "base64", "--emit", "both"])
+    raw_upstream_conversation(ctx, forward, upstream, True, upstream.authority)
+    forwarded = records_of(forward)
+    reverse = ctx.proxy(upstream.port, ctx.output("-reverse"), ["--payload", "base64", "--emit",
+                                                                "both"])
+    raw_upstream_conversation(ctx, reverse, upstream, False, upstream.authority)
+    reversed_ = records_of(reverse)
+    handshake = of_type(forwarded, "handshake")
+    check(len(handshake) == 1, f"one handshake record, got {len(handshake)}")
+    check(handshake[0].get("proxy") == {"mode": "connect", "authority": upstream.authority},
+          f"proxy field: {handshake[0].get('proxy')!r}")
+    check(handshake[0]["upstream"] == upstream.authority, "upstream is the CONNECT authority")
+    check("proxy" not in of_type(reversed_, "handshake")[0], "no proxy field in reverse mode")
+    a, b = comparable(forwarded), comparable(reversed_)
+    check(a == b, f"forward and reverse records differ:\n{a}\n{b}")
+    log(f"{len(a)} records the same in both modes")
+
+
+def case_connect_ws(ctx):
+    """npm ws through https-proxy-agent (CONNECT) to an npm ws echo server: every echo comes
+    back, and the records equal a reverse-mode run of the same client (masks and keys aside,
+    which the client draws at random)."""
+    port = ws_server(ctx)
+    forward = forward_proxy(ctx, ctx.output("-forward"), ["--emit", "both"])
+    run_client([node(), os.path.join(HERE, "ws_peers.js"), "client",
+                f"ws://{LOOPBACK}:{port}/echo", f"http://{LOOPBACK}:{forward.port}"],
+               "ws client through CONNECT")
+    forwarded = records_of(forward)
+    reverse = ctx.proxy(port, ctx.output("-reverse"), ["--emit", "both"])
+    run_client([node(), os.path.join(HERE, "ws_peers.js"), "client",
+                f"ws://{LOOPBACK}:{reverse.port}/echo"], "ws client to the reverse proxy")
+    reversed_ = records_of(reverse)
+
+    def random_free(records):
+        out = []
+        for r in comparable(records):
+            r.pop("mask", None)
+            if r["type"] == "close":
+                r.pop("reason")  # which side's FIN came first after the closing handshake
+            for side in ("request_headers", "response_headers"):
+                if side in r:
+                    r[side] = [h for h in r[side] if h[0].lower() not in
+                               ("sec-websocket-key", "sec-websocket-accept", "date")]
+            out.append(r)
+        return out
+
+    hs = of_type(forwarded, "handshake")
+    check(len(hs) == 1 and hs[0]["status"] == 101, f"one 101 handshake: {hs!r}")
+    check(hs[0]["proxy"] == {"mode": "connect", "authority": f"{LOOPBACK}:{port}"},
+          f"proxy field: {hs[0].get('proxy')!r}")
+    a, b = random_free(forwarded), random_free(reversed_)
+    check(a == b, f"forward and reverse records differ:\n{a[:3]}\n{b[:3]}")
+    check(len(of_type(forwarded, "message")) == 10, "5 messages each way")
+
+
+def case_browser(ctx):
+    """Headless Chromium with --proxy-server: the page (absolute-form GET, not recorded) and its
+    WebSocket (CONNECT) both through the proxy; only the WebSocket is recorded, as in reverse
+    mode."""
+    port = ws_server(ctx)
+    forward = forward_proxy(ctx, ctx.output(), ["--emit", "both", "--allow", LOOPBACK])
+    run_client([node(), os.path.join(HERE, "browser_page.js"), f"http://{LOOPBACK}:{forward.port}",
+                f"http://{LOOPBACK}:{port}/page.html", f"ws://{LOOPBACK}:{port}/echo"],
+               "chromium", timeout=60)
+    records = records_of(forward)
+    hs = of_type(records, "handshake")
+    check(len(hs) == 1, f"one handshake (the page's GET is not recorded): {len(hs)}")
+    check(hs[0]["status"] == 101 and hs[0]["target"] == "/echo", f"handshake: {hs[0]!r}")
+    check(hs[0]["proxy"] == {"mode": "connect", "authority": f"{LOOPBACK}:{port}"},
+          f"proxy field: {hs[0].get('proxy')!r}")
+    conn = hs[0]["conn"]
+    messages = of_type(records, "message", conn)
+    texts = [m.get("text") for m in messages if m["dir"] == "c2s" and m["op"] == "text"]
+    check(texts[:1] == ["héllo through the proxy ✓"], f"first text: {texts[:1]!r}")
+    check(len([m for m in messages if m["dir"] == "c2s"]) == 5, "5 messages from the page")
+    check(one_close(records, conn)["frames_c2s"] == 6, "5 frames and a close from the page")
+    # Chromium's own requests (component updates, sign-in) are refused by --allow: an error
+    # and a close each. The page's GET to the allowed host leaves no record.
+    for r in records:
+        if r["conn"] == conn or r["type"] == "close":
+            continue
+        check(r["type"] == "error" and r["code"] == "proxy_denied" and
+              f"{LOOPBACK}:" not in r["message"], f"a record of another connection: {r!r}")
+
+
+def case_denied(ctx):
+    """A host not in --allow: 403, an error record proxy_denied, and nothing reaches it."""
+    upstream = ctx.upstream()
+    forward = forward_proxy(ctx, ctx.output(), ["--allow", f"{LOOPBACK}:1",
+                                               "--allow", "example.invalid"])
+    client = ctx.track(connect(forward.port, "client"))
+    client.send(f"CONNECT {upstream.authority} HTTP/1.1\r\nHost: {upstream.authority}\r\n"
+                f"\r\n".encode())
+    client.expect(b"HTTP/1.1 403 Forbidden\r\n", what="the refusal")
+    upstream.listener.settimeout(0.3)
+    try:
+        upstream.listener.accept()
+        raise CheckFailed("the proxy connected to a host not in --allow")
+    except OSError:
+        pass
+    records = records_of(forward)
+    errors = of_type(records, "error")
+    check(len(errors) == 1 and errors[0]["code"] == "proxy_denied" and
+          upstream.authority in errors[0]["message"], f"error record: {errors!r}")
+    check(not of_type(records, "handshake"), "no handshake record")
+    check(len(of_type(records, "close")) == 1, "one close record")
+
+
+def case_closed_port(ctx):
+    """CONNECT to a port nothing listens on: 502 and an upstream_unreachable record."""
+    held, port = unused_port()
+    ctx.stack.callback(held.close)
+    forward = forward_proxy(ctx, ctx.output())
+    client = ctx.track(connect(forward.port, "client"))
+    client.send(f"CONNECT {LOOPBACK}:{port} HTTP/1.1\r\n\r\n".encode())
+    client.expect(b"HTTP/1.1 502 Bad Gateway\r\n", what="the 502")
+    records = records_of(forward)
+    errors = of_type(records, "error")
+    check(len(errors) == 1 and errors[0]["code"] == "upstream_unreachable" and
+          f"{LOOPBACK}:{port}" in errors[0]["message"], f"error record: {errors!r}")
+    check(one_close(records, errors[0]["conn"])["reason"] == "upstream_unreachable",
+          "close reason upstream_unreachable")
+
+
+def case_opaque_tunnel(ctx):
+    """A tunnel that starts with a TLS ClientHello's first bytes, then garbage, and a server
+    that answers garbage: relayed byte for byte, recorded as a close record with the counts
+    (no error: wssniff does not pretend to read it)."""
+    upstream = ctx.upstream()
+    forward = forward_proxy(ctx, ctx.output())
+    client = ctx.track(tunnel(forward, upstream.authority))
+    hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(200)) + b"\r\n\r\n"
+    client.send(hello)
+    server = ctx.track(upstream.accept())
+    server.expect(hello, what="the ClientHello")
+    answer = b"\x15\x03\x03\x00\x02\x02\x28" + b"\x00garbage" * 1000
+    server.send(answer)
+    client.expect(answer, what="the garbage answer")
+    more = b"GET / HTTP/1.1\r\n\r\n"  # looks like HTTP, but not at the tunnel's start
+    client.send(more)
+    server.expect(more, what="the later bytes")
+    client.close()
+    server.expect_eof(what="EOF")
+    server.close()
+    records = records_of(forward)
+    check([r["type"] for r in records] == ["close"], f"only a close record: {records!r}")
+    close = records[0]
+    check(close["bytes_c2s"] == len(hello) + len(more) and close["bytes_s2c"] == len(answer),
+          f"byte counts: {close!r}")
+    check(close["reason"] == "client_closed", f"reason: {close['reason']}")
+
+
+def case_absolute_upgrade(ctx):
+    """GET http://HOST:PORT/PATH with Upgrade: forwarded in origin-form without its
+    Proxy-Authorization and Proxy-Connection (every other byte as sent); recorded as the client
+    sent it, the credentials redacted."""
+    upstream = ctx.upstream()
+    forward = forward_proxy(ctx, ctx.output())
+    client = ctx.track(connect(forward.port, "client"))
+    key = websocket_key(3)
+    request = (f"GET http://{upstream.authority}/chat?room=1 HTTP/1.1\r\n"
+               f"Host: {upstream.authority}\r\n"
+               f"Proxy-Authorization: Basic c2VjcmV0OnNlY3JldA==\r\n"
+               f"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Proxy-Connection: keep-alive\r\n"
+               f"Sec-WebSocket-Key: {key.decode()}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+    expected = (f"GET /chat?room=1 HTTP/1.1\r\nHost: {upstream.authority}\r\n"
+                f"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key.decode()}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+    hello = frame(OP_TEXT, b"hi", mask=b"\x01\x02\x03\x04")
+    client.send(request + hello)  # a frame right behind the head, in the same write
+    server = ctx.track(upstream.accept())
+    server.expect(expected + hello, what="the origin-form request and the frame")
+    response = upgrade_response(key)
+    server.send(response)
+    client.expect(response, what="the 101")
+    client.close()
+    server.expect_eof(what="EOF")
+    server.close()
+    records = records_of(forward)
+    hs = of_type(records, "handshake")
+    check(len(hs) == 1, f"one handshake: {records!r}")
+    h = hs[0]
+    check(h["proxy"] == {"mode": "absolute", "authority": upstream.authority}, f"proxy: {h!r}")
+    check(h["target"] == f"http://{upstream.authority}/chat?room=1", f"target: {h['target']}")
+    check(["Proxy-Authorization", "Basic [redacted]"] in h["request_headers"],
+          f"Proxy-Authorization redacted: {h['request_headers']!r}")
+    check(["Proxy-Connection", "keep-alive"] in h["request_headers"], "Proxy-Connection shown")
+    check(len(of_type(records, "frame")) == 1, "the client's frame is recorded")
+    check(one_close(records, h["conn"])["bytes_c2s"] == len(request + hello),
+          "bytes_c2s counts the request as the client sent it")
+
+
+def case_absolute_plain(ctx):
+    """A plain absolute-form GET: relayed in origin-form, nothing recorded."""
+    upstream = ctx.upstream()
+    forward = forward_proxy(ctx, ctx.output())
+    client = ctx.track(connect(forward.port, "client"))
+    client.send(f"GET http://{upstream.authority} HTTP/1.1\r\nHost: {upstream.authority}\r\n"
+                f"Proxy-Connection: close\r\n\r\n".encode())
+    server = ctx.track(upstream.accept())
+    server.expect(f"GET / HTTP/1.1\r\nHost: {upstream.authority}\r\n\r\n".encode(),
+                  what="the origin-form GET")
+    body = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    server.send(body)
+    client.expect(body, what="the response")
+    server.close()
+    client.expect_eof(what="EOF")
+    client.close()
+    check(records_of(forward) == [], "nothing recorded")
+
+
+def case_usage(ctx):
+    """Forward mode's usage mistakes: one line, exit 2 (a non-loopback listener without
+    --allow would be an open relay)."""
+    for args, saying in [
+            (["--mode", "forward", "--listen", "0.0.0.0:0"], "open relay"),
+            (["--mode", "forward", "--upstream", "ws://127.0.0.1:9"], "--upstream"),
+            (["--allow", "example.com", "--upstream", "ws://127.0.0.1:9"], "--mode forward"),
+            (["--mode", "forward", "--allow", "example.com:x"], "--allow"),
+            (["--mode", "forward", "--tls-cert", __file__, "--tls-key", __file__], "--tls-cert"),
+            ([], "--upstream")]:
+        argv = [ctx.wssniff, "proxy", "--listen", "127.0.0.1:0"] + args
+        if "--listen" in args:
+            argv = [ctx.wssniff, "proxy"] + args
+        done = subprocess.run(argv, capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
+        err = done.stderr.decode()
+        log(f"{args}: exit {done.returncode}: {err.strip()}")
+        check(done.returncode == 2, f"{args}: exit {done.returncode}, expected 2: {err!r}")
+        check(err.count("\n") == 1 and saying in err, f"{args}: one line saying {saying!r}: "
+                                                      f"{err!r}")
+
+
+def case_ca_create(ctx):
+    """`wssniff ca create DIR`: a CA key and certificate, both 0600, the certificate a CA's
+    (openssl checks it and its key), and never replaced by a second run (exit 1, one line)."""
+    import stat
+    import tempfile
+    work = tempfile.mkdtemp(prefix="wssniff-ca-")
+    ctx.stack.callback(lambda: subprocess.run(["rm", "-rf", work]))
+    ca = os.path.join(work, "ca")
+    done = subprocess.run([ctx.wssniff, "ca", "create", ca], capture_output=True, timeout=10)
+    check(done.returncode == 0, f"ca create: exit {done.returncode}: {done.stderr!r}")
+    check(stat.S_IMODE(os.stat(ca).st_mode) == 0o700, "DIR created 0700")
+    for name in ("ca.key", "ca.pem"):
+        mode = stat.S_IMODE(os.stat(os.path.join(ca, name)).st_mode)
+        check(mode == 0o600, f"{name} is mode {mode:o}, expected 600")
+    text = subprocess.run(["openssl", "x509", "-in", os.path.join(ca, "ca.pem"), "-noout",
+                           "-text"], capture_output=True, timeout=10).stdout.decode()
+    check("CA:TRUE" in text and "Certificate Sign" in text, f"not a CA certificate: {text}")
+    cert_key = subprocess.run(["openssl", "x509", "-in", os.path.join(ca, "ca.pem"), "-noout",
+                               "-pubkey"], capture_output=True, timeout=10).stdout
+    key_key = subprocess.run(["openssl", "pkey", "-in", os.path.join(ca, "ca.key"), "-pubout"],
+                             capture_output=True, timeout=10).stdout
+    check(cert_key and cert_key == key_key, "the certificate is for the key")
+    verified = subprocess.run(["openssl", "verify", "-CAfile", os.path.join(ca, "ca.pem"),
+                               os.path.join(ca, "ca.pem")], capture_output=True, timeout=10)
+    check(verified.returncode == 0, f"self-signed: {verified.stdout!r} {verified.stderr!r}")
+    before = open(os.path.join(ca, "ca.key"), "rb").read()
+    again = subprocess.run([ctx.wssniff, "ca", "create", ca], capture_output=True, timeout=10)
+    err = again.stderr.decode()
+    check(again.returncode == 1 and err.count("\n") == 1 and "exists" in err,
+          f"a second create: exit {again.returncode}, {err!r}")
+    check(open(os.path.join(ca, "ca.key"), "rb").read() == before, "the key was not replaced")
+
+
+CASES = [case_connect_same_as_reverse, case_connect_ws, case_browser, case_denied,
+         case_closed_port, case_opaque_tunnel, case_absolute_upgrade, case_absolute_plain,
+         case_usage, case_ca_create]
+
+if __name__ == "__main__":
+    for c in CASES:
+        c.__name__ = c.__name__[len("case_"):]
+    sys.exit(run_cases(__doc__, CASES, prefix="forward"))
