@@ -37,10 +37,10 @@ template <class Client, class Upstream> void connection<Client, Upstream>::read_
     }
     pump& p = pump_of(direction::c2s);
     if (!p.buffer) {
-        p.buffer = loop_.buffers.take();
+        p.buffer = loop_.buffers.take(false);
     }
     tcp_of(client_).async_read_some(
-        asio::buffer(p.buffer.get(), loop_.buffers.buffer_size()),
+        asio::buffer(p.buffer.get(), p.buffer.size),
         [this, self](std::error_code ec, std::size_t n) { on_proxy_request(ec, n); });
 }
 
