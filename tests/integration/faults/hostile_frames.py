@@ -16,7 +16,7 @@ import time
 
 from wssniff_kit.checks import check, log
 from wssniff_kit.pairs import check_forwarded, close_pair, open_pair
-from wssniff_kit.proxy import RSS_LIMIT_KB, RssMonitor
+from wssniff_kit.proxy import RssMonitor
 from wssniff_kit.records import (Side, brief, check_close, check_errors, check_fields,
                                  check_frames, check_only_conns, of_type, sample_for_schema)
 from wssniff_kit.runner import run_cases
@@ -93,7 +93,7 @@ def length_63_bits_cut(ctx):
     proxy.check_clean_exit()
     check_forwarded(client, server, forwarded, request_size)
     log(f"proxy RSS peak {rss.peak_kb / 1024:.1f} MiB")
-    check(rss.peak_kb < RSS_LIMIT_KB, f"proxy RSS reached {rss.peak_kb} kB")
+    rss.check_ceiling()
 
     records = proxy.records()
     check_only_conns(records, [1])
@@ -168,7 +168,7 @@ def fragments_100k(ctx):
     rss.stop()
     log(f"{count} fragments ({len(sent)} bytes) through in {time.monotonic() - started:.2f} s; "
         f"proxy RSS peak {rss.peak_kb / 1024:.1f} MiB")
-    check(rss.peak_kb < RSS_LIMIT_KB, f"proxy RSS reached {rss.peak_kb} kB")
+    rss.check_ceiling()
     proxy.check_clean_exit()
     check_forwarded(client, server, forwarded, request_size)
     records = proxy.records()

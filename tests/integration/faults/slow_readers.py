@@ -19,7 +19,7 @@ import time
 
 from wssniff_kit.checks import CheckFailed, check, log
 from wssniff_kit.pairs import upgrade, wait_stalled
-from wssniff_kit.proxy import RSS_LIMIT_KB, RssMonitor
+from wssniff_kit.proxy import RssMonitor
 from wssniff_kit.records import (check_close, check_errors, check_no_errors, check_only_conns,
                                  of_type)
 from wssniff_kit.runner import run_cases
@@ -131,8 +131,7 @@ def slow_consumer(ctx):
     log(f"connection B while A was stalled: {describe_rtts(stalled_rtts)}; "
         f"over the whole run: {describe_rtts(all_rtts)}")
     log(f"proxy RSS peak {rss.peak_kb / 1024:.1f} MiB over {rss.samples} samples")
-    check(rss.peak_kb < RSS_LIMIT_KB, f"proxy RSS reached {rss.peak_kb} kB, limit "
-                                      f"{RSS_LIMIT_KB} kB")
+    rss.check_ceiling()
     check(len(stalled_rtts) >= 20, f"connection B made only {len(stalled_rtts)} round trips in "
                                    f"the {stall_ended - stall_began:.1f} s A was stalled")
     # Generous bounds: the machine may be busy; a connection stuck behind A would take
@@ -308,8 +307,7 @@ def stopped_reader(ctx, stopping):
                                             f"{statistics.median(during) * 1000:.0f} ms "
                                             f"(median) while {blast_dir} was stalled")
     check(max(everything) < 0.5, f"a {reader_dir} message took {max(everything) * 1000:.0f} ms")
-    check(rss.peak_kb < RSS_LIMIT_KB, f"proxy RSS reached {rss.peak_kb} kB, limit "
-                                      f"{RSS_LIMIT_KB} kB")
+    rss.check_ceiling()
 
     pings = len(pings_sent)
     reader.close()
