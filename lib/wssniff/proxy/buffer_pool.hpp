@@ -36,10 +36,12 @@ class buffer_pool {
 
     void give_back(buffer b) {
         if (b) {
-            kind(b.size == streaming_.size && streaming_.size != regular_.size)
-                .give_back(std::move(b));
+            kind(is_streaming(b)).give_back(std::move(b));
         }
     }
+
+    // Whether `b` is a streaming buffer (larger than a regular one).
+    bool is_streaming(const buffer& b) const noexcept { return b.size > regular_.size; }
 
   private:
     struct kind_of_buffer {

@@ -14,7 +14,7 @@ template <class Client, class Upstream> void connection<Client, Upstream>::read(
     }
     auto self = this->shared_from_this();
     pump& p = pump_of(d);
-    if (p.buffer && (p.buffer.size > loop_.buffers.regular_size()) != p.streaming) {
+    if (p.buffer && loop_.buffers.is_streaming(p.buffer) != p.streaming) {
         // A stream began or ran out: the next read takes a buffer of the other size.
         loop_.buffers.give_back(std::move(p.buffer));
         p.buffer = loop_.buffers.take(p.streaming);
