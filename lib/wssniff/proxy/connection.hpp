@@ -107,6 +107,7 @@ class connection final : public connection_base,
     // dialing.hpp
     void on_client_tls(std::error_code ec);
     void connect();
+    void dial(tcp::resolver::results_type results, tcp::resolver::results_type::iterator at);
     void on_connected(std::error_code ec);
     void on_upstream_tls(std::error_code ec);
     void relay();

@@ -60,27 +60,43 @@ template <class Client, class Upstream> void connection<Client, Upstream>::conne
     stage_ = stage::connecting;
     arm_setup_timer();
     const auto& up = target_;
-    resolver_.async_resolve(
-        up.host, std::to_string(up.port),
-        [this, self](std::error_code ec, tcp::resolver::results_type results) {
-            if (stopped()) {
+    resolver_.async_resolve(up.host, std::to_string(up.port),
+                            [this, self](std::error_code ec, tcp::resolver::results_type results) {
+                                if (stopped()) {
+                                    return;
+                                }
+                                if (ec || setup_error_) {
+                                    fail_upstream(setup_failure(ec));
+                                    return;
+                                }
+                                const auto first =
+                                    results.begin(); // holds the addresses too: safe past the move
+                                dial(std::move(results), first);
+                            });
+}
+
+// Endpoint by endpoint rather than asio's range connect: that one closes and reopens the socket
+// before every attempt, and out of descriptors the reopen fails (another connection took the
+// descriptor in between) and all it reports is "operation aborted". Opening here says what is
+// wrong ("Too many open files").
+template <class Client, class Upstream>
+void connection<Client, Upstream>::dial(tcp::resolver::results_type results,
+                                        tcp::resolver::results_type::iterator at) {
+    std::error_code open_ec;
+    tcp_of(upstream_).close(open_ec);
+    tcp_of(upstream_).open(at->endpoint().protocol(), open_ec);
+    if (open_ec) {
+        fail_upstream(setup_failure(open_ec));
+        return;
+    }
+    auto self = this->shared_from_this();
+    tcp_of(upstream_).async_connect(
+        at->endpoint(), [this, self, results = std::move(results), at](std::error_code ec) {
+            if (ec && !stopped() && !setup_error_ && std::next(at) != results.end()) {
+                dial(results, std::next(at)); // the next address the name resolved to
                 return;
             }
-            if (ec || setup_error_) {
-                fail_upstream(setup_failure(ec));
-                return;
-            }
-            // Open first: out of descriptors, the range connect below would report only
-            // "operation aborted"; this says what is wrong ("Too many open files").
-            std::error_code open_ec;
-            tcp_of(upstream_).open(results.begin()->endpoint().protocol(), open_ec);
-            if (open_ec) {
-                fail_upstream(setup_failure(open_ec));
-                return;
-            }
-            asio::async_connect(
-                tcp_of(upstream_), results,
-                [this, self](std::error_code cec, const tcp::endpoint&) { on_connected(cec); });
+            on_connected(ec);
         });
 }
 
