@@ -1,6 +1,7 @@
 // permessage-deflate, receiving side: one direction's messages inflated by zlib (raw inflate,
 // driven as wssniff's inflater drives it), by Intel ISA-L's isal_inflate (raw, its history kept
-// across calls; only where libisal is found), and by wssniff's own inflater, beside a memcpy of
+// across calls; only where libisal is found), by libdeflate (whole messages, so only without
+// context takeover; only where libdeflate is found), and by wssniff's own inflater, beside a memcpy of
 // the inflated bytes. The same compressed stream for all: JSON-like chat text or half-random
 // binary, 1 KiB or 64 KiB messages, a sender's window of 15 or 10 bits, context takeover on or
 // off. Each engine first inflates the whole stream once and must give back every message sent.
@@ -13,6 +14,9 @@
 #include <zlib.h>
 #if WSSNIFF_BENCH_ISAL
 #include <isa-l/igzip_lib.h>
+#endif
+#if WSSNIFF_BENCH_LIBDEFLATE
+#include <libdeflate.h>
 #endif
 
 #include <array>
@@ -201,6 +205,40 @@ class isal_engine {
 };
 #endif
 
+#if WSSNIFF_BENCH_LIBDEFLATE
+// libdeflate: whole buffers only, and no preset dictionary, so it can stand in for zlib only
+// where every message starts afresh (no_context_takeover) and is at hand whole. The message is
+// completed to a stream libdeflate accepts: the removed 00 00 ff ff back (ending the empty
+// stored block the sender's Z_SYNC_FLUSH began), then an empty final block (03 00). The copy
+// that takes is part of what is measured: the inflater would have to make it too.
+class libdeflate_engine {
+  public:
+    explicit libdeflate_engine(bool) : d_(libdeflate_alloc_decompressor()), buffer_(256 * 1024) {}
+    ~libdeflate_engine() { libdeflate_free_decompressor(d_); }
+    libdeflate_engine(const libdeflate_engine&) = delete;
+    libdeflate_engine& operator=(const libdeflate_engine&) = delete;
+
+    bool message(const std::string& compressed, sink& out) {
+        whole_.assign(compressed);
+        whole_.append("\x00\x00\xff\xff\x03\x00", 6);
+        std::size_t used = 0;
+        std::size_t produced = 0;
+        if (libdeflate_deflate_decompress_ex(d_, whole_.data(), whole_.size(), buffer_.data(),
+                                             buffer_.size(), &used,
+                                             &produced) != LIBDEFLATE_SUCCESS) {
+            return false;
+        }
+        out.on_inflated(bytes_view{buffer_.data(), produced});
+        return true;
+    }
+
+  private:
+    libdeflate_decompressor* d_;
+    std::string whole_;
+    std::vector<std::uint8_t> buffer_;
+};
+#endif
+
 class wssniff_engine {
   public:
     explicit wssniff_engine(bool reset) : z_(reset, inflate::inflate_limits{}) {}
@@ -301,6 +339,16 @@ const bool registered = [] {
                             [c, buffer](benchmark::State& st) {
                                 run_inflate(st, c, [buffer](bool r) {
                                     return std::make_unique<isal_engine>(r, buffer);
+                                });
+                            });
+                    }
+#endif
+#if WSSNIFF_BENCH_LIBDEFLATE
+                    if (reset) {
+                        benchmark::RegisterBenchmark(
+                            ("inflate_libdeflate/" + name).c_str(), [c](benchmark::State& st) {
+                                run_inflate(st, c, [](bool r) {
+                                    return std::make_unique<libdeflate_engine>(r);
                                 });
                             });
                     }
