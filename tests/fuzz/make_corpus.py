@@ -3,7 +3,8 @@
     python3 tests/fuzz/make_corpus.py
 Each file is one input of NAME_fuzz (layout at the top of NAME_fuzz.cpp). For session: an options
 byte, max_payload, the chunk sizes, the c2s length, then the c2s and s2c bytes of one connection.
-http_head and extensions seeds include the heads of tests/golden/*.case; inflate seeds include
+http_head and extensions seeds include the heads of tests/golden/*.case; proxy_request seeds are
+CONNECT and absolute-form requests a forward proxy meets; inflate seeds include
 the RFC 7692 §7.2.3 examples. Masks are fixed so the files are reproducible. Files named crash-*
 are inputs that once found a bug: those listed below are rewritten, any others (saved from a
 fuzzing run) are kept."""
@@ -301,6 +302,39 @@ for case, (c2s, s2c) in golden_streams().items():
         http_head_seeds[f"golden-{case}-s2c"] = head_input(heads_of(s2c), RESPONSES, chunks=(2,))
 
 
+# --- proxy_request_fuzz: [options][size limit][k][k chunk sizes] stream -----------------------
+
+PROXY_SMALL_LIMIT = 0x01
+
+
+def proxy_input(stream, options=0, limit=0, chunks=()):
+    assert len(chunks) <= 16 and all(1 <= c <= 256 for c in chunks)
+    return bytes([options, limit, len(chunks)]) + bytes(c - 1 for c in chunks) + stream
+
+
+proxy_request_seeds = {
+    "connect": proxy_input(b"CONNECT echo.example:443 HTTP/1.1\r\nHost: echo.example:443\r\n"
+                           b"Proxy-Authorization: Basic dTpw\r\n\r\n\x16\x03\x01", chunks=(5, 1)),
+    "connect-v6": proxy_input(b"CONNECT [::1]:9000 HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n"),
+    "connect-no-port": proxy_input(b"CONNECT example.org HTTP/1.1\r\n\r\n"),
+    "connect-port-zero": proxy_input(b"CONNECT example.org:0 HTTP/1.1\r\n\r\n"),
+    "connect-v6-unbracketed": proxy_input(b"CONNECT ::1:80 HTTP/1.1\r\n\r\n"),
+    "absolute-upgrade": proxy_input(
+        b"GET http://chat.example:8080/room?x=1#top HTTP/1.1\r\nHost: chat.example:8080\r\n"
+        b"Proxy-Connection: keep-alive\r\nProxy-Authorization: Basic\r\n  folded\r\n"
+        b"Upgrade: websocket\r\nConnection: Upgrade\r\n\r\nfirst bytes", chunks=(3, 11)),
+    "absolute-ws-scheme": proxy_input(b"GET ws://a/ HTTP/1.1\nUpgrade: WebSocket\n\n"),
+    "absolute-query-only": proxy_input(b"GET http://a?q HTTP/1.1\r\n\r\n"),
+    "absolute-userinfo": proxy_input(b"GET http://u:p@a/ HTTP/1.1\r\n\r\n"),
+    "https-target": proxy_input(b"GET https://a/ HTTP/1.1\r\n\r\n"),
+    "origin-form": proxy_input(b"GET /chat HTTP/1.1\r\nHost: a\r\n\r\n"),
+    "empty-lines-before": proxy_input(b"\r\n\nGET http://a/ HTTP/1.1\r\n\r\n", chunks=(1,)),
+    "tls-client-hello": proxy_input(bytes.fromhex("16030100a5010000a103035f")),
+    "over-small-limit": proxy_input(b"CONNECT a:1 HTTP/1.1\r\nX: yyyyyyyy\r\n\r\n",
+                                    PROXY_SMALL_LIMIT, limit=24, chunks=(4,)),
+}
+
+
 # --- extensions_fuzz: the header value itself ---------------------------------------------------
 
 extensions_seeds = {
@@ -393,6 +427,7 @@ inflate_seeds = {
 corpora = {
     "session": seeds,
     "http_head": http_head_seeds,
+    "proxy_request": proxy_request_seeds,
     "extensions": extensions_seeds,
     "inflate": inflate_seeds,
 }
