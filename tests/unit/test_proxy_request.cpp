@@ -96,6 +96,8 @@ TEST_CASE("proxy request: origin targets of absolute URIs", "[proxy_request]") {
     CHECK(forwarded_line("http://h?q=1") == "GET /?q=1 HTTP/1.1");
     CHECK(forwarded_line("HTTP://h:81/a/b") == "GET /a/b HTTP/1.1");
     CHECK(forwarded_line("ws://[::1]/x#frag") == "GET /x HTTP/1.1");
+    CHECK(forwarded_line("http://[fe80::1%25eth0]:8080/") == "GET / HTTP/1.1");
+    CHECK(forwarded_line("http://[::ffff:127.0.0.1]/y") == "GET /y HTTP/1.1");
 }
 
 TEST_CASE("proxy request: what a forward proxy refuses", "[proxy_request]") {
@@ -113,6 +115,14 @@ TEST_CASE("proxy request: what a forward proxy refuses", "[proxy_request]") {
     CHECK(refusal("CONNECT example.com:0 HTTP/1.1\r\n\r\n").first ==
           error_code::proxy_request_invalid);
     CHECK(refusal("CONNECT ::1:80 HTTP/1.1\r\n\r\n").first == error_code::proxy_request_invalid);
+    // Between brackets only an IPv6 address (found by fuzzing: any bytes were a host).
+    CHECK(refusal("CONNECT [\xe5\xe5]:9000 HTTP/1.1\r\n\r\n").second ==
+          "the CONNECT target is not HOST:PORT");
+    CHECK(refusal("CONNECT [example.com]:443 HTTP/1.1\r\n\r\n").first ==
+          error_code::proxy_request_invalid);
+    CHECK(refusal("CONNECT [::1%]:443 HTTP/1.1\r\n\r\n").first ==
+          error_code::proxy_request_invalid);
+    CHECK(refusal("GET http://[a/b]/ HTTP/1.1\r\n\r\n").first == error_code::proxy_request_invalid);
     // https:// goes through CONNECT.
     CHECK(refusal("GET https://h/ HTTP/1.1\r\n\r\n").first == error_code::proxy_request_invalid);
     CHECK(refusal("GET http://user@h/ HTTP/1.1\r\n\r\n").second ==

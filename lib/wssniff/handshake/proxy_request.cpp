@@ -68,6 +68,29 @@ std::string rewritten(std::string_view head, std::string_view target) {
     return out;
 }
 
+// What may stand between the brackets (RFC 3986 §3.2.2): an IPv6 address, its hex digits,
+// colons and a dotted IPv4 tail, with an optional zone (RFC 6874: %25 in a URI, but clients
+// write a bare % too). Not a full check of the address: resolving it is; this keeps any other
+// byte out of the host a record names and the resolver sees.
+bool ipv6_literal(std::string_view host) {
+    const std::size_t zone = host.find('%');
+    const std::string_view address = host.substr(0, zone);
+    const bool address_chars = std::all_of(address.begin(), address.end(), [](char c) {
+        return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.';
+    });
+    if (!address_chars || address.find(':') == std::string_view::npos) {
+        return false;
+    }
+    if (zone == std::string_view::npos) {
+        return true;
+    }
+    const std::string_view id = host.substr(zone + 1);
+    return !id.empty() && std::all_of(id.begin(), id.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '%' || c == '-' || c == '.' ||
+               c == '_' || c == '~';
+    });
+}
+
 } // namespace
 
 bool split_authority(std::string_view authority, std::uint16_t default_port, std::string& host,
@@ -79,6 +102,9 @@ bool split_authority(std::string_view authority, std::uint16_t default_port, std
             return false;
         }
         host = std::string(authority.substr(1, close - 1));
+        if (!ipv6_literal(host)) {
+            return false;
+        }
         const std::string_view rest = authority.substr(close + 1);
         if (!rest.empty()) {
             if (rest.front() != ':') {
