@@ -3,6 +3,7 @@
 #include "options.hpp"
 #include "wssniff/proxy/mitm_ca.hpp"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <memory>

@@ -1,9 +1,11 @@
 #pragma once
 // `wssniff ca create DIR`: the CA a forward proxy intercepts TLS with (--mitm-ca, to come).
 
-#include <CLI/CLI.hpp>
-
 #include <functional>
+
+namespace CLI {
+class App;
+} // namespace CLI
 
 namespace wssniff::app {
 

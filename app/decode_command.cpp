@@ -9,6 +9,7 @@
 #include "wssniff/record/ndjson.hpp"
 #include "wssniff/session/replay.hpp"
 
+#include <CLI/CLI.hpp>
 #include <array>
 #include <cerrno>
 #include <cstdio>

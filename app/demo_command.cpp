@@ -10,6 +10,7 @@
 #include "wssniff/record/ndjson.hpp"
 #include "wssniff/record/queued_sink.hpp"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <chrono>

@@ -6,6 +6,7 @@
 #include "wssniff/compare/compare.hpp"
 #include "wssniff/compare/mask.hpp"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <cerrno>

@@ -5,14 +5,16 @@
 
 #include "wssniff/archive/connections.hpp"
 
-#include <CLI/CLI.hpp>
-
 #include <cstddef>
 #include <cstdio>
 #include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+namespace CLI {
+class App;
+} // namespace CLI
 
 namespace wssniff::app {
 

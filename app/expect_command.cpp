@@ -6,6 +6,7 @@
 #include "wssniff/expect/match.hpp"
 #include "wssniff/expect/spec.hpp"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <cerrno>

@@ -2,9 +2,11 @@
 // `wssniff expect ARCHIVE --spec FILE`: an archive's connections matched against an
 // expectation (lib/wssniff/expect). Exit 0 matched, 1 not matched, 2 trouble.
 
-#include <CLI/CLI.hpp>
-
 #include <functional>
+
+namespace CLI {
+class App;
+} // namespace CLI
 
 namespace wssniff::app {
 

@@ -12,6 +12,7 @@
 #include "wssniff/har/har_writer.hpp"
 #include "wssniff/record/ndjson_sink.hpp"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <re2/re2.h>
 

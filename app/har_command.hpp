@@ -2,9 +2,11 @@
 // `wssniff har export` and `wssniff har import`: archives to and from HTTP Archives in the
 // shape Chrome's DevTools and Playwright write for WebSocket connections.
 
-#include <CLI/CLI.hpp>
-
 #include <functional>
+
+namespace CLI {
+class App;
+} // namespace CLI
 
 namespace wssniff::app {
 

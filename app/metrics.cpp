@@ -2,6 +2,7 @@
 
 #include "options.hpp"
 
+#include <CLI/CLI.hpp>
 #include <prometheus/collectable.h>
 #include <prometheus/exposer.h>
 #include <prometheus/metric_family.h>

@@ -3,6 +3,7 @@
 #include "output_target.hpp"
 #include "ranges.hpp"
 
+#include <CLI/CLI.hpp>
 #include <map>
 
 namespace wssniff::app {

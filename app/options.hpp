@@ -5,10 +5,14 @@
 #include "wssniff/record/record.hpp"
 #include "wssniff/session/session.hpp"
 
-#include <CLI/CLI.hpp>
-
 #include <cstdint>
 #include <string>
+
+// Declared, not included: CLI11 is header-only and costs every file that includes it seconds
+// of compile time; only the files that define options include it.
+namespace CLI {
+class App;
+} // namespace CLI
 
 namespace wssniff::app {
 

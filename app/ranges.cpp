@@ -1,5 +1,6 @@
 #include "ranges.hpp"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>

@@ -13,6 +13,7 @@
 #include "wssniff/proxy/tls.hpp"
 #include "wssniff/record/ndjson.hpp"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>

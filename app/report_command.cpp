@@ -11,6 +11,7 @@
 #include "wssniff/report/model.hpp"
 #include "wssniff/report/page.hpp"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <cerrno>

@@ -3,9 +3,11 @@
 // sequence diagrams, message tables, latencies, rates and sizes), or one connection as a
 // Mermaid sequence diagram.
 
-#include <CLI/CLI.hpp>
-
 #include <functional>
+
+namespace CLI {
+class App;
+} // namespace CLI
 
 namespace wssniff::app {
 
