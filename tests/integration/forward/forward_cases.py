@@ -333,6 +333,46 @@ def case_mitm_not_tls(ctx):
     check(len(records) == 9, f"nothing else: {[r['type'] for r in records]!r}")
 
 
+def case_mitm_browser(ctx):
+    """--mitm-ca with headless Chromium trusting the CA in an NSS database of its own (certutil,
+    HOME pointing at it): the page over https:// and its WebSocket over wss://, both through
+    CONNECT and intercepted; the WebSocket is recorded with both TLS legs (the page's GET is no
+    upgrade: a close record only), Chromium's own requests refused by --allow."""
+    ca, paths, port, _ = mitm_setup(ctx)
+    home = os.path.join(os.path.dirname(ca), "home")
+    nssdb = os.path.join(home, ".pki", "nssdb")
+    os.makedirs(nssdb)
+    for argv in (["certutil", "-d", f"sql:{nssdb}", "-N", "--empty-password"],
+                 ["certutil", "-d", f"sql:{nssdb}", "-A", "-t", "C,,", "-n", "wssniff", "-i",
+                  os.path.join(ca, "ca.pem")]):
+        done = subprocess.run(argv, capture_output=True, timeout=20)
+        check(done.returncode == 0, f"{argv}: {done.stderr!r}")
+    forward = forward_proxy(ctx, ctx.output(), ["--emit", "both", "--allow", "localhost",
+                                               "--mitm-ca", ca, "--ca-file", paths["ca.pem"]])
+    run_client(["env", f"WSSNIFF_BROWSER_HOME={home}", node(),
+                os.path.join(HERE, "browser_page.js"), f"http://{LOOPBACK}:{forward.port}",
+                f"https://localhost:{port}/page.html", f"wss://localhost:{port}/echo"],
+               "chromium", timeout=60)
+    records = records_of(forward)
+    hs = of_type(records, "handshake")
+    check(len(hs) == 1, f"one handshake (the page's GET is no upgrade): {len(hs)}")
+    check(hs[0]["status"] == 101 and hs[0]["target"] == "/echo", f"handshake: {hs[0]!r}")
+    check(hs[0]["proxy"] == {"mode": "connect", "authority": f"localhost:{port}"},
+          f"proxy field: {hs[0].get('proxy')!r}")
+    tls = hs[0].get("tls") or {}
+    check("client" in tls and tls.get("upstream", {}).get("verified") is True, f"tls: {tls!r}")
+    conn = hs[0]["conn"]
+    messages = of_type(records, "message", conn)
+    texts = [m.get("text") for m in messages if m["dir"] == "c2s" and m["op"] == "text"]
+    check(texts[:1] == ["héllo through the proxy ✓"], f"first text: {texts[:1]!r}")
+    check(len([m for m in messages if m["dir"] == "c2s"]) == 5, "5 messages from the page")
+    for r in records:
+        if r["conn"] == conn or r["type"] == "close":
+            continue
+        check(r["type"] == "error" and r["code"] == "proxy_denied" and
+              "localhost" not in r["message"], f"a record of another connection: {r!r}")
+
+
 def case_mitm_usage(ctx):
     """--mitm-ca's mistakes: in reverse mode, a DIR without the CA, --ca-file in forward mode
     without it (exit 2, one line each); a key file others may read (exit 1, one line)."""
@@ -575,7 +615,7 @@ def case_ca_create(ctx):
 CASES = [case_connect_same_as_reverse, case_connect_ws, case_browser, case_denied,
          case_closed_port, case_opaque_tunnel, case_absolute_upgrade, case_absolute_plain,
          case_usage, case_ca_create, case_mitm_ws, case_mitm_failures, case_mitm_not_tls,
-         case_mitm_usage]
+         case_mitm_usage, case_mitm_browser]
 
 if __name__ == "__main__":
     for c in CASES:
