@@ -109,12 +109,12 @@ TEST_CASE("mitm: leaves are signed by the CA, for the name, cached", "[mitm]") {
 
 TEST_CASE("mitm: the cache is bounded", "[mitm]") {
     temp_ca made;
-    mitm_authority ca(made.ca());
+    mitm_authority ca(made.ca(), 8);
     auto first = ca.leaf("n0.test");
-    for (std::size_t i = 1; i <= mitm_authority::cache_size; ++i) {
+    for (std::size_t i = 1; i <= 8; ++i) {
         ca.leaf("n" + std::to_string(i) + ".test");
     }
-    CHECK(ca.cached() == mitm_authority::cache_size);
+    CHECK(ca.cached() == 8);
     CHECK(ca.leaf("n0.test").get() !=
           first.get()); // dropped as the least recently used, made again
 }

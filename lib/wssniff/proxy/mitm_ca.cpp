@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -181,7 +182,8 @@ void mitm_authority::x509_free::operator()(X509* cert) const noexcept {
     X509_free(cert);
 }
 
-mitm_authority::mitm_authority(const std::string& dir) {
+mitm_authority::mitm_authority(const std::string& dir, std::size_t cache_size)
+    : cache_size_(std::max<std::size_t>(1, cache_size)) {
     const std::string key_path = ca_key_path(dir);
     const std::string cert_path = ca_cert_path(dir);
     struct stat key_stat {};
@@ -264,7 +266,7 @@ mitm_authority::certificate mitm_authority::leaf(const std::string& name) {
         it = leaves_.end();
     }
     if (it == leaves_.end()) {
-        if (leaves_.size() >= cache_size) {
+        if (leaves_.size() >= cache_size_) {
             leaves_.erase(recent_.back());
             recent_.pop_back();
         }

@@ -44,7 +44,8 @@ class mitm_authority {
   public:
     // Loads DIR/ca.key and DIR/ca.pem. Refuses a key file that anyone but its owner may read or
     // write, a key that is not the certificate's, a certificate that is no CA. Throws ca_error.
-    explicit mitm_authority(const std::string& dir);
+    // `cache_size`: the most leaves kept (names).
+    explicit mitm_authority(const std::string& dir, std::size_t cache_size = 1024);
     ~mitm_authority();
     mitm_authority(const mitm_authority&) = delete;
     mitm_authority& operator=(const mitm_authority&) = delete;
@@ -57,17 +58,17 @@ class mitm_authority {
     // A leaf certificate for `name` (a DNS name, or an IP address: an IP SAN), signed by the CA:
     // EC P-256 (one key for every leaf of this run, made at load, kept in memory), valid for a
     // day (from an hour ago), SAN = name. Made at the first request, then served from a cache
-    // of at most `cache_size` names (the least recently used goes first); one made over 12
+    // of at most cache_size names (the least recently used goes first); one made over 12
     // hours ago is made again. Throws ca_error (OpenSSL failed).
     certificate leaf(const std::string& name);
     EVP_PKEY* leaf_key() const noexcept { return leaf_key_; }
 
     std::size_t cached() const;
-    static constexpr std::size_t cache_size = 1024;
 
   private:
     certificate make_leaf(const std::string& name) const;
 
+    std::size_t cache_size_;
     X509* ca_cert_ = nullptr;
     EVP_PKEY* ca_key_ = nullptr;
     EVP_PKEY* leaf_key_ = nullptr;
