@@ -302,6 +302,66 @@ def case_mitm_failures(ctx):
           f"the server got a request: {server.captured['stdout']!r}")
 
 
+def case_mitm_split_hello(ctx):
+    """--mitm-ca with a ClientHello that arrives in three pieces, 50 ms apart (Python's ssl over
+    memory BIOs, the socket driven by hand): still intercepted (the certificate the client gets
+    is the CA's, for localhost) and the request inside reaches the server; a plain HTTP
+    exchange in the tunnel leaves only a close record."""
+    import socket
+    import ssl
+    import time
+    ca, paths, port, server = mitm_setup(ctx)
+    forward = forward_proxy(ctx, ctx.output(), ["--mitm-ca", ca, "--ca-file", paths["ca.pem"]])
+    sock = socket.create_connection((LOOPBACK, forward.port), timeout=10)
+    ctx.stack.callback(sock.close)
+    sock.sendall(f"CONNECT localhost:{port} HTTP/1.1\r\n\r\n".encode())
+    check(sock.recv(1000) == ESTABLISHED, "the CONNECT answer")
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ssl.create_default_context(cafile=os.path.join(ca, "ca.pem")).wrap_bio(
+        incoming, outgoing, server_hostname="localhost")
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = outgoing.read()
+    for piece in (hello[:7], hello[7:100], hello[100:]):
+        sock.sendall(piece)
+        time.sleep(0.05)
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            sock.sendall(outgoing.read())
+            chunk = sock.recv(65536)
+            check(chunk != b"", "the proxy closed during the handshake")
+            incoming.write(chunk)
+    issuer = dict(x[0] for x in tls.getpeercert()["issuer"])
+    check(issuer.get("organizationName") == "wssniff", f"the certificate's issuer: {issuer!r}")
+    tls.write(f"GET /page.html HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n"
+              f"\r\n".encode())
+    sock.sendall(outgoing.read())
+    response = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        incoming.write(chunk)
+        try:
+            while True:
+                data = tls.read(65536)
+                if not data:  # close_notify
+                    break
+                response += data
+        except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+            pass
+    check(response.startswith(b"HTTP/1.1 200 OK\r\n") and b"window.talk" in response,
+          f"the page through the interception: {response[:80]!r}")
+    sock.close()
+    records = records_of(forward)
+    check([r["type"] for r in records] == ["close"], f"records: {records!r}")
+
+
 def case_mitm_not_tls(ctx):
     """--mitm-ca leaves what is not TLS as it was: a plain upgrade through CONNECT is decoded
     (the same records as without --mitm-ca), and a tunnel whose server speaks first is relayed
@@ -615,7 +675,7 @@ def case_ca_create(ctx):
 CASES = [case_connect_same_as_reverse, case_connect_ws, case_browser, case_denied,
          case_closed_port, case_opaque_tunnel, case_absolute_upgrade, case_absolute_plain,
          case_usage, case_ca_create, case_mitm_ws, case_mitm_failures, case_mitm_not_tls,
-         case_mitm_usage, case_mitm_browser]
+         case_mitm_usage, case_mitm_browser, case_mitm_split_hello]
 
 if __name__ == "__main__":
     for c in CASES:
