@@ -13,6 +13,7 @@
 #include "terminal.hpp"
 
 #include "wssniff/handshake/proxy_request.hpp"
+#include "wssniff/proxy/mitm_ca.hpp"
 #include "wssniff/proxy/proxy.hpp"
 #include "wssniff/record/identity.hpp"
 #include "wssniff/record/ndjson.hpp"
@@ -60,6 +61,7 @@ struct proxy_command_options {
     std::size_t threads = default_threads();
     std::string ca_file;
     bool insecure = false;
+    std::string mitm_ca; // --mitm-ca DIR
     std::string tls_cert;
     std::string tls_key;
     output_options output;
@@ -125,12 +127,30 @@ void apply_forward_mode(const proxy_command_options& o, proxy::proxy_options& op
                                    "(CONNECT or an absolute-form request)");
     }
     for (const auto& [given, name] :
-         {std::pair{!o.ca_file.empty(), "--ca-file"}, std::pair{o.insecure, "--insecure"},
-          std::pair{!o.tls_cert.empty(), "--tls-cert"}, std::pair{!o.tls_key.empty(), "--tls-key"},
+         {std::pair{!o.tls_cert.empty(), "--tls-cert"}, std::pair{!o.tls_key.empty(), "--tls-key"},
           std::pair{o.host_header_given, "--host-header"}}) {
         if (given) {
             throw CLI::ValidationError(name, "applies to --mode reverse only");
         }
+    }
+    if (o.mitm_ca.empty() && (!o.ca_file.empty() || o.insecure)) {
+        throw CLI::ValidationError(o.insecure ? "--insecure" : "--ca-file",
+                                   "verifies a wss:// upstream: --mode reverse, or forward with "
+                                   "--mitm-ca");
+    }
+    if (!o.mitm_ca.empty()) {
+        // Missing files are a usage mistake (the CA is made by another command); what they
+        // hold is checked when the proxy loads them (exit 1).
+        for (const std::string& path :
+             {proxy::ca_key_path(o.mitm_ca), proxy::ca_cert_path(o.mitm_ca)}) {
+            if (::access(path.c_str(), F_OK) != 0) {
+                throw CLI::ValidationError("--mitm-ca", path +
+                                                            " does not exist; make the CA with "
+                                                            "wssniff ca create " +
+                                                            o.mitm_ca);
+            }
+        }
+        options.mitm_ca = o.mitm_ca;
     }
     options.forward = true;
     options.rewrite_host = false;
@@ -225,6 +245,8 @@ int run_proxy(const proxy_command_options& o) {
         apply_forward_mode(o, options);
     } else if (!o.allow.empty()) {
         throw CLI::ValidationError("--allow", "applies to --mode forward only");
+    } else if (!o.mitm_ca.empty()) {
+        throw CLI::ValidationError("--mitm-ca", "applies to --mode forward only");
     } else if (o.upstream.empty()) {
         throw CLI::RequiredError("--upstream (or --mode forward)");
     }
@@ -477,7 +499,9 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         "instead of the server. Forward mode: give the client the listening address as its\n"
         "HTTP proxy; it sends CONNECT HOST:PORT (browsers, for ws:// too) or GET\n"
         "http://HOST/PATH, and wssniff records the WebSocket upgrades in either (a TLS tunnel\n"
-        "is relayed unread: its close record counts the bytes).\n"
+        "is relayed unread, its close record counting the bytes, unless --mitm-ca DIR: then\n"
+        "wssniff answers the client's TLS with a certificate its CA signs for the name asked\n"
+        "for, speaks TLS to the server, and records wss:// as it records ws://).\n"
         "Examples:\n"
         "  wssniff proxy --upstream ws://127.0.0.1:9000 --listen 127.0.0.1:8080\n"
         "  wssniff proxy --upstream ws://127.0.0.1:9000 | jq -c 'select(.op==\"text\")'\n"
@@ -496,6 +520,10 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         "      #       HTTPS_PROXY=http://127.0.0.1:3128 for clients that read it\n"
         "  wssniff proxy --mode forward --listen 0.0.0.0:3128 --allow api.example.com:80 \\\n"
         "      --allow 10.0.0.7       # beyond loopback: only these hosts (any port for the 2nd)\n"
+        "  wssniff ca create ~/.wssniff-ca     # once: ca.key and ca.pem, mode 0600\n"
+        "  wssniff proxy --mode forward --listen 127.0.0.1:3128 --mitm-ca ~/.wssniff-ca\n"
+        "      # then: NODE_EXTRA_CA_CERTS=~/.wssniff-ca/ca.pem node client.js (through the\n"
+        "      # proxy), or Chromium trusting ca.pem in its NSS db (wssniff ca create --help)\n"
         "Network outputs: one record per line; lost connections are retried (back-off up to\n"
         "1 s) while records wait (or are dropped and counted with --drop-when-behind).\n"
         "  wssniff proxy --upstream ws://127.0.0.1:9000 -o ws.ndjson --metrics 9100\n"
@@ -574,9 +602,15 @@ std::function<int()> add_proxy_command(CLI::App& app) {
         ->check(count_in(1, std::uint64_t{1} << 24))
         ->default_str("8192")
         ->option_text("RECORDS=8192");
+    cmd->add_option("--mitm-ca", o->mitm_ca,
+                    "With --mode forward: intercept TLS inside CONNECT tunnels with the CA in DIR "
+                    "(ca.key, ca.pem: wssniff ca create DIR), so wss:// is recorded too. Clients "
+                    "must trust DIR/ca.pem; servers are verified as a wss:// --upstream is "
+                    "(--ca-file, --insecure)")
+        ->option_text("DIR");
     cmd->add_option("--ca-file", o->ca_file,
-                    "Verify a wss:// upstream against the CA certificates in FILE (PEM) instead "
-                    "of the system's")
+                    "Verify a wss:// upstream (or with --mitm-ca, an intercepted server) against "
+                    "the CA certificates in FILE (PEM) instead of the system's")
         ->check(CLI::ExistingFile)
         ->option_text("FILE");
     cmd->add_flag("--insecure", o->insecure,

@@ -44,6 +44,10 @@ class connection final : public connection_base,
   public:
     connection(proxy::impl& owner, relay_loop& loop, tcp::socket client, std::uint64_t id,
                std::unique_ptr<tap> watcher);
+    // --mitm-ca: goes on with a CONNECT tunnel a plain connection saw start with a ClientHello
+    // (its upstream connected, the 200 written): the upstream's TLS, then the client's, then
+    // relaying as any connection does.
+    connection(proxy::impl& owner, relay_loop& loop, interception handed);
 
     void start() override;
     void shut_down() override { finish(end_reason::shutdown); }
@@ -55,6 +59,7 @@ class connection final : public connection_base,
         tls_accept,    // the client's TLS handshake
         connecting,    // resolving and connecting to the upstream
         tls_connect,   // the upstream's TLS handshake
+        peeking,       // forward mode, --mitm-ca: what does the CONNECT tunnel start with?
         relaying,      // both pumps read and forward
         winding_down,  // nothing more is read: a reset is passed on, or our own answer written
         finished,      // sockets closed; writes still under way report what they forwarded
@@ -103,6 +108,13 @@ class connection final : public connection_base,
     void refuse(std::string_view status, failure why, const std::string& detail);
     bool tunnel_pending() const;
     void establish_tunnel();
+    void look_into_tunnel();
+    void on_tunnel_peek(std::error_code ec, std::size_t n);
+    void tunnel_decided(std::optional<std::string> intercept_as);
+
+    // dialing.hpp, --mitm-ca (the connection an interception made)
+    void intercept_upstream();
+    void accept_intercepted_client();
 
     // dialing.hpp
     void on_client_tls(std::error_code ec);
@@ -158,6 +170,9 @@ class connection final : public connection_base,
     // Forward mode: the client's request while it is read, then what it asked for.
     std::optional<handshake::proxy_request_parser> request_;
     bool tunnel_established_ = false; // CONNECT: the 200 has been written
+    bool peeking_ = false;            // --mitm-ca: waiting for the tunnel's first bytes
+    // --mitm-ca, a connection an interception made: the name its leaf and upstream SNI carry.
+    std::optional<std::string> intercepted_as_;
     // Client bytes to send upstream before relaying: what followed the request head in its
     // read (and, for the absolute form, the rewritten head before them).
     std::string preface_;

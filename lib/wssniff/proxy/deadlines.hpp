@@ -1,7 +1,8 @@
 #pragma once
 // connection: its timers. One steady timer per connection serves three deadlines:
 // - setup (--connect-timeout): bounds each step before relaying (TLS accept, connect, TLS
-//   connect) by closing the socket of the step in progress;
+//   connect) by closing the socket of the step in progress; with --mitm-ca, the wait for a
+//   tunnel's first bytes, after which it is relayed unread;
 // - handshake (--handshake-timeout): from accept until the tap says the opening exchange is
 //   over; it cuts a stalled setup, never a working tunnel;
 // - idle (--idle-timeout): no byte read or written either way, and none leaving our send queues
@@ -19,6 +20,10 @@ template <class Client, class Upstream> void connection<Client, Upstream>::arm_s
     timer_.expires_after(owner_.options.connect_timeout);
     timer_.async_wait([this, self](std::error_code ec) {
         if (ec || stopped() || stage_ >= stage::relaying) {
+            return;
+        }
+        if (stage_ == stage::peeking) {
+            tunnel_decided(std::nullopt); // no ClientHello in time: the tunnel is relayed unread
             return;
         }
         // Closing the socket ends the step in progress with an error; setup_error_ says why.

@@ -1,8 +1,9 @@
 #pragma once
 // connection: from accept to relaying. The client's TLS handshake (when the listener speaks
 // TLS), resolving and connecting to the upstream, the upstream's TLS handshake (wss://), then
-// both pumps start. Each step is bounded by the setup timer (deadlines.hpp); a failed step
-// ends in the proxy's own answer (gateway_answers.hpp).
+// both pumps start. An intercepted CONNECT tunnel (--mitm-ca) starts connected: the upstream's
+// TLS handshake, then the client's, then the pumps. Each step is bounded by the setup timer
+// (deadlines.hpp); a failed step ends in the proxy's own answer (gateway_answers.hpp).
 
 #include "wssniff/proxy/connection.hpp"
 #include "wssniff/proxy/tls.hpp"
@@ -24,7 +25,22 @@ connection<Client, Upstream>::connection(proxy::impl& owner, relay_loop& loop, t
     accepted_at_ = last_activity_ = steady::now();
 }
 
+template <class Client, class Upstream>
+connection<Client, Upstream>::connection(proxy::impl& owner, relay_loop& loop, interception handed)
+    : owner_(owner), loop_(loop), id_(handed.id), target_(std::move(handed.target)),
+      intercepted_as_(std::move(handed.name)),
+      client_(make_stream<Client>(std::move(handed.client), owner.mitm_tls)),
+      upstream_(make_stream<Upstream>(std::move(handed.upstream), owner.upstream_tls)),
+      resolver_(loop.io), timer_(loop.io), tap_(std::move(handed.watcher)) {
+    accepted_at_ = handed.accepted_at;
+    last_activity_ = steady::now();
+}
+
 template <class Client, class Upstream> void connection<Client, Upstream>::start() {
+    if (intercepted_as_) {
+        intercept_upstream();
+        return;
+    }
     if (request_) {
         read_proxy_request();
         return;
@@ -52,7 +68,47 @@ void connection<Client, Upstream>::on_client_tls(std::error_code ec) {
     if constexpr (is_tls<Client>) { // the only caller; explicit instantiation compiles all four
         tls_.client = tls::leg_of(client_.native_handle());
     }
+    if (intercepted_as_) {
+        relay(); // both legs are up
+        return;
+    }
     connect();
+}
+
+// --mitm-ca. The server first: its certificate is checked before the client hears anything of
+// ours, so a server that fails the check leaves the client's handshake unanswered (closed)
+// rather than completed for nothing; and the client's name has been verified when its leaf is
+// presented.
+template <class Client, class Upstream> void connection<Client, Upstream>::intercept_upstream() {
+    if constexpr (is_tls<Upstream>) {
+        auto self = this->shared_from_this();
+        stage_ = stage::tls_connect;
+        arm_setup_timer();
+        tls::prepare_upstream(upstream_.native_handle(), *intercepted_as_, owner_.options.insecure);
+        tls::offer_http1(upstream_.native_handle());
+        upstream_.async_handshake(asio::ssl::stream_base::client,
+                                  [this, self](std::error_code hec) { on_upstream_tls(hec); });
+    }
+}
+
+template <class Client, class Upstream>
+void connection<Client, Upstream>::accept_intercepted_client() {
+    if constexpr (is_tls<Client>) {
+        mitm_authority::certificate leaf;
+        try {
+            leaf = owner_.mitm->leaf(*intercepted_as_);
+        } catch (const ca_error& e) {
+            tap_->failed(failure::client_tls_failed, e.what());
+            finish(end_reason::client_reset);
+            return;
+        }
+        tls::use_leaf(client_.native_handle(), leaf.get(), owner_.mitm->leaf_key());
+        auto self = this->shared_from_this();
+        stage_ = stage::tls_accept;
+        arm_setup_timer();
+        client_.async_handshake(asio::ssl::stream_base::server,
+                                [this, self](std::error_code ec) { on_client_tls(ec); });
+    }
 }
 
 template <class Client, class Upstream> void connection<Client, Upstream>::connect() {
@@ -140,7 +196,12 @@ void connection<Client, Upstream>::on_upstream_tls(std::error_code ec) {
     }
     if constexpr (is_tls<Upstream>) {
         tls_.upstream =
-            tls::upstream_leg_of(upstream_.native_handle(), target_.host, owner_.options.insecure);
+            tls::upstream_leg_of(upstream_.native_handle(), intercepted_as_.value_or(target_.host),
+                                 owner_.options.insecure);
+    }
+    if (intercepted_as_) {
+        accept_intercepted_client();
+        return;
     }
     relay();
 }

@@ -2,13 +2,15 @@
 // connection: forward mode (--mode forward). Before anything else, the client's request to the
 // proxy is read (handshake::proxy_request_parser, sans-I/O) and checked against --allow:
 // - CONNECT HOST:PORT: connect, answer 200, then relay the tunnel as a reverse-mode connection
-//   is relayed (its tap decodes it when it starts like HTTP, counts it otherwise);
+//   is relayed (its tap decodes it when it starts like HTTP, counts it otherwise); with
+//   --mitm-ca, a tunnel that starts with a TLS ClientHello goes on as a TLS pair;
 // - an absolute-form request (GET http://HOST/PATH): connect, forward its head in origin-form
 //   without Proxy-Authorization and Proxy-Connection, then relay. Only an upgrade is recorded.
 // A refusal is an HTTP answer: 400 (not a forward-proxy request), 403 (not in --allow).
 
 #include "wssniff/handshake/text.hpp"
 #include "wssniff/proxy/connection.hpp"
+#include "wssniff/proxy/tls.hpp"
 
 namespace wssniff::proxy {
 
@@ -120,8 +122,101 @@ template <class Client, class Upstream> void connection<Client, Upstream>::estab
                               finish(end_reason::client_reset);
                               return;
                           }
+                          if (owner_.mitm && preface_.empty()) {
+                              look_into_tunnel();
+                              return;
+                          }
                           relay();
                       });
+}
+
+// --mitm-ca: the tunnel's first bytes are looked at without being taken (MSG_PEEK), so that a
+// ClientHello reaches OpenSSL as the client sent it. Whichever comes first decides: client
+// bytes (a ClientHello: intercepted; anything else: relayed unread, as without --mitm-ca), the
+// server speaking first or either side closing (relayed unread), --connect-timeout (likewise).
+// A client that sent its first bytes behind its CONNECT, before the 200, is not intercepted
+// (those bytes were read with the request).
+template <class Client, class Upstream> void connection<Client, Upstream>::look_into_tunnel() {
+    stage_ = stage::peeking;
+    peeking_ = true;
+    arm_setup_timer();
+    auto self = this->shared_from_this();
+    tcp_of(upstream_).async_wait(tcp::socket::wait_read, [this, self](std::error_code ec) {
+        if (stopped() || !peeking_ || ec == asio::error::operation_aborted) {
+            return;
+        }
+        tunnel_decided(std::nullopt); // the server spoke (or closed) first
+    });
+    pump& p = pump_of(direction::c2s);
+    tcp_of(client_).async_receive(
+        asio::buffer(p.buffer.get(), p.buffer.size), asio::socket_base::message_peek,
+        [this, self](std::error_code ec, std::size_t n) { on_tunnel_peek(ec, n); });
+}
+
+template <class Client, class Upstream>
+void connection<Client, Upstream>::on_tunnel_peek(std::error_code ec, std::size_t n) {
+    if (stopped() || !peeking_ || ec == asio::error::operation_aborted) {
+        return;
+    }
+    if (ec || n == 0) {
+        tunnel_decided(std::nullopt); // the relay meets the end or the error itself
+        return;
+    }
+    const pump& p = pump_of(direction::c2s);
+    const tls::client_hello hello = tls::read_client_hello(*owner_.hello_probe, p.buffer.get(), n);
+    switch (hello.what) {
+    case tls::client_hello::kind::other: tunnel_decided(std::nullopt); return;
+    case tls::client_hello::kind::hello:
+        tunnel_decided(hello.server_name.value_or(target_.host));
+        return;
+    case tls::client_hello::kind::incomplete:
+        if (n == p.buffer.size) {
+            tunnel_decided(std::nullopt); // larger than any ClientHello we would take
+            return;
+        }
+        break;
+    }
+    // The rest of the ClientHello is on its way: look again in a moment (what is there stays
+    // readable, so waiting for readability would not wait). Bounded by the setup timer.
+    auto self = this->shared_from_this();
+    auto pause = std::make_shared<asio::steady_timer>(loop_.io, std::chrono::milliseconds(2));
+    pause->async_wait([this, self, pause](std::error_code) {
+        if (stopped() || !peeking_) {
+            return;
+        }
+        pump& q = pump_of(direction::c2s);
+        tcp_of(client_).async_receive(
+            asio::buffer(q.buffer.get(), q.buffer.size), asio::socket_base::message_peek,
+            [this, self](std::error_code rec, std::size_t rn) { on_tunnel_peek(rec, rn); });
+    });
+}
+
+// Ends the look into the tunnel: with a name, a TLS pair takes the sockets, the number and the
+// tap over (proxy::impl::intercept) and this connection is done, silently; without, the tunnel
+// is relayed unread.
+template <class Client, class Upstream>
+void connection<Client, Upstream>::tunnel_decided(std::optional<std::string> intercept_as) {
+    peeking_ = false;
+    std::error_code ignored;
+    // The other look's handler runs with operation_aborted, and nothing is left pending on the
+    // sockets before they move.
+    tcp_of(client_).cancel(ignored);
+    tcp_of(upstream_).cancel(ignored);
+    timer_.cancel();
+    if constexpr (!is_tls<Client> && !is_tls<Upstream>) {
+        if (intercept_as) {
+            if (dialed_from_) {
+                owner_.dialed(*dialed_from_);
+                dialed_from_.reset();
+            }
+            stage_ = stage::settled; // the pair below is this connection from here on
+            owner_.intercept(loop_, interception{std::move(client_), std::move(upstream_), id_,
+                                                 std::move(tap_), target_, std::move(*intercept_as),
+                                                 accepted_at_});
+            return;
+        }
+    }
+    relay();
 }
 
 } // namespace wssniff::proxy

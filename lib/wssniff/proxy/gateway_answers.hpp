@@ -38,6 +38,14 @@ void connection<Client, Upstream>::answer(std::string_view status, const std::st
 template <class Client, class Upstream>
 void connection<Client, Upstream>::client_tls_failed(std::error_code ec) {
     const bool timed_out = ec == asio::error::timed_out && setup_error_;
+    if (intercepted_as_ && !timed_out) {
+        // The usual cause: the client does not trust the CA (it closes, or sends an alert).
+        tap_->failed(failure::client_tls_failed,
+                     tls::describe_client_failure(ec) + " (intercepting as " + *intercepted_as_ +
+                         "; does the client trust the --mitm-ca certificate, ca.pem?)");
+        finish(end_reason::client_reset);
+        return;
+    }
     tap_->failed(failure::client_tls_failed, timed_out                    ? "timed out"
                                              : tls::plain_http_to_tls(ec) ? "it sent plain HTTP"
                                                                           : ec.message());
@@ -69,6 +77,12 @@ void connection<Client, Upstream>::fail_upstream(const std::string& why) {
     const std::string upstream = target_.host_port();
     traffic_counters::add(loop_.traffic.upstream_failures, 1);
     tap_->failed(failure::upstream_unreachable, upstream + ": " + why);
+    if (intercepted_as_) {
+        // The client's TLS handshake waits for our answer: it gets none (no HTTP can reach it
+        // before TLS is up, and no TLS comes up for a server that failed the check).
+        finish(end_reason::upstream_unreachable);
+        return;
+    }
     answer("502 Bad Gateway", "wssniff: cannot reach upstream " + upstream + ": " + why + "\n",
            end_reason::upstream_unreachable);
 }

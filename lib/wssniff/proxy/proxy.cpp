@@ -59,6 +59,18 @@ proxy::impl::impl(proxy_options o, record::sink& s)
     if (options.tls_cert && options.tls_key) {
         client_tls.emplace(tls::server_context(*options.tls_cert, *options.tls_key));
     }
+    if (options.mitm_ca) {
+        try {
+            mitm = std::make_unique<mitm_authority>(*options.mitm_ca);
+        } catch (const ca_error& e) {
+            throw tls_setup_error(std::string("--mitm-ca: ") + e.what());
+        }
+        mitm_tls.emplace(tls::interception_context());
+        hello_probe.emplace(tls::hello_probe_context());
+        if (!upstream_tls) {
+            upstream_tls.emplace(tls::client_context(options.ca_file, options.insecure));
+        }
+    }
 }
 
 std::unique_ptr<tap> proxy::impl::make_tap(std::uint64_t id, const tcp::socket& client,
@@ -89,6 +101,13 @@ void proxy::impl::open(relay_loop& loop, tcp::socket socket, std::uint64_t id) {
     auto c = std::make_shared<connection<Client, Upstream>>(*this, loop, std::move(socket), id,
                                                             std::move(watcher));
     loop.connections.emplace(id, c);
+    c->start();
+}
+
+void proxy::impl::intercept(relay_loop& loop, interception handed) {
+    const std::uint64_t id = handed.id;
+    auto c = std::make_shared<connection<tls_stream, tls_stream>>(*this, loop, std::move(handed));
+    loop.connections[id] = c; // the same number: the plain connection it replaces is gone
     c->start();
 }
 
@@ -159,11 +178,14 @@ void proxy::impl::accepted_socket_checked(relay_loop& loop, tcp::socket socket) 
             open_count.fetch_sub(1);
             return;
         }
-        if (client_tls && upstream_tls) {
+        // (Forward mode with --mitm-ca has an upstream context too, for the connections an
+        // interception makes: every accepted one starts plain.)
+        const bool wss_upstream = upstream_tls && options.upstream.tls;
+        if (client_tls && wss_upstream) {
             open<tls_stream, tls_stream>(loop, std::move(*s), id);
         } else if (client_tls) {
             open<tls_stream, plain_stream>(loop, std::move(*s), id);
-        } else if (upstream_tls) {
+        } else if (wss_upstream) {
             open<plain_stream, tls_stream>(loop, std::move(*s), id);
         } else {
             open<plain_stream, plain_stream>(loop, std::move(*s), id);

@@ -43,7 +43,13 @@ struct proxy_options {
     // it may name; empty, any (the app requires a list when listening beyond loopback).
     bool forward = false;
     std::vector<allow_rule> allow;
-    // A wss:// upstream's certificate is verified against this CA file (PEM), or against the
+    // Forward mode: intercept TLS inside CONNECT tunnels with the CA in this directory (ca.key,
+    // ca.pem: `wssniff ca create`). A tunnel whose first bytes are a ClientHello is relayed as
+    // TLS to the client (a leaf certificate for the name it asked for, signed by the CA) and
+    // TLS to the server (verified as a wss:// upstream is: ca_file, insecure), and decoded.
+    std::optional<std::string> mitm_ca;
+    // A wss:// upstream's (or, with mitm_ca, an intercepted server's) certificate is verified
+    // against this CA file (PEM), or against the
     // system's CA store without one; `insecure`: not verified at all.
     std::optional<std::string> ca_file;
     bool insecure = false;

@@ -5,6 +5,7 @@
 // unit.
 
 #include "wssniff/proxy/buffer_pool.hpp"
+#include "wssniff/proxy/mitm_ca.hpp"
 #include "wssniff/proxy/proxy.hpp"
 #include "wssniff/proxy/streams.hpp"
 #include "wssniff/proxy/tap.hpp"
@@ -32,6 +33,18 @@ class connection_base {
     virtual void shut_down() = 0;
     // The upstream this connection dialed turned out to be this proxy's own listener.
     virtual void upstream_is_self() = 0;
+};
+
+// --mitm-ca: what a plain CONNECT tunnel hands over when its first bytes are a TLS
+// ClientHello: the connection goes on, under the same number and tap, as a TLS pair.
+struct interception {
+    tcp::socket client;
+    tcp::socket upstream; // connected
+    std::uint64_t id;
+    std::unique_ptr<tap> watcher;
+    upstream_url target; // the CONNECT authority
+    std::string name;    // the ClientHello's server name, or the CONNECT host
+    std::chrono::steady_clock::time_point accepted_at;
 };
 
 // What a loop has moved and met, for a live status line and metrics (proxy::traffic()):
@@ -95,6 +108,8 @@ struct proxy::impl {
     void accepted_socket_checked(relay_loop& loop, tcp::socket socket);
     template <class Client, class Upstream>
     void open(relay_loop& loop, tcp::socket socket, std::uint64_t id);
+    // A CONNECT tunnel turns out to carry TLS, and --mitm-ca is given: a TLS pair takes over.
+    void intercept(relay_loop& loop, interception handed);
     // The tap for connection `id`: a session writing records to the sink, or nothing.
     std::unique_ptr<tap> make_tap(std::uint64_t id, const tcp::socket& client,
                                   relay_loop& loop) const;
@@ -122,6 +137,10 @@ struct proxy::impl {
     // One context per side for the whole run: certificates are loaded and checked once.
     std::optional<asio::ssl::context> client_tls;
     std::optional<asio::ssl::context> upstream_tls;
+    // --mitm-ca: the CA and its leaves, the client leg's context, and the ClientHello reader's.
+    std::unique_ptr<mitm_authority> mitm;
+    std::optional<asio::ssl::context> mitm_tls;
+    std::optional<asio::ssl::context> hello_probe;
     std::vector<std::unique_ptr<relay_loop>> loops; // the first also runs the acceptor
     asio::io_context& io;                           // the first loop's
     tcp::acceptor acceptor{io};

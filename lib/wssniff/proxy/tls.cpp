@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -168,6 +169,141 @@ tls_upstream_leg upstream_leg_of(const SSL* ssl, const std::string& host, bool i
     }
     leg.verified = !insecure && SSL_get_verify_result(ssl) == X509_V_OK;
     return leg;
+}
+
+namespace {
+
+// The ALPN protocol list wssniff offers and selects when it intercepts (RFC 7301 wire form).
+constexpr unsigned char http1_alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+
+int select_http1(SSL*, const unsigned char** out, unsigned char* out_size, const unsigned char* in,
+                 unsigned int in_size, void*) {
+    unsigned char* selected = nullptr;
+    unsigned char selected_size = 0;
+    if (SSL_select_next_proto(&selected, &selected_size, http1_alpn, sizeof http1_alpn, in,
+                              in_size) != OPENSSL_NPN_NEGOTIATED) {
+        return SSL_TLSEXT_ERR_NOACK; // no http/1.1 offered: no ALPN at all
+    }
+    *out = selected;
+    *out_size = selected_size;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+// A host name as a certificate may carry it: letters, digits, '-', '_', '.', at most 253.
+bool host_name_like(const std::string& name) {
+    if (name.empty() || name.size() > 253 || name.front() == '.') {
+        return false;
+    }
+    for (const char c : name) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// What the probe's ClientHello callback found; it then stops the handshake.
+struct hello_seen {
+    bool seen = false;
+    std::optional<std::string> server_name;
+};
+
+int on_client_hello(SSL* ssl, int* alert, void*) {
+    auto* found = static_cast<hello_seen*>(SSL_get_app_data(ssl));
+    found->seen = true;
+    const unsigned char* ext = nullptr;
+    std::size_t size = 0;
+    // server_name extension: list length (2), then entries of type (1), length (2), name.
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &size) == 1 && size >= 2) {
+        const std::size_t list = (std::size_t{ext[0]} << 8) | ext[1];
+        std::size_t at = 2;
+        while (at + 3 <= size && at + 3 <= list + 2) {
+            const unsigned type = ext[at];
+            const std::size_t length = (std::size_t{ext[at + 1]} << 8) | ext[at + 2];
+            at += 3;
+            if (at + length > size) {
+                break;
+            }
+            if (type == TLSEXT_NAMETYPE_host_name) {
+                std::string name(reinterpret_cast<const char*>(ext + at), length);
+                if (host_name_like(name)) {
+                    found->server_name = std::move(name);
+                }
+                break;
+            }
+            at += length;
+        }
+    }
+    *alert = SSL_AD_INTERNAL_ERROR;
+    return SSL_CLIENT_HELLO_ERROR; // seen: the probe has done its work
+}
+
+} // namespace
+
+asio::ssl::context interception_context() {
+    asio::ssl::context ctx(asio::ssl::context::tls_server);
+    no_legacy_protocols(ctx);
+    ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::single_dh_use);
+    SSL_CTX_set_alpn_select_cb(ctx.native_handle(), &select_http1, nullptr);
+    return ctx;
+}
+
+void use_leaf(SSL* ssl, X509* cert, EVP_PKEY* key) {
+    SSL_use_certificate(ssl, cert);
+    SSL_use_PrivateKey(ssl, key);
+}
+
+void offer_http1(SSL* ssl) {
+    SSL_set_alpn_protos(ssl, http1_alpn, sizeof http1_alpn);
+}
+
+asio::ssl::context hello_probe_context() {
+    asio::ssl::context ctx(asio::ssl::context::tls_server);
+    SSL_CTX_set_client_hello_cb(ctx.native_handle(), &on_client_hello, nullptr);
+    return ctx;
+}
+
+client_hello read_client_hello(asio::ssl::context& probe, const unsigned char* data,
+                               std::size_t size) {
+    client_hello result;
+    // A handshake record (22) of TLS 1.x (3, x) that starts a ClientHello (1).
+    if (size == 0 || data[0] != 0x16) {
+        return result;
+    }
+    if (size < 6) {
+        result.what =
+            size < 2 || data[1] == 3 ? client_hello::kind::incomplete : client_hello::kind::other;
+        return result;
+    }
+    if (data[1] != 3 || data[5] != 1) {
+        return result;
+    }
+    std::unique_ptr<SSL, void (*)(SSL*)> ssl(SSL_new(probe.native_handle()), &SSL_free);
+    BIO* in = BIO_new(BIO_s_mem());
+    BIO* out = BIO_new(BIO_s_mem());
+    if (!ssl || in == nullptr || out == nullptr) {
+        BIO_free(in);
+        BIO_free(out);
+        ERR_clear_error();
+        return result;
+    }
+    BIO_write(in, data, static_cast<int>(std::min<std::size_t>(size, 1 << 20)));
+    SSL_set_bio(ssl.get(), in, out); // owned by the SSL from here
+    hello_seen found;
+    SSL_set_app_data(ssl.get(), &found);
+    SSL_set_accept_state(ssl.get());
+    const int done = SSL_do_handshake(ssl.get());
+    const int error = SSL_get_error(ssl.get(), done);
+    ERR_clear_error();
+    if (found.seen) {
+        result.what = client_hello::kind::hello;
+        result.server_name = std::move(found.server_name);
+    } else if (error == SSL_ERROR_WANT_READ) {
+        result.what = client_hello::kind::incomplete;
+    }
+    return result;
 }
 
 } // namespace wssniff::proxy::tls

@@ -8,6 +8,8 @@
 
 #include <asio/ssl.hpp>
 
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -41,6 +43,28 @@ tls_leg leg_of(const SSL* ssl);
 tls_upstream_leg upstream_leg_of(const SSL* ssl, const std::string& host, bool insecure);
 
 bool is_ip_address(const std::string& host);
+
+// --mitm-ca: the client leg of an intercepted CONNECT tunnel. The certificate is set per
+// connection (use_leaf); ALPN selects http/1.1 when the client offers it, nothing else (no
+// browser then speaks HTTP/2 to wssniff).
+asio::ssl::context interception_context();
+// Presents `cert` (and the key of every leaf) on a server-side SSL not yet handshaken.
+void use_leaf(SSL* ssl, X509* cert, EVP_PKEY* key);
+// The upstream leg of an intercepted tunnel offers http/1.1 only.
+void offer_http1(SSL* ssl);
+
+// What a tunnel's first bytes are: a whole TLS ClientHello (and its server name, when it sends
+// one that is a host name), the start of one, or something else. OpenSSL reads them (a server
+// SSL over a memory BIO that stops at the ClientHello callback), from a copy: `probe` is a
+// context made by hello_probe_context() for this alone.
+struct client_hello {
+    enum class kind : std::uint8_t { hello, incomplete, other };
+    kind what = kind::other;
+    std::optional<std::string> server_name;
+};
+asio::ssl::context hello_probe_context();
+client_hello read_client_hello(asio::ssl::context& probe, const unsigned char* data,
+                               std::size_t size);
 
 // Ends our sending on a TLS stream with a close_notify while its reading goes on, then runs
 // `then`. SSL_shutdown would wait for the peer's close_notify, that is, read from a stream whose

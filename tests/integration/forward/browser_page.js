@@ -5,6 +5,9 @@
 // CONNECT). Exit 0 when every echo came back.
 //
 //   node browser_page.js PROXY_URL PAGE_URL WS_URL [CHROMIUM]
+//
+// With WSSNIFF_BROWSER_HOME set, Chromium runs with that HOME (its NSS database, in
+// HOME/.pki/nssdb, is where a test puts a CA for it to trust).
 
 const path = require('path');
 const { chromium } = require(path.join(__dirname, '..', '..', 'peers', 'node_modules',
@@ -14,6 +17,7 @@ async function main() {
   const [proxy, pageUrl, wsUrl, executable] = process.argv.slice(2);
   const browser = await chromium.launch({
     executablePath: executable || '/usr/bin/chromium',
+    env: process.env.WSSNIFF_BROWSER_HOME ? { ...process.env, HOME: process.env.WSSNIFF_BROWSER_HOME } : process.env,
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
            '--disable-component-update', '--proxy-server=' + proxy, '--proxy-bypass-list=<-loopback>'],
   });

@@ -11,8 +11,10 @@ the same bytes. Records go to RECORDS_DIR/forward-CASE*.ndjson (the schema suite
 """
 
 import os
+import stat
 import subprocess
 import sys
+import tempfile
 
 from wssniff_kit.checks import CheckFailed, check, log
 from wssniff_kit.heads import upgrade_request, upgrade_response, websocket_key
@@ -24,6 +26,8 @@ from wssniff_kit.sockets import LOOPBACK, connect, unused_port
 from wssniff_kit.wire import OP_BINARY, OP_CLOSE, OP_TEXT, check_same_bytes, close_payload, frame
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tls"))
+import certs  # noqa: E402  (the TLS tests' certificates, made with /usr/bin/openssl)
 ESTABLISHED = b"HTTP/1.1 200 Connection established\r\n\r\n"
 # What differs between two runs of the same bytes, or between the modes by design.
 RUN_FIELDS = ("ts", "request_ts", "conn", "run", "instance", "client", "proxy")
@@ -163,6 +167,298 @@ def case_connect_ws(ctx):
     a, b = random_free(forwarded), random_free(reversed_)
     check(a == b, f"forward and reverse records differ:\n{a[:3]}\n{b[:3]}")
     check(len(of_type(forwarded, "message")) == 10, "5 messages each way")
+
+
+def random_free(records):
+    """Records without what a client draws at random (masks, keys) and what differs between any
+    two runs; for --mitm-ca, without `tls` too (a reverse-mode run has other legs)."""
+    out = []
+    for r in comparable(records):
+        r.pop("mask", None)
+        r.pop("tls", None)
+        if r["type"] == "close":
+            r.pop("reason")  # which side's FIN came first after the closing handshake
+        for side in ("request_headers", "response_headers"):
+            if side in r:
+                r[side] = [h for h in r[side] if h[0].lower() not in
+                           ("sec-websocket-key", "sec-websocket-accept", "date")]
+        out.append(r)
+    return out
+
+
+def made_ca(ctx):
+    """A CA made by `wssniff ca create` in a work directory of the case: (ca_dir, work)."""
+    work = tempfile.mkdtemp(prefix="wssniff-mitm-")
+    ctx.stack.callback(lambda: subprocess.run(["rm", "-rf", work]))
+    ca = os.path.join(work, "ca")
+    made = subprocess.run([ctx.wssniff, "ca", "create", ca], capture_output=True, timeout=10)
+    check(made.returncode == 0, f"ca create: {made.stderr!r}")
+    return ca, work
+
+
+def mitm_setup(ctx):
+    """A work directory with a CA made by `wssniff ca create` (DIR/ca) and the TLS tests' server
+    certificate for localhost (DIR/certs), and an npm ws echo server over TLS with it: returns
+    (ca_dir, certificate paths, the server's port, the server process)."""
+    ca, work = made_ca(ctx)
+    paths = certs.make(os.path.join(work, "certs"), server_only=True)
+    server = Process("ws server (TLS)", [node(), os.path.join(HERE, "ws_peers.js"), "server-tls",
+                                         paths["server.pem"], paths["server.key"]], HERE)
+    ctx.stack.callback(server.kill)
+    port = int(server.wait_line(r"listening (\d+)", 20).group(1))
+    return ca, paths, port, server
+
+
+def node_trusting(ca_file):
+    return ["env", f"NODE_EXTRA_CA_CERTS={ca_file}", node()]
+
+
+def run_failing_client(argv, what, timeout=30):
+    client = Process(what, argv, HERE)
+    status = client.wait(timeout)
+    check(status != 0, f"{what} succeeded, expected it to fail")
+    return client.output("stderr")
+
+
+def case_mitm_ws(ctx):
+    """--mitm-ca: npm ws through https-proxy-agent (CONNECT) to wss://localhost:PORT, an npm ws
+    echo server over TLS, the client trusting the CA (NODE_EXTRA_CA_CERTS). Every echo comes back
+    (byte for byte, checked by the client), the records equal a reverse-mode run of the same
+    client through a wss:// --upstream, the handshake record has both TLS legs and proxy.mode
+    connect, and the CA directory holds only the CA's two files afterwards (the leaves stay in
+    memory)."""
+    ca, paths, port, server = mitm_setup(ctx)
+    forward = forward_proxy(ctx, ctx.output("-forward"),
+                            ["--emit", "both", "--mitm-ca", ca, "--ca-file", paths["ca.pem"]])
+    run_client(node_trusting(os.path.join(ca, "ca.pem")) +
+               [os.path.join(HERE, "ws_peers.js"), "client", f"wss://localhost:{port}/echo",
+                f"http://{LOOPBACK}:{forward.port}"], "ws client through CONNECT, intercepted")
+    forwarded = records_of(forward)
+    reverse = Proxy(ctx.wssniff, None, ctx.output("-reverse"),
+                    ["--emit", "both", "--upstream", f"wss://localhost:{port}", "--ca-file",
+                     paths["ca.pem"]])
+    ctx.stack.callback(reverse.stop)
+    run_client([node(), os.path.join(HERE, "ws_peers.js"), "client",
+                f"ws://{LOOPBACK}:{reverse.port}/echo"], "ws client to the reverse proxy")
+    reversed_ = records_of(reverse)
+    hs = of_type(forwarded, "handshake")
+    check(len(hs) == 1 and hs[0]["status"] == 101, f"one 101 handshake: {hs!r}")
+    check(hs[0]["proxy"] == {"mode": "connect", "authority": f"localhost:{port}"},
+          f"proxy field: {hs[0].get('proxy')!r}")
+    tls = hs[0].get("tls") or {}
+    check(tls.get("client", {}).get("version", "").startswith("TLSv1."),
+          f"the client leg: {tls!r}")
+    up = tls.get("upstream", {})
+    check(up.get("server_name") == "localhost" and up.get("verified") is True and
+          up.get("subject") == "CN=localhost" and up.get("issuer") == "CN=wssniff test CA",
+          f"the upstream leg: {up!r}")
+    a, b = random_free(forwarded), random_free(reversed_)
+    check(a == b, f"forward and reverse records differ:\n{a[:3]}\n{b[:3]}")
+    check(len(of_type(forwarded, "message")) == 10, "5 messages each way")
+    check([l.strip() for l in server.captured["stdout"] if l.startswith("request")] ==
+          ["request /echo", "request /echo"], f"server requests: {server.captured['stdout']!r}")
+    check(sorted(os.listdir(ca)) == ["ca.key", "ca.pem"], f"CA dir: {os.listdir(ca)!r}")
+    for name in ("ca.key", "ca.pem"):
+        mode = stat.S_IMODE(os.stat(os.path.join(ca, name)).st_mode)
+        check(mode == 0o600, f"{name} is mode {mode:o}")
+
+
+def case_mitm_failures(ctx):
+    """--mitm-ca's two failures, each with its error record and nothing reaching the server:
+    - a client that does not trust the CA (it trusts the real server's CA only): its TLS
+      handshake fails, the record says client_tls_failed (the upstream's TLS was up, nothing
+      went through it);
+    - a server whose certificate does not verify (a proxy without --ca-file: the system store
+      does not know the test CA): rejected before the client's handshake is answered; the client
+      is closed unanswered, the record says upstream_unreachable and why."""
+    ca, paths, port, server = mitm_setup(ctx)
+    client_argv = [os.path.join(HERE, "ws_peers.js"), "client", f"wss://localhost:{port}/echo"]
+
+    untrusting = forward_proxy(ctx, ctx.output("-untrusted"),
+                               ["--mitm-ca", ca, "--ca-file", paths["ca.pem"]])
+    err = run_failing_client(node_trusting(paths["ca.pem"]) + client_argv +
+                             [f"http://{LOOPBACK}:{untrusting.port}"],
+                             "ws client not trusting the CA")
+    log(f"client: {err.strip()[:200]}")
+    check("certificate" in err, f"the client's failure is about the certificate: {err!r}")
+    records = records_of(untrusting)
+    check([r["type"] for r in records] == ["error", "close"], f"records: {records!r}")
+    e = records[0]
+    check(e["code"] == "client_tls_failed" and "--mitm-ca" in e["message"] and
+          "localhost" in e["message"], f"error record: {e!r}")
+    check(records[1]["reason"] == "client_reset" and records[1]["bytes_c2s"] == 0,
+          f"close record: {records[1]!r}")
+
+    unverified = forward_proxy(ctx, ctx.output("-unverified"), ["--mitm-ca", ca])
+    run_failing_client(node_trusting(os.path.join(ca, "ca.pem")) + client_argv +
+                       [f"http://{LOOPBACK}:{unverified.port}"], "ws client, server not verified")
+    records = records_of(unverified)
+    check([r["type"] for r in records] == ["error", "close"], f"records: {records!r}")
+    e = records[0]
+    check(e["code"] == "upstream_unreachable" and f"localhost:{port}" in e["message"] and
+          "certificate was rejected" in e["message"], f"error record: {e!r}")
+    check(records[1]["reason"] == "upstream_unreachable", f"close: {records[1]!r}")
+    check(not any(l.startswith("request") for l in server.captured["stdout"]),
+          f"the server got a request: {server.captured['stdout']!r}")
+
+
+def case_mitm_split_hello(ctx):
+    """--mitm-ca with a ClientHello that arrives in three pieces, 50 ms apart (Python's ssl over
+    memory BIOs, the socket driven by hand): still intercepted (the certificate the client gets
+    is the CA's, for localhost) and the request inside reaches the server; a plain HTTP
+    exchange in the tunnel leaves only a close record."""
+    import socket
+    import ssl
+    import time
+    ca, paths, port, server = mitm_setup(ctx)
+    forward = forward_proxy(ctx, ctx.output(), ["--mitm-ca", ca, "--ca-file", paths["ca.pem"]])
+    sock = socket.create_connection((LOOPBACK, forward.port), timeout=10)
+    ctx.stack.callback(sock.close)
+    sock.sendall(f"CONNECT localhost:{port} HTTP/1.1\r\n\r\n".encode())
+    check(sock.recv(1000) == ESTABLISHED, "the CONNECT answer")
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ssl.create_default_context(cafile=os.path.join(ca, "ca.pem")).wrap_bio(
+        incoming, outgoing, server_hostname="localhost")
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = outgoing.read()
+    for piece in (hello[:7], hello[7:100], hello[100:]):
+        sock.sendall(piece)
+        time.sleep(0.05)
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            sock.sendall(outgoing.read())
+            chunk = sock.recv(65536)
+            check(chunk != b"", "the proxy closed during the handshake")
+            incoming.write(chunk)
+    issuer = dict(x[0] for x in tls.getpeercert()["issuer"])
+    check(issuer.get("organizationName") == "wssniff", f"the certificate's issuer: {issuer!r}")
+    tls.write(f"GET /page.html HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n"
+              f"\r\n".encode())
+    sock.sendall(outgoing.read())
+    response = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        incoming.write(chunk)
+        try:
+            while True:
+                data = tls.read(65536)
+                if not data:  # close_notify
+                    break
+                response += data
+        except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+            pass
+    check(response.startswith(b"HTTP/1.1 200 OK\r\n") and b"window.talk" in response,
+          f"the page through the interception: {response[:80]!r}")
+    sock.close()
+    records = records_of(forward)
+    check([r["type"] for r in records] == ["close"], f"records: {records!r}")
+
+
+def case_mitm_not_tls(ctx):
+    """--mitm-ca leaves what is not TLS as it was: a plain upgrade through CONNECT is decoded
+    (the same records as without --mitm-ca), and a tunnel whose server speaks first is relayed
+    unread, byte for byte."""
+    ca, _ = made_ca(ctx)
+    upstream = ctx.upstream()
+    forward = forward_proxy(ctx, ctx.output(), ["--mitm-ca", ca, "--payload", "base64"])
+    raw_upstream_conversation(ctx, forward, upstream, True, upstream.authority)
+    client = ctx.track(tunnel(forward, upstream.authority))
+    server = ctx.track(upstream.accept())
+    banner = b"220 smtp.example ESMTP\r\n"
+    server.send(banner)
+    client.expect(banner, what="the server's banner")
+    hello = b"\x16\x03\x01\x00\x05hello"  # looks like TLS, but after the server spoke
+    client.send(hello)
+    server.expect(hello, what="the client's bytes")
+    client.close()
+    server.expect_eof(what="EOF")
+    server.close()
+    records = records_of(forward)
+    hs = of_type(records, "handshake")
+    check(len(hs) == 1 and hs[0]["status"] == 101 and "tls" not in hs[0], f"handshake: {hs!r}")
+    check(len(of_type(records, "frame")) == 6, "6 frames")
+    closes = of_type(records, "close")
+    check(len(closes) == 2, f"two close records: {closes!r}")
+    opaque = [c for c in closes if c["conn"] != hs[0]["conn"]][0]
+    check(opaque["bytes_c2s"] == len(hello) and opaque["bytes_s2c"] == len(banner),
+          f"the opaque tunnel's counts: {opaque!r}")
+    check(len(records) == 9, f"nothing else: {[r['type'] for r in records]!r}")
+
+
+def case_mitm_browser(ctx):
+    """--mitm-ca with headless Chromium trusting the CA in an NSS database of its own (certutil,
+    HOME pointing at it): the page over https:// and its WebSocket over wss://, both through
+    CONNECT and intercepted; the WebSocket is recorded with both TLS legs (the page's GET is no
+    upgrade: a close record only), Chromium's own requests refused by --allow."""
+    ca, paths, port, _ = mitm_setup(ctx)
+    home = os.path.join(os.path.dirname(ca), "home")
+    nssdb = os.path.join(home, ".pki", "nssdb")
+    os.makedirs(nssdb)
+    for argv in (["certutil", "-d", f"sql:{nssdb}", "-N", "--empty-password"],
+                 ["certutil", "-d", f"sql:{nssdb}", "-A", "-t", "C,,", "-n", "wssniff", "-i",
+                  os.path.join(ca, "ca.pem")]):
+        done = subprocess.run(argv, capture_output=True, timeout=20)
+        check(done.returncode == 0, f"{argv}: {done.stderr!r}")
+    forward = forward_proxy(ctx, ctx.output(), ["--emit", "both", "--allow", "localhost",
+                                               "--mitm-ca", ca, "--ca-file", paths["ca.pem"]])
+    run_client(["env", f"WSSNIFF_BROWSER_HOME={home}", node(),
+                os.path.join(HERE, "browser_page.js"), f"http://{LOOPBACK}:{forward.port}",
+                f"https://localhost:{port}/page.html", f"wss://localhost:{port}/echo"],
+               "chromium", timeout=60)
+    records = records_of(forward)
+    hs = of_type(records, "handshake")
+    check(len(hs) == 1, f"one handshake (the page's GET is no upgrade): {len(hs)}")
+    check(hs[0]["status"] == 101 and hs[0]["target"] == "/echo", f"handshake: {hs[0]!r}")
+    check(hs[0]["proxy"] == {"mode": "connect", "authority": f"localhost:{port}"},
+          f"proxy field: {hs[0].get('proxy')!r}")
+    tls = hs[0].get("tls") or {}
+    check("client" in tls and tls.get("upstream", {}).get("verified") is True, f"tls: {tls!r}")
+    conn = hs[0]["conn"]
+    messages = of_type(records, "message", conn)
+    texts = [m.get("text") for m in messages if m["dir"] == "c2s" and m["op"] == "text"]
+    check(texts[:1] == ["héllo through the proxy ✓"], f"first text: {texts[:1]!r}")
+    check(len([m for m in messages if m["dir"] == "c2s"]) == 5, "5 messages from the page")
+    for r in records:
+        if r["conn"] == conn or r["type"] == "close":
+            continue
+        check(r["type"] == "error" and r["code"] == "proxy_denied" and
+              "localhost" not in r["message"], f"a record of another connection: {r!r}")
+
+
+def case_mitm_usage(ctx):
+    """--mitm-ca's mistakes: in reverse mode, a DIR without the CA, --ca-file in forward mode
+    without it (exit 2, one line each); a key file others may read (exit 1, one line)."""
+    ca, work = made_ca(ctx)
+    listen = ["proxy", "--listen", "127.0.0.1:0"]
+    cases = [
+        (listen + ["--upstream", "ws://127.0.0.1:9", "--mitm-ca", ca], 2, "--mode forward"),
+        (listen + ["--mode", "forward", "--mitm-ca", work], 2, "ca create"),
+        (listen + ["--mode", "forward", "--ca-file", __file__], 2, "--mitm-ca"),
+        (listen + ["--mode", "forward", "--insecure"], 2, "--mitm-ca"),
+    ]
+    for args, status, saying in cases:
+        done = subprocess.run([ctx.wssniff] + args, capture_output=True, timeout=10,
+                              stdin=subprocess.DEVNULL)
+        err = done.stderr.decode()
+        log(f"{args[3:]}: exit {done.returncode}: {err.strip()}")
+        check(done.returncode == status and err.count("\n") == 1 and saying in err,
+              f"{args}: exit {done.returncode} (expected {status}), one line saying "
+              f"{saying!r}: {err!r}")
+    os.chmod(os.path.join(ca, "ca.key"), 0o644)
+    done = subprocess.run([ctx.wssniff] + listen + ["--mode", "forward", "--mitm-ca", ca],
+                          capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
+    err = done.stderr.decode()
+    log(f"key 0644: exit {done.returncode}: {err.strip()}")
+    check(done.returncode == 1 and err.count("\n") == 1 and "mode 644" in err and
+          "listening" not in err, f"a key readable by others: exit {done.returncode}: {err!r}")
 
 
 def case_browser(ctx):
@@ -378,7 +674,8 @@ def case_ca_create(ctx):
 
 CASES = [case_connect_same_as_reverse, case_connect_ws, case_browser, case_denied,
          case_closed_port, case_opaque_tunnel, case_absolute_upgrade, case_absolute_plain,
-         case_usage, case_ca_create]
+         case_usage, case_ca_create, case_mitm_ws, case_mitm_failures, case_mitm_not_tls,
+         case_mitm_usage, case_mitm_browser, case_mitm_split_hello]
 
 if __name__ == "__main__":
     for c in CASES:

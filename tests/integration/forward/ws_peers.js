@@ -3,13 +3,18 @@
 //
 //   node ws_peers.js server        an echo server on 127.0.0.1 (port 0); prints "listening PORT";
 //                                  also serves GET /page.html (the browser case's page)
+//   node ws_peers.js server-tls CERT KEY
+//                                  the same echo server over TLS (wss://), CERT and KEY in PEM;
+//                                  prints "request TARGET" for every upgrade request it gets
 //   node ws_peers.js client URL [PROXY]
 //                                  sends MESSAGES to URL (through the HTTP proxy PROXY, as
 //                                  https-proxy-agent does it: CONNECT HOST:PORT), checks each
 //                                  echo, closes with 1000; exit 0 when all came back
 
 const path = require('path');
+const fs = require('fs');
 const http = require('http');
+const https = require('https');
 const modules = path.join(__dirname, '..', '..', 'peers', 'node_modules');
 const WebSocket = require(path.join(modules, 'ws'));
 
@@ -48,8 +53,8 @@ window.talk = async (url) => {
 };
 </script>`;
 
-function server() {
-  const web = http.createServer((req, res) => {
+function server(tls) {
+  const page = (req, res) => {
     if (req.url === '/page.html') {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
       res.end(PAGE);
@@ -57,7 +62,12 @@ function server() {
       res.writeHead(404);
       res.end();
     }
-  });
+  };
+  const web = tls ? https.createServer({ cert: fs.readFileSync(tls.cert), key: fs.readFileSync(tls.key) }, page)
+                  : http.createServer(page);
+  if (tls) {
+    web.on('upgrade', (req) => console.log('request ' + req.url));
+  }
   const wss = new WebSocket.Server({ server: web, perMessageDeflate: false });
   wss.on('connection', (ws) => {
     ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
@@ -97,7 +107,9 @@ async function client(url, proxy) {
 }
 
 if (process.argv[2] === 'server') {
-  server();
+  server(null);
+} else if (process.argv[2] === 'server-tls') {
+  server({ cert: process.argv[3], key: process.argv[4] });
 } else {
   client(process.argv[3], process.argv[4]).then(
     () => process.exit(0),

@@ -34,7 +34,8 @@ def sign(name, subject, alt_names, days, cwd):
         cwd=cwd)
 
 
-def make(directory):
+def make(directory, server_only=False):
+    """The files, by name; `server_only`: the CA and server.pem/server.key alone."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     new_key("ca.key", d)
@@ -42,6 +43,8 @@ def make(directory):
         "-addext", "basicConstraints=critical,CA:TRUE",
         "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", "ca.pem", cwd=d)
     sign("server", "/CN=localhost", "DNS:localhost,IP:127.0.0.1", 2, d)
+    if server_only:
+        return {name: str(d / name) for name in ("ca.pem", "server.pem", "server.key")}
     sign("expired", "/CN=localhost", "DNS:localhost,IP:127.0.0.1", -1, d)
     sign("wrong_host", "/CN=elsewhere.example", "DNS:elsewhere.example", 2, d)
     new_key("stray.key", d)
