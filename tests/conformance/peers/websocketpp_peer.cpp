@@ -2,10 +2,12 @@
 //
 //   websocketpp_peer server    echo server on 127.0.0.1, prints "listening PORT", runs until
 //                              stdin reaches EOF
-//   websocketpp_peer client    reads JSON lines {"url", "deflate", "timeout"} from stdin; for
-//                              each it connects, echoes every message with its type, answers a
-//                              close as websocketpp does, and prints one JSON line when the
-//                              connection has ended (the client peer protocol of driver.py)
+//   websocketpp_peer client    reads JSON lines {"url", "deflate", "timeout", "proxy"} from
+//                              stdin; for each it connects (through the HTTP proxy "proxy"
+//                              names, with CONNECT, when there is one), echoes every message with
+//                              its type, answers a close as websocketpp does, and prints one JSON
+//                              line when the connection has ended (the client peer protocol of
+//                              driver.py)
 //
 // permessage-deflate is not offered: see the report's notes on websocketpp.
 
@@ -85,7 +87,8 @@ int run_server() {
     return 0;
 }
 
-nlohmann::json run_one_connection(const std::string& url, double timeout_s) {
+nlohmann::json run_one_connection(const std::string& url, const std::string& proxy,
+                                  double timeout_s) {
     nlohmann::json report = {{"opened", false},       {"messages", nlohmann::json::array()},
                              {"close_code", nullptr}, {"close_reason", nullptr},
                              {"clean", false},        {"error", nullptr}};
@@ -138,6 +141,13 @@ nlohmann::json run_one_connection(const std::string& url, double timeout_s) {
         report["error"] = "connect: " + ec.message();
         return report;
     }
+    if (!proxy.empty()) {
+        con->set_proxy(proxy, ec);
+        if (ec) {
+            report["error"] = "proxy: " + ec.message();
+            return report;
+        }
+    }
     asio::steady_timer deadline(endpoint.get_io_service());
     deadline.expires_after(std::chrono::milliseconds(static_cast<long>(timeout_s * 1000)));
     bool timed_out = false;
@@ -171,7 +181,8 @@ int run_client() {
             return 1;
         }
         const double timeout = request.value("timeout", 10.0);
-        const nlohmann::json report = run_one_connection(request.at("url"), timeout);
+        const nlohmann::json report =
+            run_one_connection(request.at("url"), request.value("proxy", ""), timeout);
         std::cout << report.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                   << std::endl;
     }

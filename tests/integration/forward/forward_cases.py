@@ -4,12 +4,13 @@
     forward_cases.py WSSNIFF RECORDS_DIR CASE [--budget SECONDS]
 
 Clients reach their servers through the proxy as through any HTTP proxy: CONNECT HOST:PORT (npm
-ws with https-proxy-agent, headless Chromium, raw sockets) or an absolute-form request (raw
+ws with https-proxy-agent, headless Chromium, a websocketpp client, raw sockets) or an absolute-form request (raw
 sockets). What the servers receive must be what the clients sent (the absolute form's request
 line and Proxy-* fields aside), and the records of a CONNECT tunnel those of a reverse-mode run of
 the same bytes. Records go to RECORDS_DIR/forward-CASE*.ndjson (the schema suite validates them).
 """
 
+import json
 import os
 import stat
 import subprocess
@@ -17,7 +18,7 @@ import sys
 import tempfile
 
 from wssniff_kit.checks import CheckFailed, check, log
-from wssniff_kit.heads import upgrade_request, upgrade_response, websocket_key
+from wssniff_kit.heads import header_key, upgrade_request, upgrade_response, websocket_key
 from wssniff_kit.processes import Process
 from wssniff_kit.proxy import Proxy
 from wssniff_kit.records import of_type, one_close
@@ -167,6 +168,61 @@ def case_connect_ws(ctx):
     a, b = random_free(forwarded), random_free(reversed_)
     check(a == b, f"forward and reverse records differ:\n{a[:3]}\n{b[:3]}")
     check(len(of_type(forwarded, "message")) == 10, "5 messages each way")
+
+
+def case_connect_websocketpp(ctx):
+    """A websocketpp client (its transport's set_proxy: CONNECT, then the upgrade inside the
+    tunnel) echoing what a raw upstream sends: the bytes cross unchanged both ways, each frame
+    and the closing handshake are recorded, and the handshake record names the tunnel."""
+    upstream = ctx.upstream()
+    proxy = forward_proxy(ctx, ctx.output(), ["--emit", "both"])
+    peer = subprocess.Popen([os.environ["WSSNIFF_WEBSOCKETPP_PEER"], "client"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=HERE)
+    ctx.stack.callback(lambda: peer.poll() is None and peer.kill())
+    url = f"ws://{upstream.authority}/chat"
+    peer.stdin.write(json.dumps({"url": url, "proxy": f"http://{LOOPBACK}:{proxy.port}",
+                                 "timeout": 10}).encode() + b"\n")
+    peer.stdin.close()
+    server = ctx.track(upstream.accept(timeout=10))
+    head = server.read_head()
+    check(head.startswith(b"GET /chat HTTP/1.1\r\n"), f"origin-form upgrade: {head[:60]!r}")
+    key = header_key(head)
+    check(key is not None, f"no Sec-WebSocket-Key in {head!r}")
+    server.send(upgrade_response(key))
+    text = "through a tunnel ✓".encode()
+    binary = bytes(range(256)) * 8
+    for opcode, payload in ((OP_TEXT, text), (OP_BINARY, binary)):
+        server.send(frame(opcode, payload))
+        echo = server.recv_frame(timeout=10)
+        check(echo["masked"] and echo["opcode"] == opcode and echo["payload"] == payload,
+              f"the echo of a {len(payload)}-byte frame: {echo!r}")
+    server.send(frame(OP_CLOSE, close_payload(1000, b"bye")))
+    answer = server.recv_frame(timeout=10)
+    check(answer["opcode"] == OP_CLOSE and answer["payload"][:2] == b"\x03\xe8",
+          f"the client's close: {answer!r}")
+    server.close()
+    status = peer.wait(timeout=20)  # its stdin is closed: it ends after this connection
+    out, err = peer.stdout.read(), peer.stderr.read()
+    check(status == 0, f"websocketpp client failed: {err.decode()[-2000:]}")
+    report = json.loads(out.decode().splitlines()[-1])
+    check(report["opened"] and report["close_code"] == 1000 and report["error"] is None,
+          f"websocketpp client's report: {report!r}")
+    check([m["len"] for m in report["messages"]] == [len(text), len(binary)],
+          f"messages the client received: {report['messages']!r}")
+    records = records_of(proxy)
+    hs = of_type(records, "handshake")
+    check(len(hs) == 1 and hs[0]["status"] == 101, f"one 101 handshake: {hs!r}")
+    check(hs[0]["proxy"] == {"mode": "connect", "authority": upstream.authority},
+          f"proxy field: {hs[0].get('proxy')!r}")
+    frames = [(r["dir"], r["op"], r["len"]) for r in of_type(records, "frame")]
+    check(frames == [("s2c", "text", len(text)), ("c2s", "text", len(text)),
+                     ("s2c", "binary", len(binary)), ("c2s", "binary", len(binary)),
+                     ("s2c", "close", 5), ("c2s", "close", len(answer["payload"]))],
+          f"frame records: {frames!r}")
+    texts = [r.get("text") for r in of_type(records, "frame") if r["op"] == "text"]
+    check(texts == [text.decode()] * 2, f"text payloads recorded: {texts!r}")
+    one_close(records, hs[0]["conn"])
 
 
 def random_free(records):
@@ -672,10 +728,10 @@ def case_ca_create(ctx):
     check(open(os.path.join(ca, "ca.key"), "rb").read() == before, "the key was not replaced")
 
 
-CASES = [case_connect_same_as_reverse, case_connect_ws, case_browser, case_denied,
-         case_closed_port, case_opaque_tunnel, case_absolute_upgrade, case_absolute_plain,
-         case_usage, case_ca_create, case_mitm_ws, case_mitm_failures, case_mitm_not_tls,
-         case_mitm_usage, case_mitm_browser, case_mitm_split_hello]
+CASES = [case_connect_same_as_reverse, case_connect_ws, case_connect_websocketpp, case_browser,
+         case_denied, case_closed_port, case_opaque_tunnel, case_absolute_upgrade,
+         case_absolute_plain, case_usage, case_ca_create, case_mitm_ws, case_mitm_failures,
+         case_mitm_not_tls, case_mitm_usage, case_mitm_browser, case_mitm_split_hello]
 
 if __name__ == "__main__":
     for c in CASES:
