@@ -2,16 +2,18 @@
 //
 //   websocketpp_peer server    echo server on 127.0.0.1, prints "listening PORT", runs until
 //                              stdin reaches EOF
-//   websocketpp_peer client    reads JSON lines {"url", "deflate", "timeout", "proxy"} from
-//                              stdin; for each it connects (through the HTTP proxy "proxy"
-//                              names, with CONNECT, when there is one), echoes every message with
-//                              its type, answers a close as websocketpp does, and prints one JSON
-//                              line when the connection has ended (the client peer protocol of
-//                              driver.py)
+//   websocketpp_peer client    reads JSON lines {"url", "deflate", "timeout", "proxy", "ca"}
+//                              from stdin; for each it connects (through the HTTP proxy "proxy"
+//                              names, with CONNECT, when there is one; a wss:// URL over TLS,
+//                              trusting only the CA file "ca" and checking the URL's host),
+//                              echoes every message with its type, answers a close as websocketpp
+//                              does, and prints one JSON line when the connection has ended (the
+//                              client peer protocol of driver.py)
 //
 // permessage-deflate is not offered: see the report's notes on websocketpp.
 
 #include <websocketpp/client.hpp>
+#include <websocketpp/config/asio_client.hpp>
 #include <websocketpp/config/asio_no_tls.hpp>
 #include <websocketpp/config/asio_no_tls_client.hpp>
 #include <websocketpp/server.hpp>
@@ -30,6 +32,7 @@ namespace {
 
 using server = websocketpp::server<websocketpp::config::asio>;
 using client = websocketpp::client<websocketpp::config::asio_client>;
+using tls_client = websocketpp::client<websocketpp::config::asio_tls_client>;
 using opcode = websocketpp::frame::opcode::value;
 
 std::string sha256_hex(const std::string& data) {
@@ -87,12 +90,34 @@ int run_server() {
     return 0;
 }
 
-nlohmann::json run_one_connection(const std::string& url, const std::string& proxy,
+// What a client needs beyond the URL.
+struct client_setup {
+    std::string proxy;   // an http:// proxy to CONNECT through; empty: none
+    std::string ca_file; // wss://: the only CA trusted
+    std::string host;    // wss://: the name the server's certificate must carry
+};
+
+void prepare(client&, const client_setup&) {}
+
+void prepare(tls_client& endpoint, const client_setup& setup) {
+    endpoint.set_tls_init_handler([setup](websocketpp::connection_hdl) {
+        auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+        context->set_verify_mode(asio::ssl::verify_peer);
+        context->load_verify_file(setup.ca_file);
+        context->set_verify_callback(asio::ssl::host_name_verification(setup.host));
+        return context;
+    });
+}
+
+template <class Client>
+nlohmann::json run_one_connection(const std::string& url, const client_setup& setup,
                                   double timeout_s) {
+    using message_ptr = typename Client::message_ptr;
+    using connection_ptr = typename Client::connection_ptr;
     nlohmann::json report = {{"opened", false},       {"messages", nlohmann::json::array()},
                              {"close_code", nullptr}, {"close_reason", nullptr},
                              {"clean", false},        {"error", nullptr}};
-    client endpoint;
+    Client endpoint;
     endpoint.clear_access_channels(websocketpp::log::alevel::all);
     endpoint.clear_error_channels(websocketpp::log::elevel::all);
     websocketpp::lib::error_code ec;
@@ -101,8 +126,9 @@ nlohmann::json run_one_connection(const std::string& url, const std::string& pro
         report["error"] = "init: " + ec.message();
         return report;
     }
+    prepare(endpoint, setup);
     endpoint.set_open_handler([&report](websocketpp::connection_hdl) { report["opened"] = true; });
-    endpoint.set_message_handler([&](websocketpp::connection_hdl hdl, client::message_ptr msg) {
+    endpoint.set_message_handler([&](websocketpp::connection_hdl hdl, message_ptr msg) {
         const std::string& payload = msg->get_payload();
         report["messages"].push_back(
             {{"type", msg->get_opcode() == opcode::text ? "text" : "binary"},
@@ -116,7 +142,7 @@ nlohmann::json run_one_connection(const std::string& url, const std::string& pro
         if (ended) {
             ended();
         }
-        client::connection_ptr con = endpoint.get_con_from_hdl(hdl);
+        connection_ptr con = endpoint.get_con_from_hdl(hdl);
         // 1005: a close frame without a code; 1006: no close frame at all (RFC 6455 §7.1.5).
         const auto code = con->get_remote_close_code();
         if (code != websocketpp::close::status::no_status &&
@@ -136,13 +162,13 @@ nlohmann::json run_one_connection(const std::string& url, const std::string& pro
             report["error"] = "connection failed";
         }
     });
-    client::connection_ptr con = endpoint.get_connection(url, ec);
+    connection_ptr con = endpoint.get_connection(url, ec);
     if (ec) {
         report["error"] = "connect: " + ec.message();
         return report;
     }
-    if (!proxy.empty()) {
-        con->set_proxy(proxy, ec);
+    if (!setup.proxy.empty()) {
+        con->set_proxy(setup.proxy, ec);
         if (ec) {
             report["error"] = "proxy: " + ec.message();
             return report;
@@ -181,8 +207,16 @@ int run_client() {
             return 1;
         }
         const double timeout = request.value("timeout", 10.0);
-        const nlohmann::json report =
-            run_one_connection(request.at("url"), request.value("proxy", ""), timeout);
+        const std::string url = request.at("url");
+        client_setup setup{request.value("proxy", ""), request.value("ca", ""), ""};
+        nlohmann::json report;
+        if (url.rfind("wss://", 0) == 0) {
+            const websocketpp::uri target(url);
+            setup.host = target.get_host();
+            report = run_one_connection<tls_client>(url, setup, timeout);
+        } else {
+            report = run_one_connection<client>(url, setup, timeout);
+        }
         std::cout << report.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                   << std::endl;
     }

@@ -12,6 +12,7 @@ the same bytes. Records go to RECORDS_DIR/forward-CASE*.ndjson (the schema suite
 
 import json
 import os
+import ssl
 import stat
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from wssniff_kit.processes import Process
 from wssniff_kit.proxy import Proxy
 from wssniff_kit.records import of_type, one_close
 from wssniff_kit.runner import run_cases
-from wssniff_kit.sockets import LOOPBACK, connect, unused_port
+from wssniff_kit.sockets import LOOPBACK, Peer, connect, unused_port
 from wssniff_kit.wire import OP_BINARY, OP_CLOSE, OP_TEXT, check_same_bytes, close_payload, frame
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -156,21 +157,26 @@ def case_connect_ws(ctx):
     check(len(of_type(forwarded, "message")) == 10, "5 messages each way")
 
 
-def case_connect_websocketpp(ctx):
+def websocketpp_conversation(ctx, proxy, upstream, url, server_tls=None, ca_file=None):
     """A websocketpp client (its transport's set_proxy: CONNECT, then the upgrade inside the
-    tunnel) echoing what a raw upstream sends: the bytes cross unchanged both ways, each frame
-    and the closing handshake are recorded, and the handshake record names the tunnel."""
-    upstream = ctx.upstream()
-    proxy = forward_proxy(ctx, ctx.output(), ["--emit", "both"])
+    tunnel; over TLS for a wss:// url, trusting only ca_file) echoing what the raw upstream
+    sends, a text and a binary frame, then the server's close. The upstream speaks TLS with
+    server_tls (an ssl.SSLContext) when given. Checks what each side got and the records of one
+    connection through the tunnel; returns its handshake record."""
     peer = subprocess.Popen([os.environ["WSSNIFF_WEBSOCKETPP_PEER"], "client"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=HERE)
     ctx.stack.callback(lambda: peer.poll() is None and peer.kill())
-    url = f"ws://{upstream.authority}/chat"
-    peer.stdin.write(json.dumps({"url": url, "proxy": f"http://{LOOPBACK}:{proxy.port}",
-                                 "timeout": 10}).encode() + b"\n")
+    request = {"url": url, "proxy": f"http://{LOOPBACK}:{proxy.port}", "timeout": 10}
+    if ca_file:
+        request["ca"] = ca_file
+    peer.stdin.write(json.dumps(request).encode() + b"\n")
     peer.stdin.close()
     server = ctx.track(upstream.accept(timeout=10))
+    if server_tls:
+        server.sock.settimeout(10)
+        server = ctx.track(Peer(server_tls.wrap_socket(server.sock, server_side=True),
+                                "upstream (TLS)"))
     head = server.read_head()
     check(head.startswith(b"GET /chat HTTP/1.1\r\n"), f"origin-form upgrade: {head[:60]!r}")
     key = header_key(head)
@@ -199,8 +205,6 @@ def case_connect_websocketpp(ctx):
     records = records_of(proxy)
     hs = of_type(records, "handshake")
     check(len(hs) == 1 and hs[0]["status"] == 101, f"one 101 handshake: {hs!r}")
-    check(hs[0]["proxy"] == {"mode": "connect", "authority": upstream.authority},
-          f"proxy field: {hs[0].get('proxy')!r}")
     frames = [(r["dir"], r["op"], r["len"]) for r in of_type(records, "frame")]
     check(frames == [("s2c", "text", len(text)), ("c2s", "text", len(text)),
                      ("s2c", "binary", len(binary)), ("c2s", "binary", len(binary)),
@@ -209,6 +213,42 @@ def case_connect_websocketpp(ctx):
     texts = [r.get("text") for r in of_type(records, "frame") if r["op"] == "text"]
     check(texts == [text.decode()] * 2, f"text payloads recorded: {texts!r}")
     one_close(records, hs[0]["conn"])
+    return hs[0]
+
+
+def case_connect_websocketpp(ctx):
+    """A websocketpp client through CONNECT to a raw upstream: the bytes cross unchanged both
+    ways, each frame and the closing handshake are recorded, and the handshake record names the
+    tunnel."""
+    upstream = ctx.upstream()
+    proxy = forward_proxy(ctx, ctx.output(), ["--emit", "both"])
+    hs = websocketpp_conversation(ctx, proxy, upstream, f"ws://{upstream.authority}/chat")
+    check(hs["proxy"] == {"mode": "connect", "authority": upstream.authority},
+          f"proxy field: {hs.get('proxy')!r}")
+    check("tls" not in hs, f"a plain tunnel has no tls: {hs.get('tls')!r}")
+
+
+def case_mitm_websocketpp(ctx):
+    """--mitm-ca: a websocketpp client over wss://localhost:PORT through CONNECT, trusting only
+    the CA (and checking the name), to a raw upstream over TLS with the TLS tests' certificate:
+    every frame recorded in the clear, both legs in `tls`."""
+    ca, work = made_ca(ctx)
+    paths = certs.make(os.path.join(work, "certs"), server_only=True)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(paths["server.pem"], paths["server.key"])
+    upstream = ctx.upstream()
+    proxy = forward_proxy(ctx, ctx.output(),
+                          ["--emit", "both", "--mitm-ca", ca, "--ca-file", paths["ca.pem"]])
+    hs = websocketpp_conversation(ctx, proxy, upstream, f"wss://localhost:{upstream.port}/chat",
+                                  server_tls, os.path.join(ca, "ca.pem"))
+    check(hs["proxy"] == {"mode": "connect", "authority": f"localhost:{upstream.port}"},
+          f"proxy field: {hs.get('proxy')!r}")
+    tls = hs.get("tls") or {}
+    check(tls.get("client", {}).get("version", "").startswith("TLSv1."),
+          f"the client leg: {tls!r}")
+    up = tls.get("upstream", {})
+    check(up.get("server_name") == "localhost" and up.get("verified") is True,
+          f"the upstream leg: {up!r}")
 
 
 def random_free(records):
@@ -717,7 +757,8 @@ def case_ca_create(ctx):
 CASES = [case_connect_same_as_reverse, case_connect_ws, case_connect_websocketpp, case_browser,
          case_denied, case_closed_port, case_opaque_tunnel, case_absolute_upgrade,
          case_absolute_plain, case_usage, case_ca_create, case_mitm_ws, case_mitm_failures,
-         case_mitm_not_tls, case_mitm_usage, case_mitm_browser, case_mitm_split_hello]
+         case_mitm_not_tls, case_mitm_usage, case_mitm_browser, case_mitm_split_hello,
+         case_mitm_websocketpp]
 
 if __name__ == "__main__":
     for c in CASES:
