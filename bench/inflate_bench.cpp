@@ -1,8 +1,8 @@
 // permessage-deflate, receiving side: one direction's messages inflated by zlib (raw inflate,
 // driven as wssniff's inflater drives it), by Intel ISA-L's isal_inflate (raw, its history kept
 // across calls; only where libisal is found), by libdeflate (whole messages, so only without
-// context takeover; only where libdeflate is found), and by wssniff's own inflater, beside a memcpy of
-// the inflated bytes. The same compressed stream for all: JSON-like chat text or half-random
+// context takeover; only where libdeflate is found), and by wssniff's own inflater, beside a memcpy
+// of the inflated bytes. The same compressed stream for all: JSON-like chat text or half-random
 // binary, 1 KiB or 64 KiB messages, a sender's window of 15 or 10 bits, context takeover on or
 // off. Each engine first inflates the whole stream once and must give back every message sent.
 

@@ -109,6 +109,7 @@ class connection final : public connection_base,
     bool tunnel_pending() const;
     void establish_tunnel();
     void look_into_tunnel();
+    void peek_tunnel();
     void on_tunnel_peek(std::error_code ec, std::size_t n);
     void tunnel_decided(std::optional<std::string> intercept_as);
 
@@ -170,7 +171,6 @@ class connection final : public connection_base,
     // Forward mode: the client's request while it is read, then what it asked for.
     std::optional<handshake::proxy_request_parser> request_;
     bool tunnel_established_ = false; // CONNECT: the 200 has been written
-    bool peeking_ = false;            // --mitm-ca: waiting for the tunnel's first bytes
     // --mitm-ca, a connection an interception made: the name its leaf and upstream SNI carry.
     std::optional<std::string> intercepted_as_;
     // Client bytes to send upstream before relaying: what followed the request head in its

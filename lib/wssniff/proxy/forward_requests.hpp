@@ -138,15 +138,19 @@ template <class Client, class Upstream> void connection<Client, Upstream>::estab
 // (those bytes were read with the request).
 template <class Client, class Upstream> void connection<Client, Upstream>::look_into_tunnel() {
     stage_ = stage::peeking;
-    peeking_ = true;
     arm_setup_timer();
     auto self = this->shared_from_this();
     tcp_of(upstream_).async_wait(tcp::socket::wait_read, [this, self](std::error_code ec) {
-        if (stopped() || !peeking_ || ec == asio::error::operation_aborted) {
+        if (stopped() || stage_ != stage::peeking || ec == asio::error::operation_aborted) {
             return;
         }
         tunnel_decided(std::nullopt); // the server spoke (or closed) first
     });
+    peek_tunnel();
+}
+
+template <class Client, class Upstream> void connection<Client, Upstream>::peek_tunnel() {
+    auto self = this->shared_from_this();
     pump& p = pump_of(direction::c2s);
     tcp_of(client_).async_receive(
         asio::buffer(p.buffer.get(), p.buffer.size), asio::socket_base::message_peek,
@@ -155,7 +159,7 @@ template <class Client, class Upstream> void connection<Client, Upstream>::look_
 
 template <class Client, class Upstream>
 void connection<Client, Upstream>::on_tunnel_peek(std::error_code ec, std::size_t n) {
-    if (stopped() || !peeking_ || ec == asio::error::operation_aborted) {
+    if (stopped() || stage_ != stage::peeking || ec == asio::error::operation_aborted) {
         return;
     }
     if (ec || n == 0) {
@@ -181,13 +185,9 @@ void connection<Client, Upstream>::on_tunnel_peek(std::error_code ec, std::size_
     auto self = this->shared_from_this();
     auto pause = std::make_shared<asio::steady_timer>(loop_.io, std::chrono::milliseconds(2));
     pause->async_wait([this, self, pause](std::error_code) {
-        if (stopped() || !peeking_) {
-            return;
+        if (!stopped() && stage_ == stage::peeking) {
+            peek_tunnel();
         }
-        pump& q = pump_of(direction::c2s);
-        tcp_of(client_).async_receive(
-            asio::buffer(q.buffer.get(), q.buffer.size), asio::socket_base::message_peek,
-            [this, self](std::error_code rec, std::size_t rn) { on_tunnel_peek(rec, rn); });
     });
 }
 
@@ -196,10 +196,10 @@ void connection<Client, Upstream>::on_tunnel_peek(std::error_code ec, std::size_
 // is relayed unread.
 template <class Client, class Upstream>
 void connection<Client, Upstream>::tunnel_decided(std::optional<std::string> intercept_as) {
-    peeking_ = false;
+    // From here the stage is no longer `peeking` (relay() or the handover below sets it), so
+    // the other look's handler, run with operation_aborted, finds the question settled.
     std::error_code ignored;
-    // The other look's handler runs with operation_aborted, and nothing is left pending on the
-    // sockets before they move.
+    // Nothing is left pending on the sockets before they move.
     tcp_of(client_).cancel(ignored);
     tcp_of(upstream_).cancel(ignored);
     timer_.cancel();
