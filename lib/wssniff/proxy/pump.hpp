@@ -6,7 +6,18 @@
 
 #include "wssniff/proxy/connection.hpp"
 
+#include <limits>
+
 namespace wssniff::proxy {
+
+// Asio's own completion conditions (transfer_all and the rest) hand the socket at most 64 KiB
+// per call: a 256 KiB stream read went out in four sends, each with its own wake-up of the
+// receiver and its own pass through the event loop. This one offers the socket all that is left.
+struct whole_chunk {
+    std::size_t operator()(const std::error_code& ec, std::size_t) const noexcept {
+        return ec ? 0 : std::numeric_limits<std::size_t>::max();
+    }
+};
 
 template <class Client, class Upstream> void connection<Client, Upstream>::read(direction d) {
     if (!reading()) {
@@ -120,7 +131,7 @@ void connection<Client, Upstream>::forward(direction d, bytes_view chunk,
     p.read_at = read_at;
     auto self = this->shared_from_this();
     with_destination(d, [&](auto& destination) {
-        asio::async_write(destination, asio::buffer(chunk.data(), chunk.size()),
+        asio::async_write(destination, asio::buffer(chunk.data(), chunk.size()), whole_chunk{},
                           [this, self, d, then = std::forward<F>(then)](std::error_code ec,
                                                                         std::size_t n) mutable {
                               // Runs even after finish(): the tap must hear what was forwarded.
