@@ -5,7 +5,10 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 using namespace wssniff;
 
@@ -162,6 +165,55 @@ TEST_CASE("ndjson: long strings escape the same across the writer's internal blo
     std::string valid_out;
     record::append_valid_json_string_contents(valid_out, valid_text);
     CHECK(valid_out == valid_expected);
+}
+
+TEST_CASE("ndjson: random mixes of plain bytes, escapes and characters escape as each piece does",
+          "[ndjson]") {
+    // Pieces whose escaping does not depend on their neighbours: ASCII, what JSON escapes, whole
+    // characters, and bytes no UTF-8 sequence can start or continue here (a stray continuation
+    // byte follows only whole characters). Dense enough that most sixteen-byte runs hold several
+    // escapes, on every side of the writer's vector blocks.
+    const std::vector<std::pair<std::string, std::string>> pieces = {
+        {"a", "a"},
+        {"Zq", "Zq"},
+        {"0123456789abcdef", "0123456789abcdef"},
+        {"\"", "\\\""},
+        {"\\", "\\\\"},
+        {"\n", "\\n"},
+        {"\t", "\\t"},
+        {std::string("\x00", 1), "\\u0000"},
+        {"\x1f", "\\u001f"},
+        {"\x7f", "\x7f"},
+        {"\xC3\xA9", "\xC3\xA9"},
+        {"\xE2\x9C\x93", "\xE2\x9C\x93"},
+        {"\xF0\x9D\x84\x9E", "\xF0\x9D\x84\x9E"},
+    };
+    const std::vector<std::pair<std::string, std::string>> invalid = {
+        {"\xFF", "\xEF\xBF\xBD"},
+        {"\x80", "\xEF\xBF\xBD"},
+    };
+    std::mt19937 random(1729);
+    for (int round = 0; round < 3000; ++round) {
+        const bool valid = round % 2 == 0;
+        const std::size_t count = random() % 120;
+        std::string text;
+        std::string expected;
+        for (std::size_t i = 0; i < count; ++i) {
+            const bool bad = !valid && random() % 8 == 0;
+            const auto& [piece, escaped] =
+                bad ? invalid[random() % invalid.size()] : pieces[random() % pieces.size()];
+            text += piece;
+            expected += escaped;
+        }
+        std::string out;
+        if (valid) {
+            record::append_valid_json_string_contents(out, text);
+        } else {
+            record::append_json_string_contents(out, text);
+        }
+        INFO("round " << round << ", " << text.size() << " bytes");
+        REQUIRE(out == expected);
+    }
 }
 
 TEST_CASE("ndjson: hex and base64 payloads of every length and byte value", "[ndjson]") {
