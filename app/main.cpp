@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
     // A sniffed frame's payload is kept in a buffer made on a relay thread and freed on the
     // writer's once its record is out, thousands of times a second. glibc hands the top of a
     // heap back to the kernel whenever 128 KiB of it lies free, so under a stream of large frames
-    // every new buffer faulted its pages in afresh: hex records of 64 KiB frames cost 1.5x the
+    // every new buffer faulted its pages in afresh: hex records of 64 KiB frames cost twice the
     // CPU per byte. Up to 8 MiB of freed memory per heap now waits for the next buffer.
     mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
 #endif
