@@ -244,6 +244,25 @@ def unused_port():
     return sock, sock.getsockname()[1]
 
 
+def kernel_queues(ports):
+    """Bytes the kernel holds in the TCP connections on 127.0.0.1 that have one of `ports` at
+    either end, from /proc/net/tcp: each socket's unacknowledged or unsent bytes plus its
+    received, unread ones (ss's Send-Q and Recv-Q). Counts every process's sockets, the proxy's
+    among them, so a test can tell what the kernel buffers from what the proxy itself holds."""
+    total = 0
+    with open("/proc/net/tcp") as table:
+        next(table)  # the heading
+        for line in table:
+            fields = line.split()
+            local, remote, state, queues = fields[1], fields[2], fields[3], fields[4]
+            if state != "01":  # ESTABLISHED; listeners and closing sockets hold no stream
+                continue
+            if int(local.split(":")[1], 16) in ports or int(remote.split(":")[1], 16) in ports:
+                tx_queue, rx_queue = queues.split(":")
+                total += int(tx_queue, 16) + int(rx_queue, 16)
+    return total
+
+
 def in_background(function, *args):
     """Runs function(*args) on a thread; join() re-raises its exception."""
     outcome = {}
