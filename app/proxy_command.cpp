@@ -175,91 +175,121 @@ sigset_t handled_signal_set() {
     return signals;
 }
 
-int run_proxy(const proxy_command_options& o) {
-    // SIGINT, SIGTERM and SIGHUP are taken by a thread of their own (below), not by the relay
-    // thread: in lossless mode the relay may be waiting for the output, and must still hear
-    // them. Blocked here, before any thread exists, so every thread inherits the mask.
-    sigset_t handled_signals = handled_signal_set();
-    pthread_sigmask(SIG_BLOCK, &handled_signals, nullptr);
-
-    const output_target target = parse_output_target(o.output.output);
-    const bool to_file = target.type == output_target::kind::file;
-    const bool to_kafka = target.type == output_target::kind::kafka;
-    if (target.network() && o.output.format == "pretty") {
-        throw CLI::ValidationError("--format", "pretty is for files and terminals; " + target.text +
-                                                   " gets NDJSON");
-    }
+// What the options ask for, checked. Every usage mistake (exit 2) is found here, before
+// anything is bound or opened; the checks run in the order that decides which mistake of
+// several the user hears about.
+struct proxy_plan {
+    output_target target;
     std::optional<kafka_target> kafka;
     kafka_settings kafka_config;
-    if (to_kafka) {
-        std::string problem;
-        kafka = parse_kafka_url(target.text, problem);
-        if (!kafka) {
-            throw CLI::ValidationError("--output", problem);
-        }
-        for (const std::string& option : o.kafka_options) {
-            auto property = parse_kafka_option(option);
-            if (!property) {
-                throw CLI::ValidationError("--kafka-option",
-                                           "expected KEY=VALUE (a librdkafka property), got '" +
-                                               option + "'");
-            }
-            kafka_config.properties.push_back(std::move(*property));
-        }
-        if (const std::string refused = kafka_property_problem(kafka_config); !refused.empty()) {
-            throw CLI::ValidationError("--kafka-option", refused);
-        }
-        kafka_config.connect_timeout = seconds(o.kafka_timeout);
-        kafka_config.flush_timeout = seconds(o.kafka_timeout);
-        kafka_config.drop_when_full = o.drop_when_behind;
-    } else if (!o.kafka_options.empty()) {
-        throw CLI::ValidationError("--kafka-option", "applies to --output kafka://... only");
-    }
     rotation_policy rotation;
+    record::identity identity;
+    proxy::proxy_options options;
+    std::optional<metrics_address> metrics_at;
+    bool forward = false;
+
+    bool to_file() const noexcept { return target.type == output_target::kind::file; }
+    bool to_kafka() const noexcept { return target.type == output_target::kind::kafka; }
+};
+
+// --output kafka://...: the brokers and topic, and librdkafka's settings from --kafka-option.
+void plan_kafka(const proxy_command_options& o, proxy_plan& plan) {
+    if (!plan.to_kafka()) {
+        if (!o.kafka_options.empty()) {
+            throw CLI::ValidationError("--kafka-option", "applies to --output kafka://... only");
+        }
+        return;
+    }
+    std::string problem;
+    plan.kafka = parse_kafka_url(plan.target.text, problem);
+    if (!plan.kafka) {
+        throw CLI::ValidationError("--output", problem);
+    }
+    kafka_settings& config = plan.kafka_config;
+    for (const std::string& option : o.kafka_options) {
+        auto property = parse_kafka_option(option);
+        if (!property) {
+            throw CLI::ValidationError("--kafka-option",
+                                       "expected KEY=VALUE (a librdkafka property), got '" +
+                                           option + "'");
+        }
+        config.properties.push_back(std::move(*property));
+    }
+    if (const std::string refused = kafka_property_problem(config); !refused.empty()) {
+        throw CLI::ValidationError("--kafka-option", refused);
+    }
+    config.connect_timeout = seconds(o.kafka_timeout);
+    config.flush_timeout = seconds(o.kafka_timeout);
+    config.drop_when_full = o.drop_when_behind;
+}
+
+// --rotate-size, --rotate-time, --rotate-keep: only an --output file rotates.
+void plan_rotation(const proxy_command_options& o, proxy_plan& plan) {
+    rotation_policy& rotation = plan.rotation;
     rotation.size = o.rotate_size;
     rotation.time = seconds(o.rotate_time);
     rotation.keep = o.rotate_keep;
-    if ((rotation.enabled() || rotation.keep != 0) && !to_file) {
+    if ((rotation.enabled() || rotation.keep != 0) && !plan.to_file()) {
         throw CLI::ValidationError(
             o.rotate_size != 0   ? "--rotate-size"
             : o.rotate_time != 0 ? "--rotate-time"
                                  : "--rotate-keep",
-            target.network() ? "rotates an --output file; " + target.text + " is a network output"
-                             : std::string("rotates an --output file; standard "
-                                           "output cannot rotate"));
+            plan.target.network()
+                ? "rotates an --output file; " + plan.target.text + " is a network output"
+                : std::string("rotates an --output file; standard output cannot rotate"));
     }
-    const record::identity identity =
-        record::identity::for_this_run(o.instance.empty() ? record::host_name() : o.instance);
     if (rotation.keep != 0 && !rotation.enabled()) {
         throw CLI::ValidationError("--rotate-keep", "needs --rotate-size or --rotate-time");
     }
+}
 
-    proxy::proxy_options options;
+// Reverse mode's options: one upstream for every client, maybe wss:// with its own checks.
+void apply_reverse_mode(const proxy_command_options& o, proxy::proxy_options& options) {
+    if (!o.allow.empty()) {
+        throw CLI::ValidationError("--allow", "applies to --mode forward only");
+    }
+    if (!o.mitm_ca.empty()) {
+        throw CLI::ValidationError("--mitm-ca", "applies to --mode forward only");
+    }
+    if (o.upstream.empty()) {
+        throw CLI::RequiredError("--upstream (or --mode forward)");
+    }
+    std::string problem;
+    const auto upstream = proxy::upstream_url::parse(o.upstream, problem);
+    if (!upstream) {
+        throw CLI::ValidationError("--upstream", problem);
+    }
+    options.upstream = *upstream;
+    if (!upstream->tls && (!o.ca_file.empty() || o.insecure)) {
+        throw CLI::ValidationError(o.insecure ? "--insecure" : "--ca-file",
+                                   "applies to a wss:// upstream only");
+    }
+    options.rewrite_host = o.host_header == "upstream";
+}
+
+proxy_plan plan_proxy(const proxy_command_options& o) {
+    proxy_plan plan;
+    plan.target = parse_output_target(o.output.output);
+    if (plan.target.network() && o.output.format == "pretty") {
+        throw CLI::ValidationError("--format", "pretty is for files and terminals; " +
+                                                   plan.target.text + " gets NDJSON");
+    }
+    plan_kafka(o, plan);
+    plan_rotation(o, plan);
+    plan.identity =
+        record::identity::for_this_run(o.instance.empty() ? record::host_name() : o.instance);
+
+    proxy::proxy_options& options = plan.options;
     options.filters = compile_filters(o.output);
     if (options.filters.any() && o.output.emit == "none") {
         throw CLI::ValidationError(o.output.filter.empty() ? "--conn-filter" : "--filter",
                                    "chooses records, and --emit none writes none");
     }
-    const bool forward = o.mode == "forward";
-    if (forward) {
+    plan.forward = o.mode == "forward";
+    if (plan.forward) {
         apply_forward_mode(o, options);
-    } else if (!o.allow.empty()) {
-        throw CLI::ValidationError("--allow", "applies to --mode forward only");
-    } else if (!o.mitm_ca.empty()) {
-        throw CLI::ValidationError("--mitm-ca", "applies to --mode forward only");
-    } else if (o.upstream.empty()) {
-        throw CLI::RequiredError("--upstream (or --mode forward)");
-    }
-    std::string problem;
-    const auto upstream = forward ? std::optional<proxy::upstream_url>(proxy::upstream_url{})
-                                  : proxy::upstream_url::parse(o.upstream, problem);
-    if (!upstream) {
-        throw CLI::ValidationError("--upstream", problem);
-    }
-    options.upstream = *upstream;
-    if (!forward && !upstream->tls && (!o.ca_file.empty() || o.insecure)) {
-        throw CLI::ValidationError(o.insecure ? "--insecure" : "--ca-file",
-                                   "applies to a wss:// upstream only");
+    } else {
+        apply_reverse_mode(o, options);
     }
     if (!o.ca_file.empty()) {
         options.ca_file = o.ca_file;
@@ -274,24 +304,91 @@ int run_proxy(const proxy_command_options& o) {
         options.tls_key = o.tls_key;
     }
     parse_listen(o.listen, options);
-    std::optional<metrics_address> metrics_at;
     if (o.metrics_given) {
-        metrics_at = parse_metrics_address(o.metrics);
+        plan.metrics_at = parse_metrics_address(o.metrics);
     }
-    if (!forward &&
+    if (!plan.forward &&
         upstream_is_listener(options.upstream, options.listen_host, options.listen_port)) {
         throw CLI::ValidationError(
             "--upstream", fmt::format("{} is where the proxy itself listens (--listen {}): every "
                                       "connection would connect to the proxy again",
                                       options.upstream.host_port(), o.listen));
     }
-    options.rewrite_host = !forward && o.host_header == "upstream";
     options.sniff = o.output.emit != "none";
     options.connect_timeout = seconds(o.connect_timeout);
     options.handshake_timeout = seconds(o.handshake_timeout);
     options.idle_timeout = seconds(o.idle_timeout);
     options.threads = o.threads;
     apply(o.output, options.session);
+    return plan;
+}
+
+// The records' destination, opened (an existing file truncated, the brokers or the collector
+// reached): a Kafka topic, a network collector, or a file or standard output (rotating when
+// asked). A failed start throws runtime_failure (exit 1).
+struct opened_output {
+    std::unique_ptr<proxy_output> out;
+    const kafka_output* kafka = nullptr; // its failed deliveries are output failures too
+};
+
+opened_output open_output(const proxy_command_options& o, proxy_plan& plan, const record_view& view,
+                          const std::function<void(const std::string&)>& say_line) {
+    opened_output opened;
+    if (plan.to_kafka()) {
+        // Says its own failures (one line per distinct error) and counts at exit.
+        plan.kafka_config.say = say_line;
+        // Waits (bounded) for the brokers: unreachable is a failed start, exit 1.
+        auto kafka = std::make_unique<kafka_output>(
+            *plan.kafka, plan.identity.instance, plan.identity.run, std::move(plan.kafka_config));
+        opened.kafka = kafka.get();
+        opened.out = std::move(kafka);
+    } else if (plan.target.network()) {
+        network_output::settings net;
+        net.target = plan.target;
+        net.identity_fields = plan.identity.fields;
+        net.connect_timeout = seconds(o.output_connect_timeout);
+        net.say = say_line;
+        opened.out = std::make_unique<network_output>(std::move(net));
+    } else {
+        opened.out = std::make_unique<rotating_output>(
+            plan.to_file() ? plan.target.path : std::string(), plan.rotation, view);
+    }
+    return opened;
+}
+
+// What the proxy says on stderr once it listens: where, and the warnings its options deserve.
+void announce(const proxy::proxy& relay, const proxy::proxy_options& options,
+              const metrics_server* metrics, const std::optional<metrics_address>& metrics_at) {
+    if (options.insecure) {
+        fmt::print(stderr, "wssniff: warning: --insecure: the upstream's certificate is not "
+                           "verified; anyone on the path can impersonate it\n");
+    }
+    fmt::print(stderr, "listening on {}\n", relay.address());
+    if (!relay.loopback()) {
+        fmt::print(stderr,
+                   "wssniff: warning: listening on a non-loopback address; anyone who can reach "
+                   "it can route traffic through this sniffer\n");
+    }
+    if (metrics != nullptr) {
+        fmt::print(stderr, "metrics on http://{}/metrics\n", metrics->address());
+        if (!is_loopback_ipv4(metrics_at->host)) {
+            fmt::print(stderr, "wssniff: warning: serving metrics on a non-loopback address; "
+                               "anyone who can reach it can read them\n");
+        }
+    }
+}
+
+int run_proxy(const proxy_command_options& o) {
+    proxy_plan plan = plan_proxy(o);
+    const proxy::proxy_options& options = plan.options;
+    const output_target& target = plan.target;
+    const bool to_kafka = plan.to_kafka();
+
+    // SIGINT, SIGTERM and SIGHUP are taken by a thread of their own (below), not by the relay
+    // thread: in lossless mode the relay may be waiting for the output, and must still hear
+    // them. Blocked here, before any thread exists, so every thread inherits the mask.
+    sigset_t handled_signals = handled_signal_set();
+    pthread_sigmask(SIG_BLOCK, &handled_signals, nullptr);
 
     // The output is opened (and an existing file truncated) only once nothing else can stop
     // the start: the TLS files are loaded and the port is bound. Until then the relay's sink is
@@ -299,7 +396,7 @@ int run_proxy(const proxy_command_options& o) {
     // declared first: the sinks' failure reports (on their own threads) write through it.
     status_area terminal;
     late_sink records;
-    std::unique_ptr<proxy_output> out;
+    opened_output opened;
     std::optional<record::queued_sink> queue;
     std::optional<proxy::proxy> made;
     try {
@@ -313,7 +410,7 @@ int run_proxy(const proxy_command_options& o) {
     } catch (const std::system_error& e) {
         throw runtime_failure(fmt::format("cannot listen on {}: {}", o.listen, e.code().message()));
     }
-    if (forward && options.allow.empty() && !relay.loopback()) {
+    if (plan.forward && options.allow.empty() && !relay.loopback()) {
         throw CLI::ValidationError(
             "--listen", fmt::format("{} is not a loopback address: a forward proxy there without "
                                     "--allow HOST[:PORT] is an open relay for anyone who can "
@@ -324,8 +421,8 @@ int run_proxy(const proxy_command_options& o) {
     // queue and the output they are read from exist.
     std::atomic<std::uint64_t> output_failures{0}; // read by the metrics, so declared before
     std::optional<metrics_server> metrics;
-    if (metrics_at) {
-        metrics.emplace(*metrics_at);
+    if (plan.metrics_at) {
+        metrics.emplace(*plan.metrics_at);
     }
 
     // The live status line: on a terminal's stderr only, unless --quiet. When the records go
@@ -336,51 +433,33 @@ int run_proxy(const proxy_command_options& o) {
         same_terminal(STDOUT_FILENO, STDERR_FILENO)) {
         view.status = &terminal;
     }
-    view.identity_fields = identity.fields;
-    const auto say_line = [&terminal](const std::string& line) {
+    view.identity_fields = plan.identity.fields;
+    const std::function<void(const std::string&)> say_line = [&terminal](const std::string& line) {
         const std::lock_guard<std::mutex> hold(terminal.lock());
         terminal.erase_locked();
         fmt::print(stderr, "wssniff: {}\n", line);
         std::fflush(stderr);
     };
-    const kafka_output* kafka_sink = nullptr; // its failed deliveries are output failures
-    if (to_kafka) {
-        // Says its own failures (one line per distinct error) and counts at exit.
-        kafka_config.say = say_line;
-        // Waits (bounded) for the brokers: unreachable is a failed start, exit 1.
-        auto made_kafka = std::make_unique<kafka_output>(*kafka, identity.instance, identity.run,
-                                                         std::move(kafka_config));
-        kafka_sink = made_kafka.get();
-        out = std::move(made_kafka);
-    } else if (target.network()) {
-        network_output::settings net;
-        net.target = target;
-        net.identity_fields = identity.fields;
-        net.connect_timeout = seconds(o.output_connect_timeout);
-        net.say = say_line;
-        out = std::make_unique<network_output>(std::move(net));
-    } else {
-        out = std::make_unique<rotating_output>(to_file ? target.path : std::string(), rotation,
-                                                view);
-    }
+    opened = open_output(o, plan, view, say_line);
+    proxy_output& out = *opened.out;
     // The traffic goes on whatever happens to the records; the user hears at once that they
     // are being lost, and the exit status says so again.
     if (!to_kafka) {
-        out->on_failure([&say_line, &output_failures](std::error_code ec) {
+        out.on_failure([&say_line, &output_failures](std::error_code ec) {
             output_failures.fetch_add(1, std::memory_order_relaxed);
             say_line(fmt::format("cannot write records: {}; still forwarding, records are lost",
                                  ec.message()));
         });
     }
     // Flushed whenever the records pause: jq on a pipe and tail -f on a file see them live.
-    const std::function<void()> flush = [&out] { out->flush(); };
-    queue.emplace(*out, o.queue,
+    const std::function<void()> flush = [&out] { out.flush(); };
+    queue.emplace(out, o.queue,
                   o.drop_when_behind ? record::queued_sink::when_full::drop
                                      : record::queued_sink::when_full::wait,
                   flush);
     records.attach(*queue);
     if (metrics) {
-        metrics->serve([&relay, &out, &queue, &output_failures, kafka_sink] {
+        metrics->serve([&relay, &out, &queue, &output_failures, kafka_sink = opened.kafka] {
             const proxy::proxy::traffic_totals t = relay.traffic();
             metrics_sample s;
             s.connections_open = relay.open_connections();
@@ -388,7 +467,7 @@ int run_proxy(const proxy_command_options& o) {
             s.frames = {t.frames_c2s, t.frames_s2c};
             s.messages = {t.messages_c2s, t.messages_s2c};
             s.bytes = {t.bytes_c2s, t.bytes_s2c};
-            s.records_written = out->written();
+            s.records_written = out.written();
             s.records_dropped = queue->dropped();
             s.errors = t.errors;
             s.upstream_connect_failures = t.upstream_failures;
@@ -399,23 +478,7 @@ int run_proxy(const proxy_command_options& o) {
         });
     }
 
-    if (options.insecure) {
-        fmt::print(stderr, "wssniff: warning: --insecure: the upstream's certificate is not "
-                           "verified; anyone on the path can impersonate it\n");
-    }
-    fmt::print(stderr, "listening on {}\n", relay.address());
-    if (!relay.loopback()) {
-        fmt::print(stderr,
-                   "wssniff: warning: listening on a non-loopback address; anyone who can reach "
-                   "it can route traffic through this sniffer\n");
-    }
-    if (metrics) {
-        fmt::print(stderr, "metrics on http://{}/metrics\n", metrics->address());
-        if (!is_loopback_ipv4(metrics_at->host)) {
-            fmt::print(stderr, "wssniff: warning: serving metrics on a non-loopback address; "
-                               "anyone who can reach it can read them\n");
-        }
-    }
+    announce(relay, options, metrics ? &*metrics : nullptr, plan.metrics_at);
     std::optional<status_line> status;
     if (show_status) {
         status.emplace(terminal, [&relay, &out, &queue] {
@@ -427,7 +490,7 @@ int run_proxy(const proxy_command_options& o) {
             s.bytes_s2c = t.bytes_s2c;
             s.frames_c2s = t.frames_c2s;
             s.frames_s2c = t.frames_s2c;
-            s.written = out->written();
+            s.written = out.written();
             s.dropped = queue->dropped();
             return s;
         });
@@ -441,12 +504,12 @@ int run_proxy(const proxy_command_options& o) {
                 return; // woken only to end
             }
             if (signal == SIGHUP && target.type != output_target::kind::standard_output) {
-                out->request_reopen(); // files; nothing for the others
+                out.request_reopen(); // files; nothing for the others
                 continue;
             }
             if (to_kafka) {
                 // A full librdkafka queue drops from now on; close() then waits --kafka-timeout.
-                out->give_up_at(std::chrono::steady_clock::now());
+                out.give_up_at(std::chrono::steady_clock::now());
             }
             queue->stop_waiting(); // records that no longer fit are counted, not waited for
             relay.stop();
@@ -466,7 +529,7 @@ int run_proxy(const proxy_command_options& o) {
     std::chrono::milliseconds grace{0};
     if (target.network() && !to_kafka) {
         grace = seconds(o.output_connect_timeout);
-        out->give_up_at(std::chrono::steady_clock::now() + grace);
+        out.give_up_at(std::chrono::steady_clock::now() + grace);
     }
     if (!queue->close(std::chrono::seconds(5) + grace)) {
         fmt::print(stderr, "wssniff: the output is not being read; exiting without the last "
@@ -481,8 +544,8 @@ int run_proxy(const proxy_command_options& o) {
                    "many per connection\n",
                    dropped, o.drop_when_behind ? "--drop-when-behind" : "while stopping");
     }
-    if (!out->close()) {
-        throw runtime_failure(out->failure());
+    if (!out.close()) {
+        throw runtime_failure(out.failure());
     }
     return 0;
 }
