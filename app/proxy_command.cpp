@@ -378,6 +378,36 @@ void announce(const proxy::proxy& relay, const proxy::proxy_options& options,
     }
 }
 
+// After the relay has stopped: the output is closed, and the exit status says whether the
+// records all got out.
+int finish_output(const proxy_command_options& o, const proxy_plan& plan,
+                  record::queued_sink& queue, proxy_output& out) {
+    // Whatever is queued gets written, unless nobody reads the output. A network output that
+    // is away gets --output-connect-timeout to come back, then what is left is counted lost.
+    std::chrono::milliseconds grace{0};
+    if (plan.target.network() && !plan.to_kafka()) {
+        grace = seconds(o.output_connect_timeout);
+        out.give_up_at(std::chrono::steady_clock::now() + grace);
+    }
+    if (!queue.close(std::chrono::seconds(5) + grace)) {
+        fmt::print(stderr, "wssniff: the output is not being read; exiting without the last "
+                           "records\n");
+        std::fflush(stderr);
+        std::_Exit(1);
+    }
+    const std::uint64_t dropped = queue.dropped();
+    if (dropped != 0) {
+        fmt::print(stderr,
+                   "wssniff: {} records dropped ({}); the error records records_dropped say how "
+                   "many per connection\n",
+                   dropped, o.drop_when_behind ? "--drop-when-behind" : "while stopping");
+    }
+    if (!out.close()) {
+        throw runtime_failure(out.failure());
+    }
+    return 0;
+}
+
 int run_proxy(const proxy_command_options& o) {
     proxy_plan plan = plan_proxy(o);
     const proxy::proxy_options& options = plan.options;
@@ -524,30 +554,7 @@ int run_proxy(const proxy_command_options& o) {
     pthread_kill(signal_waiter.native_handle(), SIGTERM);
     signal_waiter.join();
 
-    // Whatever is queued gets written, unless nobody reads the output. A network output that
-    // is away gets --output-connect-timeout to come back, then what is left is counted lost.
-    std::chrono::milliseconds grace{0};
-    if (target.network() && !to_kafka) {
-        grace = seconds(o.output_connect_timeout);
-        out.give_up_at(std::chrono::steady_clock::now() + grace);
-    }
-    if (!queue->close(std::chrono::seconds(5) + grace)) {
-        fmt::print(stderr, "wssniff: the output is not being read; exiting without the last "
-                           "records\n");
-        std::fflush(stderr);
-        std::_Exit(1);
-    }
-    const std::uint64_t dropped = queue->dropped();
-    if (dropped != 0) {
-        fmt::print(stderr,
-                   "wssniff: {} records dropped ({}); the error records records_dropped say how "
-                   "many per connection\n",
-                   dropped, o.drop_when_behind ? "--drop-when-behind" : "while stopping");
-    }
-    if (!out.close()) {
-        throw runtime_failure(out.failure());
-    }
-    return 0;
+    return finish_output(o, plan, *queue, out);
 }
 
 } // namespace
