@@ -48,6 +48,22 @@ TEST_CASE("http head: a request, whole and byte by byte", "[handshake]") {
     }
 }
 
+TEST_CASE("http head: release lets the head go and leaves a parser that parses again",
+          "[handshake]") {
+    head_parser p(head_parser::kind::request);
+    REQUIRE(p.feed(bytes_view{request}) == request.size());
+    REQUIRE(p.head().fields.size() == 7);
+    p.release();
+    CHECK(p.state() == head_parser::status::need_more);
+    CHECK(p.head().method.empty());
+    CHECK(p.head().fields.empty());
+    const std::string next = "GET /again HTTP/1.1\r\nHost: b\r\n\r\n";
+    REQUIRE(p.feed(bytes_view{next}) == next.size());
+    REQUIRE(p.state() == head_parser::status::done);
+    CHECK(p.head().target == "/again");
+    REQUIRE(p.head().fields.size() == 1);
+}
+
 TEST_CASE("http head: a response with bare LF line ends", "[handshake]") {
     head_parser p(head_parser::kind::response);
     const std::string response = "HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\n\n";

@@ -77,7 +77,7 @@ bool http_head::has_token(std::string_view name, std::string_view token) const {
 
 head_parser::head_parser(kind k, std::size_t max_size) : kind_(k), max_size_(max_size) {}
 
-void head_parser::reset() {
+void head_parser::reset() noexcept {
     status_ = status::need_more;
     buffer_.clear();
     line_start_ = 0;
@@ -85,6 +85,12 @@ void head_parser::reset() {
     first_byte_judged_ = false;
     head_ = http_head{};
     detail_.clear();
+}
+
+void head_parser::release() noexcept {
+    reset();
+    std::string().swap(buffer_);
+    std::string().swap(detail_);
 }
 
 void head_parser::fail(error_code code, std::string detail) {

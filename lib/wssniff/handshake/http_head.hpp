@@ -56,7 +56,10 @@ class head_parser {
     std::string_view error_detail() const noexcept { return detail_; }
 
     // Ready for the next head on the same connection.
-    void reset();
+    void reset() noexcept;
+    // No more heads on this connection (it switched protocols, or is no longer HTTP): the last
+    // head and the bytes it came in are let go, with their memory.
+    void release() noexcept;
 
   private:
     bool parse();

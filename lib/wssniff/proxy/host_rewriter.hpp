@@ -15,12 +15,12 @@
 // an oversized head) it steps aside too: bytes flow untouched.
 
 #include "wssniff/base/bytes.hpp"
+#include "wssniff/base/small_queue.hpp"
 #include "wssniff/handshake/body_framing.hpp"
 #include "wssniff/handshake/body_reader.hpp"
 #include "wssniff/handshake/http_head.hpp"
 
 #include <cstdint>
-#include <deque>
 #include <string>
 
 namespace wssniff::proxy {
@@ -63,8 +63,8 @@ class host_rewriter {
     bool head_started_ = false; // the head in progress has had its first byte
     bool rewriting_ = true;     // the head in progress is held and rewritten
     std::string held_;
-    std::deque<handshake::request_summary> requests_; // sent, not yet answered
-    std::size_t tunnels_pending_ = 0;                 // of them, asking to switch protocols
+    small_queue<handshake::request_summary> requests_; // sent, not yet answered
+    std::size_t tunnels_pending_ = 0;                  // of them, asking to switch protocols
 
     // Server to client.
     state response_state_ = state::head;

@@ -78,6 +78,7 @@ void direction_stream::start_frames(record_emitter& out, decoder::decoder_option
     recorder_.emplace(out, dir_, options_, deflate);
     decoder_.emplace(*recorder_, options);
     phase_ = phase::frames;
+    parser_.release(); // the handshake record has what it needed of the head
     std::string held;
     held.swap(pending_);
     if (!held.empty()) {
@@ -93,6 +94,7 @@ void direction_stream::make_opaque() noexcept {
         phase_ = phase::opaque;
     }
     std::string().swap(pending_);
+    parser_.release();
 }
 
 void direction_stream::fail() noexcept {

@@ -47,12 +47,15 @@ frame_recorder::frame_recorder(record_emitter& out, direction dir, const session
                                std::optional<deflate_direction> deflate)
     : out_(out), dir_(dir), options_(options),
       frame_data_(options.budget.get(), options.emit_frames ? kept_per_record(options) : 0),
-      message_data_(options.budget.get(), options.emit_messages ? kept_per_record(options) : 0),
-      frame_head_{options.conn, std::nullopt, record::frame{}}, message_head_{options.conn,
-                                                                              std::nullopt,
-                                                                              record::message{}} {
-    std::get<record::frame>(frame_head_.body).dir = dir;
-    std::get<record::message>(message_head_.body).dir = dir;
+      message_data_(options.budget.get(), options.emit_messages ? kept_per_record(options) : 0) {
+    if (out.selective()) {
+        record::frame frame;
+        frame.dir = dir;
+        record::message message;
+        message.dir = dir;
+        heads_ = std::make_unique<heads>(heads{{options.conn, std::nullopt, std::move(frame)},
+                                               {options.conn, std::nullopt, std::move(message)}});
+    }
     deflate_negotiated_ = deflate.has_value();
     if (deflate && deflate->inflate) {
         inflater_.emplace(deflate->no_context_takeover,
@@ -79,7 +82,7 @@ bool frame_recorder::frame_wanted(const decoder::frame_header& h) {
     if (!out_.selective()) {
         return true;
     }
-    auto& head = std::get<record::frame>(frame_head_.body);
+    auto& head = std::get<record::frame>(heads_->frame.body);
     head.seq = frames_;
     head.offset = h.offset;
     head.fin = h.fin;
@@ -91,7 +94,7 @@ bool frame_recorder::frame_wanted(const decoder::frame_header& h) {
     head.mask = h.mask;
     head.len = h.payload_length;
     head.compressed = frame_inflated_;
-    return out_.may_keep(frame_head_);
+    return out_.may_keep(heads_->frame);
 }
 
 bool frame_recorder::message_wanted(const decoder::frame_header& h) {
@@ -101,10 +104,10 @@ bool frame_recorder::message_wanted(const decoder::frame_header& h) {
     if (!out_.selective()) {
         return true;
     }
-    auto& head = std::get<record::message>(message_head_.body);
+    auto& head = std::get<record::message>(heads_->message.body);
     head.seq = message_seq_;
     head.opcode = h.message_opcode;
-    return out_.may_keep(message_head_);
+    return out_.may_keep(heads_->message);
 }
 
 decoder::payload_delivery frame_recorder::on_frame_header(const decoder::frame_header& h) {

@@ -11,6 +11,7 @@
 #include "wssniff/session/session.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -92,9 +93,14 @@ class frame_recorder final : public decoder::frame_handler, private inflate::out
     bool message_judged_ = false;     // its text can be judged (uncompressed, or inflating)
     bool message_wanted_ = false;     // its record is emitted (and may be kept by the sink)
 
-    // The heads asked about, kept so that asking builds nothing (a filtering sink only).
-    record::record frame_head_;
-    record::record message_head_;
+    // The heads asked about, kept so that asking builds nothing. Only a filtering sink asks:
+    // for any other they are not made (two records are over a kilobyte, and an idle
+    // connection has two recorders).
+    struct heads {
+        record::record frame;
+        record::record message;
+    };
+    std::unique_ptr<heads> heads_;
 };
 
 } // namespace wssniff::session

@@ -11,6 +11,7 @@
 // state (direction_stream) reports what happened; only the session moves it to a new phase.
 
 #include "wssniff/base/bytes.hpp"
+#include "wssniff/base/small_queue.hpp"
 #include "wssniff/handshake/body_framing.hpp"
 #include "wssniff/handshake/http_head.hpp"
 #include "wssniff/record/record.hpp"
@@ -19,7 +20,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -147,7 +147,7 @@ class session final : public record_emitter {
     std::optional<record::timestamp> now_;
     std::unique_ptr<direction_stream> c2s_;
     std::unique_ptr<direction_stream> s2c_;
-    std::deque<pending_request> requests_; // sent, their responses not yet seen
+    small_queue<pending_request> requests_; // sent, their responses not yet seen
     bool closed_ = false;
 };
 
