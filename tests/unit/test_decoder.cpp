@@ -230,6 +230,38 @@ TEST_CASE("decoder: never writes to its input and keeps the mask rotation across
     REQUIRE(wire == copy);
 }
 
+TEST_CASE("decoder: the unmasking buffer grows with the pieces and unmasks the same", "[decoder]") {
+    // Small frames first (a small buffer), then pieces of every size up to the largest, fed
+    // in chunks that grow and shrink: each growth lands between two pieces of one frame.
+    std::string wire;
+    std::string payloads;
+    for (const std::size_t size : {std::size_t{3}, std::size_t{200}, std::size_t{257},
+                                   std::size_t{5000}, std::size_t{40000}, std::size_t{9}}) {
+        std::string payload;
+        for (std::size_t i = 0; i < size; ++i) {
+            payload.push_back(static_cast<char>(i * 13 + size));
+        }
+        wire += frame(0x82, payload, mask);
+        payloads += payload;
+    }
+    for (const std::vector<std::size_t>& chunks :
+         {std::vector<std::size_t>{wire.size()}, std::vector<std::size_t>{1, 100, 300, 20000},
+          std::vector<std::size_t>{7, 4096, 33, 16385, 2}}) {
+        recorder r;
+        decoder::frame_decoder d(r, {direction::c2s});
+        std::size_t at = 0;
+        for (std::size_t k = 0; at < wire.size(); ++k) {
+            const std::size_t n = std::min(chunks[k % chunks.size()], wire.size() - at);
+            d.feed(bytes_view{wire}.subview(at, n));
+            at += n;
+        }
+        REQUIRE(r.payload == payloads);
+        REQUIRE(r.ends == 6);
+        REQUIRE(r.errors.empty());
+        REQUIRE(r.largest_piece <= 16 * 1024);
+    }
+}
+
 TEST_CASE("decoder: length_only delivery counts a frame without handing out its bytes",
           "[decoder]") {
     std::string payload(40000, 'x');

@@ -73,10 +73,17 @@ void frame_decoder::feed(bytes_view in) {
                 // Unmask into our own buffer in pieces; the forwarded bytes stay untouched.
                 std::size_t piece_at = 0;
                 while (piece_at < take) {
-                    if (!unmasked_) {
-                        unmasked_.reset(new std::uint8_t[unmasked_size]);
-                    }
                     const std::size_t piece = std::min(take - piece_at, unmasked_size);
+                    if (piece > unmasked_capacity_) {
+                        // Grown to the largest piece so far, in powers of two: a connection
+                        // of small messages keeps a small buffer.
+                        std::size_t grown = unmasked_min_size;
+                        while (grown < piece) {
+                            grown *= 2;
+                        }
+                        unmasked_capacity_ = grown;
+                        unmasked_.reset(new std::uint8_t[unmasked_capacity_]);
+                    }
                     unmask(unmasked_.get(), wire.data() + piece_at, piece, header_.mask,
                            static_cast<std::size_t>((done + piece_at) & 3));
                     if (is_control(header_.opcode) && control_have_ < control_payload_.size()) {

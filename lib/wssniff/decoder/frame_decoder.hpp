@@ -121,11 +121,14 @@ class frame_decoder {
     std::array<std::uint8_t, 125> control_payload_{};
     std::size_t control_have_ = 0;
 
-    // Unmasked payload is handed out from here, one piece at a time. Allocated at the first
-    // masked payload: a server-to-client decoder, or a connection that stays silent, never
-    // needs it.
+    // Unmasked payload is handed out from here, one piece of at most unmasked_size at a time.
+    // Allocated at the first masked payload (a server-to-client decoder, or a connection that
+    // stays silent, never needs it) and grown as pieces grow: a chat of 200-byte messages keeps
+    // 256 bytes, not 16 KiB, on each of thousands of connections.
     static constexpr std::size_t unmasked_size = 16 * 1024;
+    static constexpr std::size_t unmasked_min_size = 256;
     std::unique_ptr<std::uint8_t[]> unmasked_;
+    std::size_t unmasked_capacity_ = 0;
 };
 
 } // namespace wssniff::decoder
