@@ -79,7 +79,7 @@ bool frame_recorder::frame_wanted(const decoder::frame_header& h) {
     if (!options_.emit_frames) {
         return false;
     }
-    if (!out_.selective()) {
+    if (!heads_) { // made for a selective sink only
         return true;
     }
     auto& head = std::get<record::frame>(heads_->frame.body);
@@ -101,7 +101,7 @@ bool frame_recorder::message_wanted(const decoder::frame_header& h) {
     if (!options_.emit_messages) {
         return false;
     }
-    if (!out_.selective()) {
+    if (!heads_) { // made for a selective sink only
         return true;
     }
     auto& head = std::get<record::message>(heads_->message.body);

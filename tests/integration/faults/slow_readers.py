@@ -74,7 +74,9 @@ def held_by_proxy(sent, proxy, upstream, frame_size=64 * 1024):
     two and the reader's) is taken off. That part is the kernel's choice: receive buffers
     autotune up to net.ipv4.tcp_rmem's maximum (6 MiB on stock Debian, 32 MiB on some hosts),
     so the total says little about the proxy. The proxy reads into one 256 KiB buffer per
-    direction and reads again only once it is written, so it holds at most that much."""
+    direction and reads again only once it is written, so it holds at most that much. The
+    bound below is four times that: room for what this accounting cannot see exactly, and still
+    a small fraction of the megabytes a proxy that buffered would hold."""
     queued = kernel_queues({proxy.port, upstream.port})
     held = sent - queued
     # `sent` counts whole frames sendall() has returned for; the kernel may already hold part
