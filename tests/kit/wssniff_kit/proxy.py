@@ -19,8 +19,11 @@ from wssniff_kit.sockets import LOOPBACK
 # gone. By design it keeps up to 64 spare 64 KiB read buffers (4 MiB) for the next connections,
 # and glibc keeps freed heap that sits below live blocks instead of returning it; the other
 # 4 MiB are for that. A leak of a few kB per connection still shows after hundreds of them.
-# WSSNIFF_RSS_FACTOR (set by CMake) scales it under a sanitizer, as for the ceilings.
-RSS_SETTLE_KB = int(8 * 1024 * float(os.environ.get("WSSNIFF_RSS_FACTOR", "1")))
+# Under a sanitizer WSSNIFF_RSS_FACTOR (set by CMake) scales it, as for the ceilings, and
+# WSSNIFF_RSS_HELD_KB (set by CTest) adds what the sanitizer keeps of the memory the proxy freed:
+# ASan's quarantine, TSan's shadow (cmake/sanitizers.cmake says how much, and why).
+RSS_SETTLE_KB = (int(8 * 1024 * float(os.environ.get("WSSNIFF_RSS_FACTOR", "1")))
+                 + int(os.environ.get("WSSNIFF_RSS_HELD_KB", "0")))
 
 # After many connections were open at once, glibc also keeps the heap they needed: measured
 # +10 MiB after 500 at once, and up to +27 MiB after a dozen such waves, while malloc_stats()
