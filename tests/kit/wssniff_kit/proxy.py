@@ -20,8 +20,9 @@ from wssniff_kit.sockets import LOOPBACK
 # and glibc keeps freed heap that sits below live blocks instead of returning it; the other
 # 4 MiB are for that. A leak of a few kB per connection still shows after hundreds of them.
 # Under a sanitizer WSSNIFF_RSS_FACTOR (set by CMake) scales it, as for the ceilings, and
-# WSSNIFF_RSS_HELD_KB (set by CTest) adds what the sanitizer keeps of the memory the proxy freed:
-# ASan's quarantine, TSan's shadow (cmake/sanitizers.cmake says how much, and why).
+# WSSNIFF_RSS_HELD_KB (set by CTest) adds what the sanitizer's allocator keeps of the memory the
+# proxy freed: the record queue's peak, ASan's quarantine (cmake/sanitizers.cmake says how much,
+# and why).
 RSS_SETTLE_KB = (int(8 * 1024 * float(os.environ.get("WSSNIFF_RSS_FACTOR", "1")))
                  + int(os.environ.get("WSSNIFF_RSS_HELD_KB", "0")))
 
