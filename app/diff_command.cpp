@@ -265,7 +265,7 @@ std::function<int()> add_diff_command(CLI::App& app) {
         "Text lines read 'conn 1 s2c #3 /price: 101.5 → 102.0' (changed), 'conn 1 s2c #7 + {...}'\n"
         "(only in B), '- ...' (only in A). README \"wssniff diff\" documents the NDJSON fields\n"
         "and the mask file.");
-    diff->add_option("archives", s->archives,
+    diff->add_option("ARCHIVES", s->archives,
                      "A (expected) and B (actual); with --learn, two or more runs")
         ->option_text("A B");
     diff->add_flag("--learn", s->learn,

@@ -183,9 +183,9 @@ std::function<int()> add_expect_command(CLI::App& app) {
         "Without --conn every connection of the archive must match. A failure shows the steps\n"
         "beside the records they matched, the first step not matched, the closest record and\n"
         "which matcher failed on it (on stderr, or in the JUnit <failure>).");
-    cmd->add_option("archive", s->archive, "The archive (NDJSON records; '-': standard input)")
+    cmd->add_option("ARCHIVE", s->archive, "The archive (NDJSON records; '-': standard input)")
         ->required()
-        ->option_text("ARCHIVE");
+        ->option_text("FILE REQUIRED");
     cmd->add_option("--spec", s->spec_path, "The expectation (JSON)")
         ->required()
         ->option_text("FILE");

@@ -209,7 +209,9 @@ std::function<int()> add_har_command(CLI::App& app) {
         "entries with their status and no messages. Archives from `decode` have no times: they\n"
         "take --base-time, and the log's comment says so.\n"
         "Exit status: 0 written; 1 unreadable archive or unwritable output; 2 usage error.");
-    exp->add_option("ARCHIVE", ex->archive, "The archive ('-': standard input)")->required();
+    exp->add_option("ARCHIVE", ex->archive, "The archive ('-': standard input)")
+        ->required()
+        ->option_text("FILE REQUIRED");
     exp->add_option("-o,--output", ex->output, "Write the HAR here (mode 0600) instead of stdout")
         ->option_text("FILE");
     exp->add_option("--conn", ex->conns, "Export only these connections (1,3-5)")

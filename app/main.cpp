@@ -17,6 +17,7 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <string>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -24,6 +25,27 @@
 #ifndef WSSNIFF_VERSION
 #define WSSNIFF_VERSION "unknown"
 #endif
+
+namespace {
+
+// The command the user was giving, as far as it was read ("wssniff har export"): a mistake's
+// hint names that command's --help, whose options are the ones the mistake is about.
+std::string command_path(const CLI::App& app) {
+    std::string path = "wssniff";
+    const CLI::App* at = &app;
+    for (auto subcommands = at->get_subcommands(); !subcommands.empty();
+         subcommands = at->get_subcommands()) {
+        at = subcommands.front();
+        path += " " + at->get_name();
+    }
+    return path;
+}
+
+void usage_error(const CLI::App& app, const char* what) {
+    fmt::print(stderr, "wssniff: {}; run '{} --help'\n", what, command_path(app));
+}
+
+} // namespace
 
 int main(int argc, char** argv) {
     // Writing to a closed pipe (`wssniff ... | head`) must end in a clear error, not a signal.
@@ -70,7 +92,7 @@ int main(int argc, char** argv) {
         if (e.get_exit_code() == 0) {
             return app.exit(e); // --help, --version
         }
-        fmt::print(stderr, "wssniff: {}; run 'wssniff --help'\n", e.what());
+        usage_error(app, e.what());
         return 2;
     }
 
@@ -84,7 +106,7 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "wssniff: no command given; run 'wssniff --help'\n");
         return 2;
     } catch (const CLI::Error& e) {
-        fmt::print(stderr, "wssniff: {}; run 'wssniff --help'\n", e.what());
+        usage_error(app, e.what());
         return 2;
     } catch (const wssniff::app::expression_error& e) {
         fmt::print(stderr, "wssniff: {}\n", e.what());

@@ -350,7 +350,8 @@ std::function<int()> add_replay_command(CLI::App& app) {
         "same, 1 different, 2 trouble.\n" +
         view_help() + filters_help());
     cmd->add_option("ARCHIVE", o->archive, "The archive to replay ('-': standard input)")
-        ->required();
+        ->required()
+        ->option_text("FILE REQUIRED");
     cmd->add_option("--upstream", o->upstream,
                     "The live server, ws://HOST:PORT or wss://HOST:PORT; a /path replaces every "
                     "recorded request-target")

@@ -124,7 +124,8 @@ std::function<int()> add_report_command(CLI::App& app) {
         "(also: HTML to a terminal).");
     cmd->add_option("ARCHIVE", s->archives, "Archives to report on ('-': standard input)")
         ->required()
-        ->expected(1, -1);
+        ->expected(1, -1)
+        ->option_text("FILE ... REQUIRED");
     cmd->add_option("-o,--output", s->output,
                     "Write here (mode 0600); without it, standard output, which for HTML must not "
                     "be a terminal")

@@ -117,6 +117,33 @@ unknown_flag)
     expect_status 2
     expect_one_error_line --bogus-flag
     ;;
+usage_hint_names_the_command)
+    # A usage mistake's hint names the --help of the command that was being given, and that
+    # help exists.
+    hint_of() { grep -o "run '[^']*'" "$work/stderr" | sed "s/^run '//; s/'$//"; }
+    # Each case: the arguments given, then (after '|') the command the hint must name.
+    for case in "--bogus-flag|wssniff" "decode --bogus-flag|wssniff decode" \
+                "replay|wssniff replay" "expect|wssniff expect" "har export|wssniff har export" \
+                "ca|wssniff ca" "ca create|wssniff ca create" \
+                "proxy --payload bogus|wssniff proxy"; do
+        read -ra words <<<"${case%|*}"
+        command=${case#*|}
+        run "${words[@]}"
+        expect_status 2
+        expect_one_error_line
+        hint=$(hint_of)
+        [ "$hint" = "$command --help" ] ||
+            fail "'wssniff ${case%|*}': the hint is '$hint', expected '$command --help'"
+        read -ra hinted <<<"${command#wssniff}"
+        run "${hinted[@]}" --help
+        expect_status 0
+        grep -q "^Usage: $command \\[" "$work/stdout" ||
+            fail "'$command --help' does not print its usage: $(head -c 200 "$work/stdout")"
+    done
+    # Positionals are named alike in every command.
+    run expect
+    expect_one_error_line "ARCHIVE is required"
+    ;;
 payload_bogus)
     run decode "${chat[@]}" --payload bogus
     expect_status 2
