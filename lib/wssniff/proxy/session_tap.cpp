@@ -53,7 +53,7 @@ class session_tap::filtered_sink final : public record::sink {
 
 session_tap::session_tap(record::sink& sink, session::session_options options,
                          const filter::filters& filters, traffic_counters* counters)
-    : sink_(sink), options_(std::move(options)), counters_(counters) {
+    : sink_(sink), counters_(counters), state_(std::move(options)) {
     if (filters.any()) {
         filtered_ = std::make_unique<filtered_sink>(sink_, filters);
     }
@@ -69,9 +69,28 @@ record::sink& session_tap::out() noexcept {
     return filtered_ ? static_cast<record::sink&>(*filtered_) : sink_;
 }
 
+const session::session_options& session_tap::options() const noexcept {
+    if (const auto* s = live()) {
+        return s->options();
+    }
+    return std::get<session::session_options>(state_);
+}
+
+session::session& session_tap::start() {
+    // Out of the variant first: emplacing the session ends the options' lifetime.
+    session::session_options options = std::move(std::get<session::session_options>(state_));
+    return state_.emplace<session::session>(out(), std::move(options));
+}
+
 void session_tap::forwarding(const forward_hop& hop) {
-    options_.proxy = hop;
-    options_.upstream = hop.authority;
+    // The proxy's request comes before the relay starts (tap.hpp), when the options are still
+    // the tap's.
+    auto* options = std::get_if<session::session_options>(&state_);
+    if (options == nullptr) {
+        return;
+    }
+    options->proxy = hop;
+    options->upstream = hop.authority;
     tunnel_undecided_ = hop.mode == "connect";
 }
 
@@ -86,10 +105,15 @@ bool starts_like_request(bytes_view chunk) {
 } // namespace
 
 void session_tap::relaying(const tls_info* tls) {
-    if (tls != nullptr) {
-        options_.tls = *tls;
+    // Once per connection; the session takes the options with the TLS details in them.
+    auto* options = std::get_if<session::session_options>(&state_);
+    if (options == nullptr) {
+        return;
     }
-    session_.emplace(out(), options_);
+    if (tls != nullptr) {
+        options->tls = *tls;
+    }
+    start();
 }
 
 void session_tap::forwarded(direction dir, bytes_view chunk, wall_clock::time_point read_at) {
@@ -109,7 +133,7 @@ void session_tap::forwarded(direction dir, bytes_view chunk, wall_clock::time_po
         filtered_->undecoded[dir == direction::c2s ? 0 : 1] += chunk.size();
         return;
     }
-    session_->feed(dir, chunk, read_at);
+    live()->feed(dir, chunk, read_at);
     tally(dir);
 }
 
@@ -120,12 +144,13 @@ void session_tap::tally(direction dir) noexcept {
     // Only this loop's thread writes its counters: a plain load and store, and only when the
     // chunk completed something.
     const std::size_t i = dir == direction::c2s ? 0 : 1;
-    const std::uint64_t frames = session_->frames(dir);
+    const session::session& session = *live();
+    const std::uint64_t frames = session.frames(dir);
     if (frames != frames_tallied_[i]) {
         traffic_counters::add(counters_->frames[i], frames - frames_tallied_[i]);
         frames_tallied_[i] = frames;
     }
-    const std::uint64_t messages = session_->messages(dir);
+    const std::uint64_t messages = session.messages(dir);
     if (messages != messages_tallied_[i]) {
         traffic_counters::add(counters_->messages[i], messages - messages_tallied_[i]);
         messages_tallied_[i] = messages;
@@ -133,13 +158,14 @@ void session_tap::tally(direction dir) noexcept {
 }
 
 void session_tap::ended(direction dir, wall_clock::time_point at) {
-    if (silent_ || opaque_ || !session_) {
+    session::session* session = live();
+    if (silent_ || opaque_ || session == nullptr) {
         return;
     }
     if (forward_only()) {
         return; // nothing decoded, nothing left unfinished to report
     }
-    session_->end(dir, at);
+    session->end(dir, at);
     tally(dir); // a message the end cut is counted
 }
 
@@ -162,8 +188,8 @@ void session_tap::failed(failure what, const std::string& detail) {
         e = record::make_error(error_code::proxy_request_invalid, detail, direction::c2s, {}, true);
         break;
     }
-    session::count_error(options_, e.code);
-    out().write(record::record{options_.conn, wall_clock::now(), std::move(e)});
+    session::count_error(options(), e.code);
+    out().write(record::record{options().conn, wall_clock::now(), std::move(e)});
     out().end_of_batch();
 }
 
@@ -176,25 +202,28 @@ void session_tap::closed(end_reason why, wall_clock::time_point at) {
         c.reason = to_close_reason(why);
         c.bytes_c2s = opaque_bytes_[0];
         c.bytes_s2c = opaque_bytes_[1];
-        out().write(record::record{options_.conn, at, c});
+        out().write(record::record{options().conn, at, c});
         out().end_of_batch();
         return;
     }
-    if (!session_) {
-        session_.emplace(out(), options_);
+    session::session* session = live();
+    if (session == nullptr) {
+        session = &start();
     }
-    session_->close(to_close_reason(why), at);
+    session->close(to_close_reason(why), at);
     tally(direction::c2s);
     tally(direction::s2c);
 }
 
 bool session_tap::setup_over() const {
-    return silent_ || opaque_ || forward_only() || (session_ && session_->setup_over());
+    const session::session* session = live();
+    return silent_ || opaque_ || forward_only() || (session != nullptr && session->setup_over());
 }
 
 bool session_tap::awaiting_first_response() const {
-    return !silent_ && !opaque_ && !forward_only() && session_ && session_->awaiting_response() &&
-           session_->bytes(direction::s2c) == 0;
+    const session::session* session = live();
+    return !silent_ && !opaque_ && !forward_only() && session != nullptr &&
+           session->awaiting_response() && session->bytes(direction::s2c) == 0;
 }
 
 } // namespace wssniff::proxy

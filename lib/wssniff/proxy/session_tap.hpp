@@ -13,7 +13,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
-#include <optional>
+#include <variant>
 
 namespace wssniff::proxy {
 
@@ -44,11 +44,17 @@ class session_tap final : public tap {
     record::sink& out() noexcept;
     // Adds to the loop's counters what the session decoded in `dir` since the last call.
     void tally(direction dir) noexcept;
+    // The session, once the relay has started (or the connection closed before it did).
+    session::session* live() noexcept { return std::get_if<session::session>(&state_); }
+    const session::session* live() const noexcept { return std::get_if<session::session>(&state_); }
+    // This connection's options: the tap's until the session starts, the session's after.
+    const session::session_options& options() const noexcept;
+    // Starts the session, handing it the options.
+    session::session& start();
 
     record::sink& sink_;
     // Between the session and the sink when there are filters.
     std::unique_ptr<filtered_sink> filtered_;
-    session::session_options options_;
     traffic_counters* counters_;
     std::array<std::uint64_t, 2> frames_tallied_{};   // c2s, s2c
     std::array<std::uint64_t, 2> messages_tallied_{}; // c2s, s2c
@@ -59,9 +65,10 @@ class session_tap final : public tap {
     bool opaque_ = false;
     std::array<std::uint64_t, 2> opaque_bytes_{}; // c2s, s2c
     bool silent_ = false;                         // unrecorded(): nothing is written
-    // Made when the relay starts, once the TLS details for its handshake record are known; a
-    // connection that never got that far gets one for its close record.
-    std::optional<session::session> session_;
+    // The options until the relay starts, once the TLS details for its handshake record are
+    // known; then the session, which keeps them (a connection that never got that far gets one
+    // for its close record). One or the other: a connection holds its options once.
+    std::variant<session::session_options, session::session> state_;
 };
 
 } // namespace wssniff::proxy

@@ -115,6 +115,7 @@ class session final : public record_emitter {
     void close(record::close_reason reason, std::optional<record::timestamp> ts = {});
 
     bool upgraded() const noexcept;
+    const session_options& options() const noexcept { return options_; }
     std::uint64_t bytes(direction dir) const noexcept;
     // Frames decoded so far in `dir` (the close record's frames_c2s / frames_s2c).
     std::uint64_t frames(direction dir) const noexcept;
