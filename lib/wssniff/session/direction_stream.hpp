@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <variant>
 
 namespace wssniff::session {
 
@@ -43,7 +44,7 @@ class direction_stream {
     direction dir() const noexcept { return dir_; }
     phase current() const noexcept { return phase_; }
     // After head_complete: the head.
-    const handshake::http_head& head() const noexcept { return parser_.head(); }
+    const handshake::http_head& head() const noexcept { return http().parser.head(); }
     // After failed or overflow: the error to report.
     error_code error() const noexcept { return error_; }
     const std::string& detail() const noexcept { return detail_; }
@@ -62,12 +63,43 @@ class direction_stream {
 
     // That side finished sending.
     void end();
-    std::uint64_t frames() const noexcept { return recorder_ ? recorder_->frames() : 0; }
-    std::uint64_t messages() const noexcept { return recorder_ ? recorder_->messages() : 0; }
+    std::uint64_t frames() const noexcept {
+        const auto* f = std::get_if<frames_state>(&state_);
+        return f != nullptr ? f->recorder.frames() : 0;
+    }
+    std::uint64_t messages() const noexcept {
+        const auto* f = std::get_if<frames_state>(&state_);
+        return f != nullptr ? f->recorder.messages() : 0;
+    }
 
     std::uint64_t bytes = 0; // fed so far, as forwarded
 
   private:
+    // What the HTTP phases (head, body, awaiting_response) parse and hold; kept, unused, by
+    // opaque and failed.
+    struct http_state {
+        http_state(direction dir, std::size_t max_head)
+            : parser(dir == direction::c2s ? handshake::head_parser::kind::request
+                                           : handshake::head_parser::kind::response,
+                     max_head) {}
+        handshake::head_parser parser;
+        handshake::body_reader body;
+        std::string pending; // held while awaiting the response
+    };
+    // What the frames phase decodes with. Made in place and never moved: the decoder holds a
+    // reference to the recorder.
+    struct frames_state {
+        frames_state(record_emitter& out, direction dir, const session_options& options,
+                     std::optional<deflate_direction> deflate, decoder::decoder_options decoding)
+            : recorder(out, dir, options, deflate), decoder(recorder, decoding) {}
+        frame_recorder recorder;
+        decoder::frame_decoder decoder;
+    };
+
+    http_state& http() noexcept { return std::get<http_state>(state_); }
+    const http_state& http() const noexcept { return std::get<http_state>(state_); }
+    frames_state& framing() noexcept { return std::get<frames_state>(state_); }
+
     step consume_head(bytes_view in);
     step consume_body(bytes_view in);
     step hold(bytes_view in);
@@ -75,15 +107,12 @@ class direction_stream {
     direction dir_;
     const session_options& options_;
     phase phase_ = phase::head;
-    handshake::head_parser parser_;
-    handshake::body_reader body_;
-    std::string pending_; // held while awaiting the response
     bool ended_ = false;
     error_code error_ = error_code::malformed_head;
     std::string detail_;
-    // Declared before the decoder, which holds a reference to it.
-    std::optional<frame_recorder> recorder_;
-    std::optional<decoder::frame_decoder> decoder_;
+    // One or the other, as the phase says: a direction that switched to frames keeps no HTTP
+    // parser, and one that reads HTTP no decoder (each about 400 bytes).
+    std::variant<http_state, frames_state> state_;
 };
 
 } // namespace wssniff::session
