@@ -88,11 +88,11 @@ endif()
 #   - the record queue's peak, 32 MiB: queued_sink holds up to 32 MiB of payload when its
 #     writer lags, as an instrumented writer does behind a flood. glibc gives most of it back;
 #     the sanitizers' allocators keep it. reset_with_unread_bytes_server under TSan settled
-#     19.9-22.2 MiB above its start with --queue 64 whatever the traffic, and 24.1-37.6 MiB
+#     19.4-21.6 MiB above its start with --queue 64 whatever the traffic, and 23.5-36.7 MiB
 #     with the default queue, growing with the 5-12 MB that reached the proxy (tolerance then
-#     32 MiB; the plain build settles 1.9-4.1 MiB above its start).
+#     32 MiB; the plain build settles 1.8-4.0 MiB above its start).
 #   - ASan only: the quarantine and its shadow (an eighth), 18 MiB, full once a few MiB have
-#     passed through. A settled proxy grew by 19.6 MiB in one CI run, against a tolerance of
+#     passed through. A settled proxy grew by 19.2 MiB in one CI run, against a tolerance of
 #     16 MiB then.
 #   The leak checks of these trees are LeakSanitizer's at exit (ASan) and the plain tree's exact
 #   tolerance; this one still fails a proxy that keeps growing with the traffic.
