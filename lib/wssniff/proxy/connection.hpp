@@ -184,7 +184,9 @@ class connection final : public connection_base,
     tcp::resolver resolver_;
     asio::steady_timer timer_;
     std::unique_ptr<tap> tap_;
-    std::optional<host_rewriter> rewriter_;
+    // Until it steps aside for good (an upgrade, or bytes it cannot delimit): then it is let
+    // go, and with it 900 bytes that an upgraded connection would carry for its life.
+    std::unique_ptr<host_rewriter> rewriter_;
     pump pumps_[2];
     stage stage_ = stage::connecting;
     tls_info tls_;

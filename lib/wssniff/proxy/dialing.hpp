@@ -20,7 +20,7 @@ connection<Client, Upstream>::connection(proxy::impl& owner, relay_loop& loop, t
     if (owner.options.forward) {
         request_.emplace(owner.options.session.max_head);
     } else if (owner.options.rewrite_host) {
-        rewriter_.emplace(owner.options.upstream.authority());
+        rewriter_ = std::make_unique<host_rewriter>(owner.options.upstream.authority());
     }
     accepted_at_ = last_activity_ = steady::now();
 }

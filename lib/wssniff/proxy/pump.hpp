@@ -102,17 +102,21 @@ void connection<Client, Upstream>::on_read(direction d, std::error_code ec, std:
     touch();
     p.streaming = n >= loop_.buffers.regular_size();
     bytes_view chunk{p.buffer.get(), n};
-    if (rewriter_ && !rewriter_->stepped_aside()) {
-        if (d == direction::c2s) {
+    if (rewriter_) {
+        const bool requests = d == direction::c2s;
+        if (requests) {
             p.rewritten.clear();
             rewriter_->feed(chunk, p.rewritten);
             chunk = bytes_view{p.rewritten};
-            if (chunk.empty()) {
-                read(d); // a request head is still arriving
-                return;
-            }
         } else {
             rewriter_->feed_response(chunk);
+        }
+        if (rewriter_->stepped_aside()) {
+            rewriter_.reset(); // what it released is in p.rewritten, not in it
+        }
+        if (requests && chunk.empty()) {
+            read(d); // a request head is still arriving
+            return;
         }
     }
     forward(d, chunk, now, [this, d](std::error_code wec) { on_written(d, wec); });

@@ -50,7 +50,7 @@ void connection<Client, Upstream>::end_of_stream(direction from, wall_clock::tim
     if (!first_to_end_) {
         first_to_end_ = from;
     }
-    if (from == direction::c2s && rewriter_ && !rewriter_->stepped_aside()) {
+    if (from == direction::c2s && rewriter_) {
         // A request head cut short: forward what arrived, as it arrived, then end.
         p.rewritten.clear();
         rewriter_->flush(p.rewritten);
